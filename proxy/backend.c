@@ -1,0 +1,773 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.c -- what every backend type shares: the registry of types, the
+ * queue (sched.c) with its depth limit, max_inflight, pacing, end-to-end
+ * deadlines, per-attempt timeouts, retries of reads, coalescing of
+ * identical reads, completion of leads and followers, and the connection
+ * policy (fail fast while down, reconnect with back-off).
+ *
+ * Pacing: min_spacing_ms runs from the end of the previous response (or
+ * timeout, or broadcast) to the start of the next transmission, measured
+ * with uv_hrtime() because the loop's cached uv_now() can be a few ms old.
+ *
+ * Deadlines: a request's deadline is fixed when it is parsed, and requests
+ * are submitted in the order they are parsed, so backend->deadlines is
+ * sorted by appending; one timer watches its head. Requests on the wire are
+ * not on it: their attempt timeout is cut to the deadline instead, so the
+ * backend, which owns them, finishes them in time.
+ *
+ * What it does not own: sockets and framing (backends/), the client side
+ * (session.c).
+ */
+#include <string.h>
+
+#include "backend.h"
+#include "log.h"
+#include "pdu.h"
+#include "server.h"
+#include "session.h"
+
+static const struct backend_ops *const backend_types[] = {
+    &be_tcp_ops,
+};
+
+/*
+ * Return the ops of backend type <type>, or NULL.
+ */
+const struct backend_ops *
+backend_find_ops(const char *type)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++) {
+        if (strcmp(backend_types[i]->type, type) == 0) {
+            return backend_types[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The name of <be> from its configuration.
+ */
+const char *
+backend_name(const struct backend *be)
+{
+    return be->cfg.name;
+}
+
+static void deadline_cb(uv_timer_t *t);
+static void pace_cb(uv_timer_t *t);
+static void attempt_cb(uv_timer_t *t);
+static void retry_cb(uv_timer_t *t);
+
+/*
+ * Create the backend described by <cfg> on <loop>, for server <srv>;
+ * requests get <request_timeout_ms> end to end. No I/O until
+ * backend_start(). Returns NULL if the type's create() fails.
+ */
+struct backend *
+backend_new(struct server *srv, uv_loop_t *loop, const struct cfg_backend *cfg,
+            unsigned request_timeout_ms)
+{
+    struct backend *be = xcalloc(1, sizeof(*be));
+
+    be->ops = backend_find_ops(cfg->type);
+    ASSERT(be->ops != NULL);
+    be->cfg = *cfg;
+    be->srv = srv;
+    be->loop = loop;
+    be->request_timeout_ms = request_timeout_ms;
+    be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
+    sched_init(&be->sched);
+    TAILQ_INIT(&be->inflight);
+    TAILQ_INIT(&be->deadlines);
+    uv_timer_init(loop, &be->pace_timer);
+    uv_timer_init(loop, &be->deadline_timer);
+    uv_timer_init(loop, &be->attempt_timer);
+    uv_timer_init(loop, &be->retry_timer);
+    be->pace_timer.data = be->deadline_timer.data = be;
+    be->attempt_timer.data = be->retry_timer.data = be;
+    be->open_handles = 4;
+    if (be->ops->create(be) != 0) {
+        blog(LOG_ERROR, be, "cannot create");
+        backend_stop(be);
+        return NULL;
+    }
+    return be;
+}
+
+/*
+ * Open <be>'s link (asynchronously). Requests queue until it is up.
+ */
+void
+backend_start(struct backend *be)
+{
+    blog(LOG_INFO, be, "%s backend, min_spacing_ms=%u timeout_ms=%u "
+         "retries=%u max_inflight=%u queue_depth=%u", be->cfg.type,
+         be->cfg.min_spacing_ms, be->cfg.timeout_ms, be->cfg.retries,
+         be->cfg.max_inflight, be->cfg.queue_depth);
+    be->ops->start(be);
+}
+
+/* --- lists ------------------------------------------------------------ */
+
+static void
+deadline_arm(struct backend *be)
+{
+    struct req *r = TAILQ_FIRST(&be->deadlines);
+    uint64_t now = uv_now(be->loop);
+
+    if (r == NULL || be->stopping) {
+        uv_timer_stop(&be->deadline_timer);
+        return;
+    }
+    uv_timer_start(&be->deadline_timer, deadline_cb,
+                   r->deadline_ms > now ? r->deadline_ms - now : 0, 0);
+}
+
+/* Append <r>, whose deadline is the latest so far. */
+static void
+deadline_add(struct backend *be, struct req *r)
+{
+    TAILQ_INSERT_TAIL(&be->deadlines, r, d_link);
+    r->in_deadlines = true;
+    if (!uv_is_active((uv_handle_t *)&be->deadline_timer)) {
+        deadline_arm(be);
+    }
+}
+
+/* Put back a retried read, whose deadline is older than most. */
+static void
+deadline_insert(struct backend *be, struct req *r)
+{
+    struct req *it;
+
+    TAILQ_FOREACH(it, &be->deadlines, d_link) {
+        if (it->deadline_ms > r->deadline_ms) {
+            TAILQ_INSERT_BEFORE(it, r, d_link);
+            r->in_deadlines = true;
+            deadline_arm(be);
+            return;
+        }
+    }
+    deadline_add(be, r);
+}
+
+static void
+deadline_remove(struct backend *be, struct req *r)
+{
+    if (r->in_deadlines) {
+        TAILQ_REMOVE(&be->deadlines, r, d_link);
+        r->in_deadlines = false;
+    }
+}
+
+/* Take <r> off the wire: its slot is free and pacing starts now. */
+static void
+inflight_remove(struct backend *be, struct req *r)
+{
+    ASSERT(r->state == REQ_INFLIGHT && be->n_inflight > 0);
+    TAILQ_REMOVE(&be->inflight, r, q_link);
+    be->n_inflight--;
+    r->attempt_deadline_ms = 0;
+    be->last_end_ns = uv_hrtime();
+}
+
+/* --- completion ------------------------------------------------------- */
+
+/*
+ * <lead> has its answer (a response or an exception) in req_rsp(): give a
+ * copy to every follower, then complete them all. Takes ownership of all.
+ */
+static void
+finish(struct backend *be, struct req *lead)
+{
+    struct req *f;
+
+    sched_unindex(&be->sched, lead);
+    while ((f = TAILQ_FIRST(&lead->followers)) != NULL) {
+        TAILQ_REMOVE(&lead->followers, f, q_link);
+        deadline_remove(be, f);
+        f->lead = NULL;
+        req_set_response(f, req_rsp(lead), lead->rsp_len);
+        req_complete(f);
+    }
+    req_complete(lead);
+}
+
+static void
+finish_exception(struct backend *be, struct req *lead, uint8_t code)
+{
+    lead->rsp_len = pdu_exception(req_rsp(lead), req_fc(lead), code);
+    rlog(LOG_DEBUG, lead, "exception 0x%02X", code);
+    switch (code) {
+    case MB_EX_GW_PATH:
+        be->st.ex_down++;
+        break;
+    case MB_EX_GW_TARGET:
+        be->st.ex_timeout++;
+        break;
+    default:
+        break;
+    }
+    finish(be, lead);
+}
+
+/*
+ * Lead <l> leaves before its transaction is done (its client left, or it
+ * expired): the first follower takes over its place as the lead, with the
+ * other followers and the attempts made so far, at the front of its own
+ * client's flow. <l> must have followers.
+ */
+static void
+handover(struct backend *be, struct req *l)
+{
+    struct req *f = TAILQ_FIRST(&l->followers);
+    struct req *it;
+
+    TAILQ_REMOVE(&l->followers, f, q_link);
+    TAILQ_CONCAT(&f->followers, &l->followers, q_link);
+    TAILQ_FOREACH(it, &f->followers, q_link) {
+        it->lead = f;
+    }
+    f->lead = NULL;
+    f->attempts = l->attempts;
+    if (l->hashed) {
+        sched_unindex(&be->sched, l);
+        sched_index(&be->sched, f);
+    }
+    req_set_state(f, REQ_QUEUED);
+    sched_push_front(&be->sched, session_flow(f->session, be), f);
+    rlog(LOG_DEBUG, f, "takes over from R#%llu", (unsigned long long)l->id);
+}
+
+/*
+ * The device answered <r> (an INFLIGHT request of <be>) with the response
+ * PDU now in req_rsp(<r>) (checked by the caller). Completes <r> and its
+ * followers, and sends the next request if pacing allows. Takes ownership.
+ */
+void
+backend_done(struct backend *be, struct req *r)
+{
+    inflight_remove(be, r);
+    be->st.responses++;
+    if (pdu_is_exception(req_rsp(r), r->rsp_len)) {
+        be->st.device_exceptions++;
+    }
+    if (!be->proven) {
+        be->proven = true;
+        be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
+        be->failures = 0;
+    }
+    rlog(LOG_DEBUG, r, "response fc 0x%02X, %zu bytes", req_rsp(r)[0],
+         r->rsp_len);
+    finish(be, r);
+    backend_kick(be);
+}
+
+/*
+ * Complete INFLIGHT request <r> of <be>, and its followers, with the
+ * proxy's exception <code>, without a retry. Takes ownership.
+ */
+void
+backend_fail(struct backend *be, struct req *r, uint8_t code)
+{
+    inflight_remove(be, r);
+    finish_exception(be, r, code);
+    backend_kick(be);
+}
+
+/* May <r> be sent again? Reads only, within retries and the deadline. */
+static bool
+may_retry(const struct backend *be, const struct req *r)
+{
+    return pdu_is_read(req_fc(r)) && r->attempts <= be->cfg.retries &&
+           uv_now(be->loop) < r->deadline_ms && !be->stopping;
+}
+
+/*
+ * The attempt of INFLIGHT request <r> failed (<why>: a timeout, a response
+ * that failed the checks, a lost connection). A read with retries left and
+ * time before its deadline goes back to the front of its client's queue;
+ * anything else, and every write, completes with 0x0B. Takes ownership.
+ */
+void
+backend_attempt_failed(struct backend *be, struct req *r, const char *why)
+{
+    inflight_remove(be, r);
+    if (!may_retry(be, r) ||
+        (r->session == NULL && TAILQ_EMPTY(&r->followers))) {
+        rlog(LOG_DEBUG, r, "attempt %u failed (%s), giving up", r->attempts,
+             why);
+        finish_exception(be, r, MB_EX_GW_TARGET);
+        backend_kick(be);
+        return;
+    }
+    be->st.retries++;
+    rlog(LOG_DEBUG, r, "attempt %u failed (%s), retrying", r->attempts, why);
+    if (r->session == NULL) {
+        handover(be, r);
+        ASSERT(TAILQ_EMPTY(&r->followers));
+        finish_exception(be, r, MB_EX_GW_TARGET);
+    } else {
+        req_set_state(r, REQ_QUEUED);
+        sched_push_front(&be->sched, session_flow(r->session, be), r);
+        deadline_insert(be, r);
+    }
+    backend_kick(be);
+}
+
+/*
+ * Broadcast write <r> (backend unit 0) has been handed to the link; the
+ * devices will not answer, so the client gets the normal write echo now.
+ * Takes ownership.
+ */
+void
+backend_broadcast_sent(struct backend *be, struct req *r)
+{
+    inflight_remove(be, r);
+    be->st.broadcasts++;
+    r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
+    ASSERT(r->rsp_len > 0);
+    rlog(LOG_DEBUG, r, "broadcast sent");
+    finish(be, r);
+    backend_kick(be);
+}
+
+/*
+ * Return the INFLIGHT request of <be> sent with transaction id <tid>, or
+ * NULL (a late answer to an attempt that already timed out, or garbage).
+ */
+struct req *
+backend_match_tid(struct backend *be, uint16_t tid)
+{
+    struct req *r;
+
+    TAILQ_FOREACH(r, &be->inflight, q_link) {
+        if (r->be_tid == tid) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Return the oldest INFLIGHT request of <be>, or NULL: how responses are
+ * matched on links without transaction ids (max_inflight = 1).
+ */
+struct req *
+backend_match_oldest(struct backend *be)
+{
+    return TAILQ_FIRST(&be->inflight);
+}
+
+/* --- submission and dispatch ------------------------------------------ */
+
+/* Attach read <r> to an identical lead if there is one. */
+static bool
+try_coalesce(struct backend *be, struct req *r)
+{
+    struct req *lead = sched_find_read(&be->sched, r);
+
+    if (lead == NULL) {
+        return false;
+    }
+    req_set_state(r, REQ_ATTACHED);
+    r->lead = lead;
+    TAILQ_INSERT_TAIL(&lead->followers, r, q_link);
+    deadline_add(be, r);
+    be->st.coalesced++;
+    rlog(LOG_DEBUG, r, "attached to R#%llu", (unsigned long long)lead->id);
+    return true;
+}
+
+/*
+ * Submit routed request <r> (NEW, with backend and be_unit set) to <be>.
+ * Takes ownership: <r> is queued, attached to an identical read, or
+ * failed at once (backend down 0x0A, read to broadcast 0x01, queue full
+ * 0x06).
+ */
+void
+backend_submit(struct backend *be, struct req *r)
+{
+    bool read = pdu_is_read(req_fc(r));
+
+    be->st.requests++;
+    r->deadline_ms = r->t_recv_ms + be->request_timeout_ms;
+    if (be->down || be->stopping) {
+        be->st.ex_down++;
+        req_fail(r, MB_EX_GW_PATH);
+        return;
+    }
+    if (r->be_unit == 0 &&
+        (read || pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len) == 0)) {
+        req_fail(r, MB_EX_ILLEGAL_FUNCTION);   /* nobody would answer it */
+        return;
+    }
+    if (read && r->be_unit != 0 && try_coalesce(be, r)) {
+        return;
+    }
+    if (be->sched.queued >= be->cfg.queue_depth) {
+        be->st.ex_busy++;
+        req_fail(r, MB_EX_BUSY);
+        return;
+    }
+    req_set_state(r, REQ_QUEUED);
+    sched_enqueue(&be->sched, session_flow(r->session, be), r);
+    if (read) {
+        sched_index(&be->sched, r);
+    }
+    deadline_add(be, r);
+    rlog(LOG_DEBUG, r, "queued (%u waiting)", be->sched.queued);
+    backend_kick(be);
+}
+
+/*
+ * The client of <r> (QUEUED, ATTACHED or INFLIGHT on <be>) has gone.
+ * A queued or attached request is taken off and freed; a queued lead first
+ * hands its followers over; an in-flight one is orphaned, to be swallowed
+ * when it completes. Takes ownership.
+ */
+void
+backend_abandon(struct backend *be, struct req *r)
+{
+    switch (r->state) {
+    case REQ_ATTACHED:
+        TAILQ_REMOVE(&r->lead->followers, r, q_link);
+        r->lead = NULL;
+        deadline_remove(be, r);
+        break;
+    case REQ_QUEUED:
+        sched_remove(&be->sched, r);
+        deadline_remove(be, r);
+        if (!TAILQ_EMPTY(&r->followers)) {
+            handover(be, r);
+        }
+        sched_unindex(&be->sched, r);
+        break;
+    case REQ_INFLIGHT:
+        r->session = NULL;
+        return;
+    default:
+        ASSERT(!"abandon in a state the core does not own");
+    }
+    stats_srv.replies_dropped++;
+    r->session = NULL;
+    req_free(r);
+}
+
+/* Time until pacing allows the next transmission, in ns; 0 = now. */
+static uint64_t
+pace_wait_ns(const struct backend *be)
+{
+    uint64_t ready = be->last_end_ns + be->cfg.min_spacing_ms * 1000000ull;
+    uint64_t now = uv_hrtime();
+
+    return now >= ready ? 0 : ready - now;
+}
+
+static void
+kick_once(struct backend *be)
+{
+    struct req *r;
+    uint64_t wait;
+
+    while (be->up && !be->stopping && be->sched.queued > 0 &&
+           be->n_inflight < be->cfg.max_inflight) {
+        wait = pace_wait_ns(be);
+        if (wait > 0) {
+            uv_timer_start(&be->pace_timer, pace_cb,
+                           (wait + 999999) / 1000000, 0);
+            return;
+        }
+        r = sched_dequeue(&be->sched);
+        deadline_remove(be, r);
+        req_set_state(r, REQ_INFLIGHT);
+        TAILQ_INSERT_TAIL(&be->inflight, r, q_link);
+        be->n_inflight++;
+        r->attempts++;
+        be->st.transactions++;
+        rlog(LOG_DEBUG, r, "transmit, attempt %u", r->attempts);
+        be->ops->transmit(be, r);
+    }
+}
+
+/*
+ * Send queued requests while <be> is up, has a free in-flight slot and
+ * pacing allows; otherwise arm the pacing timer. Safe to call from inside
+ * a completion that transmit() triggered: the outer call loops again.
+ */
+void
+backend_kick(struct backend *be)
+{
+    if (be->kicking) {
+        be->kick_again = true;
+        return;
+    }
+    be->kicking = true;
+    do {
+        be->kick_again = false;
+        kick_once(be);
+    } while (be->kick_again);
+    be->kicking = false;
+}
+
+static void
+pace_cb(uv_timer_t *t)
+{
+    backend_kick(t->data);
+}
+
+/* Queued and attached requests past their deadline get 0x0B. */
+static void
+deadline_cb(uv_timer_t *t)
+{
+    struct backend *be = t->data;
+    uint64_t now = uv_now(be->loop);
+    struct req *r;
+
+    while ((r = TAILQ_FIRST(&be->deadlines)) != NULL &&
+           r->deadline_ms <= now) {
+        deadline_remove(be, r);
+        if (r->state == REQ_ATTACHED) {
+            TAILQ_REMOVE(&r->lead->followers, r, q_link);
+            r->lead = NULL;
+        } else {
+            sched_remove(&be->sched, r);
+            if (!TAILQ_EMPTY(&r->followers)) {
+                handover(be, r);
+            }
+        }
+        rlog(LOG_DEBUG, r, "deadline passed after %llu ms in the queue",
+             (unsigned long long)(now - r->t_recv_ms));
+        finish_exception(be, r, MB_EX_GW_TARGET);
+    }
+    deadline_arm(be);
+}
+
+/* --- attempt timeouts ------------------------------------------------- */
+
+static void
+attempt_arm(struct backend *be)
+{
+    uint64_t first = UINT64_MAX, now = uv_now(be->loop);
+    struct req *r;
+
+    TAILQ_FOREACH(r, &be->inflight, q_link) {
+        if (r->attempt_deadline_ms != 0 && r->attempt_deadline_ms < first) {
+            first = r->attempt_deadline_ms;
+        }
+    }
+    if (first == UINT64_MAX) {
+        uv_timer_stop(&be->attempt_timer);
+        return;
+    }
+    uv_timer_start(&be->attempt_timer, attempt_cb,
+                   first > now ? first - now : 0, 0);
+}
+
+/*
+ * Start the attempt clock of INFLIGHT request <r> just transmitted on
+ * <be>: timeout_ms, cut short by the request's own deadline. On expiry the
+ * core calls backend_attempt_failed(); a backend whose I/O cannot be
+ * abandoned (a blocking serial worker) keeps its own clock instead.
+ */
+void
+backend_attempt_start(struct backend *be, struct req *r)
+{
+    uint64_t now = uv_now(be->loop);
+    uint64_t end = now + be->cfg.timeout_ms;
+
+    if (r->deadline_ms > now && r->deadline_ms < end) {
+        end = r->deadline_ms;
+    } else if (r->deadline_ms <= now) {
+        end = now + 1;
+    }
+    r->attempt_deadline_ms = end;
+    if (!uv_is_active((uv_handle_t *)&be->attempt_timer) ||
+        be->n_inflight > 1) {
+        attempt_arm(be);
+    }
+}
+
+static struct req *
+first_expired(struct backend *be, uint64_t now)
+{
+    struct req *r;
+
+    TAILQ_FOREACH(r, &be->inflight, q_link) {
+        if (r->attempt_deadline_ms != 0 && r->attempt_deadline_ms <= now) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void
+attempt_cb(uv_timer_t *t)
+{
+    struct backend *be = t->data;
+    uint64_t now = uv_now(be->loop);
+    struct req *r;
+
+    while ((r = first_expired(be, now)) != NULL) {
+        be->st.timeouts++;
+        backend_attempt_failed(be, r, "timeout");
+    }
+    attempt_arm(be);
+}
+
+/* --- connection state ------------------------------------------------- */
+
+/* Fail everything queued with 0x0A: the link is down. */
+static void
+fail_queued(struct backend *be)
+{
+    struct req *r;
+
+    while ((r = sched_dequeue(&be->sched)) != NULL) {
+        deadline_remove(be, r);
+        finish_exception(be, r, MB_EX_GW_PATH);
+    }
+}
+
+static void
+schedule_retry(struct backend *be, uint64_t delay_ms)
+{
+    if (!be->stopping) {
+        uv_timer_start(&be->retry_timer, retry_cb, delay_ms, 0);
+    }
+}
+
+static void
+retry_cb(uv_timer_t *t)
+{
+    struct backend *be = t->data;
+
+    if (!be->stopping) {
+        be->ops->start(be);
+    }
+}
+
+/*
+ * The backend type reports that <be>'s link is ready for requests.
+ */
+void
+backend_connected(struct backend *be)
+{
+    be->st.connects++;
+    be->up = true;
+    be->proven = false;
+    if (be->down) {
+        blog(LOG_INFO, be, "up again after %u failed attempts", be->failures);
+    } else {
+        blog(LOG_INFO, be, "connected");
+    }
+    be->down = false;
+    backend_kick(be);
+}
+
+/*
+ * The backend type reports that a connection attempt of <be> failed
+ * (<why>). Queued requests fail with 0x0A, new ones fail fast until the
+ * next attempt, which comes after the back-off (0.5 s doubling to 30 s).
+ */
+void
+backend_conn_failed(struct backend *be, const char *why)
+{
+    be->st.connect_failures++;
+    be->up = false;
+    be->failures++;
+    /* A device that stays away logs once, then at each power of two. */
+    if ((be->failures & (be->failures - 1)) == 0) {
+        blog(LOG_WARN, be, "connect failed (%s), attempt %u, next in %llu ms",
+             why, be->failures, (unsigned long long)be->backoff_ms);
+    }
+    be->down = true;
+    fail_queued(be);
+    schedule_retry(be, be->backoff_ms);
+    be->backoff_ms = MB_MIN(be->backoff_ms * 2, BACKEND_BACKOFF_MAX_MS);
+}
+
+/*
+ * The backend type reports that <be>'s established link broke (<why>);
+ * it has closed its transport. Requests on the wire are retried (reads
+ * with retries left) or fail with 0x0B. A link that had worked is reopened
+ * at once with the queue kept; one that never answered is treated as a
+ * failed attempt.
+ */
+void
+backend_conn_lost(struct backend *be, const char *why)
+{
+    struct req *r;
+
+    be->st.disconnects++;
+    be->up = false;
+    blog(be->stopping ? LOG_DEBUG : LOG_WARN, be, "connection lost: %s", why);
+    while ((r = TAILQ_FIRST(&be->inflight)) != NULL) {
+        backend_attempt_failed(be, r, why);
+    }
+    if (be->stopping) {
+        return;
+    }
+    if (be->proven) {
+        be->proven = false;
+        schedule_retry(be, 0);
+        return;
+    }
+    backend_conn_failed(be, why);
+}
+
+/* --- teardown --------------------------------------------------------- */
+
+static void
+timer_closed_cb(uv_handle_t *h)
+{
+    struct backend *be = h->data;
+
+    be->open_handles--;
+}
+
+/*
+ * Stop <be>: fail what is queued with 0x0A, let the type close its link
+ * (what is on the wire fails with 0x0B), close the timers. Every request
+ * is complete when this returns; the memory goes with backend_free() once
+ * the loop has run the close callbacks.
+ */
+void
+backend_stop(struct backend *be)
+{
+    struct req *r;
+
+    if (be->stopping) {
+        return;
+    }
+    be->stopping = true;
+    fail_queued(be);
+    if (be->priv != NULL) {
+        be->ops->stop(be);
+    }
+    while ((r = TAILQ_FIRST(&be->inflight)) != NULL) {
+        backend_fail(be, r, MB_EX_GW_TARGET);
+    }
+    ASSERT(TAILQ_EMPTY(&be->deadlines));
+    uv_close((uv_handle_t *)&be->pace_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&be->deadline_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&be->attempt_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&be->retry_timer, timer_closed_cb);
+}
+
+/*
+ * Free stopped backend <be> after its handles have closed. NULL is a no-op.
+ */
+void
+backend_free(struct backend *be)
+{
+    if (be == NULL) {
+        return;
+    }
+    ASSERT(be->stopping && be->open_handles == 0);
+    if (be->priv != NULL) {
+        be->ops->destroy(be);
+    }
+    free(be);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend.h -- one device link (a TCP device, an RS485 bus, a dongle)
+ * behind one vtable. The core (backend.c) owns the queue, max_inflight,
+ * pacing, deadlines, retries, coalescing, reconnect back-off and stats; a
+ * backend type owns its transport and framing.
+ */
+#ifndef MUX_BACKEND_H
+#define MUX_BACKEND_H
+
+#include <uv.h>
+
+#include "cfg.h"
+#include "core.h"
+#include "req.h"
+#include "sched.h"
+#include "stats.h"
+
+/*
+ * IMPORTANT: a backend type finishes every request it was given by
+ * transmit() with exactly one of backend_done(), backend_fail(),
+ * backend_attempt_failed() or backend_broadcast_sent(), and reports its
+ * connection with backend_connected() / backend_conn_failed() /
+ * backend_conn_lost(). Those calls may transmit the next request before
+ * they return (re-entrancy is handled by backend_kick()).
+ */
+struct backend_ops {
+    const char *type;                          /* "tcp" */
+    int  (*create)(struct backend *be);        /* allocate be->priv; no I/O */
+    void (*start)(struct backend *be);         /* one connection attempt */
+    void (*transmit)(struct backend *be, struct req *req); /* takes req */
+    void (*stop)(struct backend *be);          /* close; no callbacks after */
+    void (*destroy)(struct backend *be);       /* free be->priv */
+};
+
+/* One backend. */
+struct backend {
+    const struct backend_ops *ops;
+    struct cfg_backend  cfg;             /* a copy: reload may replace it */
+    struct server      *srv;             /* borrowed: outlives backends */
+    uv_loop_t          *loop;
+    void               *priv;            /* the type's state */
+    bool                up;              /* transport ready: may transmit */
+    bool                down;            /* failing fast with 0x0A */
+    bool                proven;          /* a response came on this link */
+    bool                stopping;
+    bool                kicking, kick_again;
+    unsigned            failures;        /* connect failures in a row */
+    uint64_t            backoff_ms;      /* delay before the next attempt */
+    struct sched        sched;           /* queued requests */
+    struct req_list     inflight;        /* on the wire, oldest first */
+    unsigned            n_inflight;
+    struct req_list     deadlines;       /* queued and attached, by deadline */
+    uint64_t            last_end_ns;     /* uv_hrtime() of the last response
+                                            or timeout: pacing starts here */
+    unsigned            request_timeout_ms; /* from [server] */
+    uv_timer_t          pace_timer;      /* min_spacing_ms */
+    uv_timer_t          deadline_timer;  /* request_timeout_ms */
+    uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
+    uv_timer_t          retry_timer;     /* reconnect back-off */
+    unsigned            open_handles;    /* timers not yet closed */
+    struct stats_backend st;
+};
+
+#define blog(level, be, fmt, ...) \
+    LOG(level, "B:%s: " fmt, (be)->cfg.name, ##__VA_ARGS__)
+
+#define BACKEND_BACKOFF_MIN_MS 500
+#define BACKEND_BACKOFF_MAX_MS 30000
+
+const struct backend_ops *backend_find_ops(const char *type);
+struct backend *backend_new(struct server *srv, uv_loop_t *loop,
+                            const struct cfg_backend *cfg,
+                            unsigned request_timeout_ms);
+void backend_start(struct backend *be);
+void backend_stop(struct backend *be);
+void backend_free(struct backend *be);
+const char *backend_name(const struct backend *be);
+
+void backend_submit(struct backend *be, struct req *r);
+void backend_abandon(struct backend *be, struct req *r);
+void backend_kick(struct backend *be);
+
+void backend_attempt_start(struct backend *be, struct req *r);
+void backend_done(struct backend *be, struct req *r);
+void backend_fail(struct backend *be, struct req *r, uint8_t code);
+void backend_attempt_failed(struct backend *be, struct req *r,
+                            const char *why);
+void backend_broadcast_sent(struct backend *be, struct req *r);
+struct req *backend_match_tid(struct backend *be, uint16_t tid);
+struct req *backend_match_oldest(struct backend *be);
+
+void backend_connected(struct backend *be);
+void backend_conn_failed(struct backend *be, const char *why);
+void backend_conn_lost(struct backend *be, const char *why);
+
+extern const struct backend_ops be_tcp_ops;
+
+#endif /* MUX_BACKEND_H */

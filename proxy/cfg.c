@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg.c -- loads modbus-mux.ini into a struct cfg.
+ *
+ * Pass 1 (collect): inih reads the file through our line reader, which
+ * counts lines (Debian's libinih has no line number in the handler), checks
+ * the syntax inih would only report for the first bad line, and records
+ * section headers. The handler stores every key with its line and flags
+ * duplicates, which inih would otherwise let the last one win.
+ * Pass 2 (interpret): every section's keys are looked up in the key tables
+ * below, converted with range checks, and cross-checked (types, routes).
+ * Pass 3 (defaults): whatever was not set gets the table's default.
+ *
+ * Every error is "file:line: [section] key: what is wrong", and loading
+ * goes on to find the others: a user fixes a file in one round.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+
+#define CFG_LINE_MAX 200      /* what Debian's libinih reads per line */
+
+enum cfg_kind {
+    CFG_UINT = 1,
+    CFG_BOOL,
+    CFG_STR,
+    CFG_LEVEL,
+    CFG_LISTEN,
+};
+
+/* One ini key: where it goes, its default and its bounds. */
+struct cfg_key {
+    const char   *name;
+    enum cfg_kind kind;
+    size_t        off;          /* in struct cfg_server or cfg_backend */
+    size_t        size;         /* CFG_STR: buffer size */
+    const char   *def;          /* NULL: required */
+    unsigned long min, max;     /* CFG_UINT bounds */
+    unsigned      types;        /* backend types it applies to */
+};
+
+#define SRV(f) offsetof(struct cfg_server, f)
+#define BE(f)  offsetof(struct cfg_backend, f)
+#define T_ALL  CFG_T_TCP
+
+static const struct cfg_key server_keys[] = {
+    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, 0},
+    {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, 0},
+    {"request_timeout_ms", CFG_UINT, SRV(request_timeout_ms), 0, "5000",
+     10, 600000, 0},
+    {"idle_timeout_s", CFG_UINT, SRV(idle_timeout_s), 0, "0", 0, 604800, 0},
+    {"client_max_pending", CFG_UINT, SRV(client_max_pending), 0, "128",
+     1, 4096, 0},
+    {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0},
+};
+
+static const struct cfg_key backend_keys[] = {
+    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000, T_ALL},
+    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, T_ALL},
+    {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, T_ALL},
+    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, T_ALL},
+    {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, T_ALL},
+    {"host", CFG_STR, BE(host), CFG_HOST_MAX, NULL, 0, 0, CFG_T_TCP},
+    {"port", CFG_UINT, BE(port), 0, "502", 1, 65535, CFG_T_TCP},
+    {"connect_timeout_ms", CFG_UINT, BE(connect_timeout_ms), 0, "3000",
+     10, 600000, CFG_T_TCP},
+    {"check_tid", CFG_BOOL, BE(check_tid), 0, "yes", 0, 0, CFG_T_TCP},
+};
+
+static const struct {
+    const char *name;
+    unsigned    mask;
+} backend_types[] = {
+    {"tcp", CFG_T_TCP},
+};
+
+/* A key = value line as collected in pass 1. */
+struct cfg_entry {
+    char section[64];
+    char key[64];
+    char value[CFG_LINE_MAX];
+    int  line;
+};
+
+/* A section header line. */
+struct cfg_section {
+    char name[64];
+    int  line;
+};
+
+/* State of one load. */
+struct cfg_parse {
+    struct cfg         *cfg;
+    struct cfg_errors  *errs;
+    const char         *name;        /* file name in messages */
+    FILE               *fp;          /* file source, or */
+    const char         *text;        /* string source */
+    int                 line;        /* line the reader handed out last */
+    struct cfg_entry   *entries;
+    unsigned            n_entries, cap_entries;
+    struct cfg_section *sections;
+    unsigned            n_sections, cap_sections;
+};
+
+static void MB_PRINTF(3, 4)
+cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
+{
+    struct cfg_errors *e = p->errs;
+    char *m;
+    int n;
+    va_list ap;
+
+    if (e->n == CFG_MAX_ERRORS) {
+        e->dropped++;
+        return;
+    }
+    m = e->msg[e->n++];
+    n = snprintf(m, CFG_ERR_LEN, "%s:%d: ", p->name, line);
+    va_start(ap, fmt);
+    vsnprintf(m + n, CFG_ERR_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+/* Copy <s> without surrounding white space into <out> (<size> bytes). */
+static void
+trim_copy(char *out, size_t size, const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)*s)) {
+        s++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)s[len - 1])) {
+        len--;
+    }
+    if (len >= size) {
+        len = size - 1;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+}
+
+/* Read the next raw line (without its newline) into <buf>; false at EOF. */
+static bool
+next_line(struct cfg_parse *p, char *buf, size_t size, size_t *len)
+{
+    size_t n = 0;
+    int c;
+
+    for (;;) {
+        c = p->fp ? fgetc(p->fp) : (*p->text ? (unsigned char)*p->text++ : EOF);
+        if (c == EOF || c == '\n') {
+            break;
+        }
+        if (n + 1 < size) {
+            buf[n] = (char)c;
+        }
+        n++;
+    }
+    if (c == EOF && n == 0) {
+        return false;
+    }
+    *len = n;
+    buf[MB_MIN(n, size - 1)] = '\0';
+    return true;
+}
+
+/* Check one line's shape; record section headers. Returns false when the
+ * line must not reach inih (it would report only the first such line). */
+static bool
+check_line(struct cfg_parse *p, const char *raw, size_t len)
+{
+    char t[CFG_LINE_MAX * 2];
+    const char *end;
+    struct cfg_section *s;
+
+    trim_copy(t, sizeof(t), raw, len);
+    if (len >= CFG_LINE_MAX - 2) {
+        cfg_error(p, p->line, "line too long (%zu characters, at most %d)",
+                  len, CFG_LINE_MAX - 3);
+        return false;
+    }
+    if (t[0] == '\0' || t[0] == ';' || t[0] == '#') {
+        return true;
+    }
+    if (t[0] != '[') {
+        if (strpbrk(t, "=:") == NULL) {
+            cfg_error(p, p->line, "syntax error: expected \"key = value\" "
+                      "or \"[section]\", got \"%s\"", t);
+            return false;
+        }
+        return true;
+    }
+    end = strchr(t, ']');
+    if (end == NULL) {
+        cfg_error(p, p->line, "syntax error: section header without ']'");
+        return false;
+    }
+    if (p->n_sections == p->cap_sections) {
+        p->cap_sections = p->cap_sections ? p->cap_sections * 2 : 8;
+        p->sections = realloc(p->sections,
+                              p->cap_sections * sizeof(*p->sections));
+        ASSERT(p->sections != NULL);
+    }
+    s = &p->sections[p->n_sections++];
+    trim_copy(s->name, sizeof(s->name), t + 1, (size_t)(end - t - 1));
+    s->line = p->line;
+    return true;
+}
+
+/* inih's reader callback: one line per call, so p->line is exact. */
+static char *
+cfg_reader(char *str, int num, void *stream)
+{
+    struct cfg_parse *p = stream;
+    char raw[CFG_LINE_MAX * 4];
+    size_t len;
+
+    if (!next_line(p, raw, sizeof(raw), &len)) {
+        return NULL;
+    }
+    p->line++;
+    if (!check_line(p, raw, len)) {
+        raw[0] = '\0';
+        len = 0;
+    }
+    ASSERT(len + 2 <= (size_t)num);
+    memcpy(str, raw, len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return str;
+}
+
+/* inih's handler: collect, flag duplicates; interpretation comes later. */
+static int
+cfg_handler(void *user, const char *section, const char *name,
+            const char *value)
+{
+    struct cfg_parse *p = user;
+    struct cfg_entry *e;
+    char sec[64];
+
+    trim_copy(sec, sizeof(sec), section, strlen(section));
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        e = &p->entries[i];
+        if (strcmp(e->section, sec) == 0 && strcmp(e->key, name) == 0) {
+            cfg_error(p, p->line, "[%s] %s: duplicate key (first set at "
+                      "line %d)", sec, name, e->line);
+            return 1;
+        }
+    }
+    if (p->n_entries == p->cap_entries) {
+        p->cap_entries = p->cap_entries ? p->cap_entries * 2 : 32;
+        p->entries = realloc(p->entries,
+                             p->cap_entries * sizeof(*p->entries));
+        ASSERT(p->entries != NULL);
+    }
+    e = &p->entries[p->n_entries++];
+    snprintf(e->section, sizeof(e->section), "%s", sec);
+    snprintf(e->key, sizeof(e->key), "%s", name);
+    snprintf(e->value, sizeof(e->value), "%s", value);
+    e->line = p->line;
+    return 1;
+}
+
+/* Parse "host:port", "[v6]:port" or "*:port" into <l>. */
+static bool
+parse_listen_one(const char *s, struct cfg_listen *l)
+{
+    char host[CFG_HOST_MAX];
+    const char *colon;
+    char *end;
+    unsigned long port;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&l->addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l->addr;
+
+    if (strlen(s) >= sizeof(l->text)) {
+        return false;
+    }
+    memcpy(l->text, s, strlen(s) + 1);
+    memset(&l->addr, 0, sizeof(l->addr));
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host)) {
+        return false;
+    }
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (errno || end == colon + 1 || *end || port > 65535) {
+        return false;
+    }
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+
+        if (n < 3 || host[n - 1] != ']') {
+            return false;
+        }
+        host[n - 1] = '\0';
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1;
+    }
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "*") == 0) {
+        in4->sin_addr.s_addr = htonl(INADDR_ANY);
+        return true;
+    }
+    return inet_pton(AF_INET, host, &in4->sin_addr) == 1;
+}
+
+/* Comma-separated listen list into <srv>; false with <bad> on error. */
+static bool
+parse_listen(const char *value, struct cfg_server *srv, char *bad,
+             size_t bad_size)
+{
+    char item[CFG_LINE_MAX];
+    const char *p = value;
+
+    srv->n_listen = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+        trim_copy(item, sizeof(item), p, n);
+        if (srv->n_listen == CFG_MAX_LISTEN ||
+            !parse_listen_one(item, &srv->listen[srv->n_listen])) {
+            snprintf(bad, bad_size, "%s", item);
+            return false;
+        }
+        srv->n_listen++;
+        p = comma ? comma + 1 : p + n;
+    }
+    if (srv->n_listen == 0) {
+        snprintf(bad, bad_size, "%s", value);
+        return false;
+    }
+    return true;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+parse_uint(const char *v, unsigned long min, unsigned long max,
+           unsigned *out)
+{
+    char *end;
+    unsigned long n;
+
+    if (!isdigit((unsigned char)v[0])) {
+        return false;
+    }
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno || *end || n < min || n > max) {
+        return false;
+    }
+    *out = (unsigned)n;
+    return true;
+}
+
+/* Convert <value> for key <k> into the struct at <base>. */
+static void
+set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
+        const char *label, const char *value, int line)
+{
+    char *field = (char *)base + k->off;
+    char bad[CFG_LINE_MAX];
+    int level;
+
+    switch (k->kind) {
+    case CFG_UINT:
+        if (!parse_uint(value, k->min, k->max, (unsigned *)field)) {
+            cfg_error(p, line, "%s %s: invalid value \"%s\" (expected "
+                      "%lu..%lu)", label, k->name, value, k->min, k->max);
+        }
+        break;
+    case CFG_BOOL:
+        if (!parse_bool(value, (bool *)field)) {
+            cfg_error(p, line, "%s %s: invalid value \"%s\" (expected yes "
+                      "or no)", label, k->name, value);
+        }
+        break;
+    case CFG_STR:
+        if (value[0] == '\0' || strlen(value) >= k->size) {
+            cfg_error(p, line, "%s %s: invalid value \"%s\" (expected 1..%zu "
+                      "characters)", label, k->name, value, k->size - 1);
+        } else {
+            memcpy(field, value, strlen(value) + 1);
+        }
+        break;
+    case CFG_LEVEL:
+        level = log_level_parse(value);
+        if (level < 0) {
+            cfg_error(p, line, "%s %s: invalid value \"%s\" (expected error, "
+                      "warn, info, debug or trace)", label, k->name, value);
+        } else {
+            *(unsigned *)field = (unsigned)level;
+        }
+        break;
+    case CFG_LISTEN:
+        if (!parse_listen(value, base, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid address \"%s\" (expected "
+                      "IPV4:PORT or [IPV6]:PORT, comma-separated, at most "
+                      "%d)", label, k->name, bad, CFG_MAX_LISTEN);
+        }
+        break;
+    }
+}
+
+/* Apply the defaults of every key of <keys> that applies to <types>. */
+static void
+set_defaults(struct cfg_parse *p, const struct cfg_key *keys, size_t n,
+             unsigned types, void *base)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((keys[i].types == 0 || (keys[i].types & types)) && keys[i].def) {
+            set_key(p, &keys[i], base, "(default)", keys[i].def, 0);
+        }
+    }
+}
+
+static const struct cfg_key *
+find_key(const struct cfg_key *keys, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) == 0) {
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+load_server(struct cfg_parse *p)
+{
+    struct cfg_server *srv = &p->cfg->server;
+
+    set_defaults(p, server_keys, ARRAY_SIZE(server_keys), 0, srv);
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        struct cfg_entry *e = &p->entries[i];
+        const struct cfg_key *k;
+
+        if (strcmp(e->section, "server") != 0) {
+            continue;
+        }
+        k = find_key(server_keys, ARRAY_SIZE(server_keys), e->key);
+        if (k == NULL) {
+            cfg_error(p, e->line, "[server] %s: unknown key", e->key);
+            continue;
+        }
+        set_key(p, k, srv, "[server]", e->value, e->line);
+    }
+}
+
+static bool
+valid_name(const char *s)
+{
+    if (*s == '\0' || strlen(s) >= CFG_NAME_MAX) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Find the type line of section <sec> and resolve it; 0 if bad. */
+static unsigned
+backend_type(struct cfg_parse *p, const struct cfg_section *sec,
+             struct cfg_backend *be)
+{
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        struct cfg_entry *e = &p->entries[i];
+
+        if (strcmp(e->section, sec->name) != 0 || strcmp(e->key, "type")) {
+            continue;
+        }
+        for (size_t t = 0; t < ARRAY_SIZE(backend_types); t++) {
+            if (strcmp(e->value, backend_types[t].name) == 0) {
+                snprintf(be->type, sizeof(be->type), "%s", backend_types[t].name);
+                return backend_types[t].mask;
+            }
+        }
+        cfg_error(p, e->line, "[%s] type: unknown backend type \"%s\" "
+                  "(expected tcp)", sec->name, e->value);
+        return 0;
+    }
+    cfg_error(p, sec->line, "[%s]: missing key \"type\"", sec->name);
+    return 0;
+}
+
+/* Keys that must be there and rules between keys. */
+static void
+check_backend(struct cfg_parse *p, const struct cfg_section *sec,
+              struct cfg_backend *be)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(backend_keys); i++) {
+        const struct cfg_key *k = &backend_keys[i];
+
+        if ((k->types & be->type_mask) && k->def == NULL &&
+            k->kind == CFG_STR && ((char *)be + k->off)[0] == '\0') {
+            cfg_error(p, sec->line, "[%s]: missing key \"%s\" (required for "
+                      "type %s)", sec->name, k->name, be->type);
+        }
+    }
+    if (!be->check_tid && be->max_inflight != 1) {
+        cfg_error(p, sec->line, "[%s] check_tid: \"no\" needs max_inflight "
+                  "= 1 (responses could not be told apart)", sec->name);
+    }
+}
+
+static void
+load_backend(struct cfg_parse *p, const struct cfg_section *sec)
+{
+    struct cfg *cfg = p->cfg;
+    struct cfg_backend *be;
+    const char *name = sec->name + strlen("backend");
+    char label[80];
+
+    while (isspace((unsigned char)*name)) {
+        name++;
+    }
+    if (!valid_name(name)) {
+        cfg_error(p, sec->line, "[%s]: invalid backend name \"%s\" (letters, "
+                  "digits, '_' and '-', at most %d)", sec->name, name,
+                  CFG_NAME_MAX - 1);
+        return;
+    }
+    if (cfg_backend_index(cfg, name) >= 0) {
+        cfg_error(p, sec->line, "[%s]: duplicate backend (first at line %d)",
+                  sec->name, cfg->backends[cfg_backend_index(cfg, name)].line);
+        return;
+    }
+    cfg->backends = realloc(cfg->backends,
+                            (cfg->n_backends + 1) * sizeof(*cfg->backends));
+    ASSERT(cfg->backends != NULL);
+    be = &cfg->backends[cfg->n_backends++];
+    memset(be, 0, sizeof(*be));
+    snprintf(be->name, sizeof(be->name), "%s", name);
+    be->line = sec->line;
+    snprintf(label, sizeof(label), "[%s]", sec->name);
+    be->type_mask = backend_type(p, sec, be);
+    if (be->type_mask == 0) {
+        return;
+    }
+    set_defaults(p, backend_keys, ARRAY_SIZE(backend_keys), be->type_mask,
+                 be);
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        struct cfg_entry *e = &p->entries[i];
+        const struct cfg_key *k;
+
+        if (strcmp(e->section, sec->name) != 0 || !strcmp(e->key, "type")) {
+            continue;
+        }
+        k = find_key(backend_keys, ARRAY_SIZE(backend_keys), e->key);
+        if (k == NULL) {
+            cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
+        } else if (!(k->types & be->type_mask)) {
+            cfg_error(p, e->line, "[%s] %s: not a key of type %s", sec->name,
+                      e->key, be->type);
+        } else {
+            set_key(p, k, be, label, e->value, e->line);
+        }
+    }
+    check_backend(p, sec, be);
+}
+
+static void
+load_route(struct cfg_parse *p, struct cfg_entry *e, int *owner_line)
+{
+    struct cfg *cfg = p->cfg;
+    struct route r;
+    char name[CFG_NAME_MAX];
+    bool has_units;
+    unsigned be_lo, be_hi;
+
+    if (router_parse_units(e->key, &r.lo, &r.hi) != 0) {
+        cfg_error(p, e->line, "[route] %s: invalid unit or range (expected "
+                  "N or N-M, 0..255, decimal or 0x hex)", e->key);
+        return;
+    }
+    if (router_parse_target(e->value, name, sizeof(name), &has_units,
+                            &be_lo, &be_hi) != 0) {
+        cfg_error(p, e->line, "[route] %s: invalid target \"%s\" (expected "
+                  "BACKEND or BACKEND:UNIT or BACKEND:N-M)", e->key, e->value);
+        return;
+    }
+    r.backend = cfg_backend_index(cfg, name);
+    if (r.backend < 0) {
+        cfg_error(p, e->line, "[route] %s: unknown backend \"%s\"", e->key,
+                  name);
+        return;
+    }
+    if (!has_units) {
+        be_lo = r.lo;
+        be_hi = r.hi;
+    }
+    if (be_hi - be_lo != r.hi - r.lo) {
+        cfg_error(p, e->line, "[route] %s: %u client units map onto %u "
+                  "backend units (ranges must be of equal length)", e->key,
+                  r.hi - r.lo + 1, be_hi - be_lo + 1);
+        return;
+    }
+    r.be_lo = be_lo;
+    for (unsigned u = r.lo; u <= r.hi; u++) {
+        if (owner_line[u]) {
+            cfg_error(p, e->line, "[route] %s: unit %u is already routed at "
+                      "line %d", e->key, u, owner_line[u]);
+            return;
+        }
+    }
+    for (unsigned u = r.lo; u <= r.hi; u++) {
+        owner_line[u] = e->line;
+    }
+    cfg->routes[cfg->n_routes++] = r;
+}
+
+static void
+load_routes(struct cfg_parse *p)
+{
+    int owner_line[256] = {0};
+
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        if (strcmp(p->entries[i].section, "route") == 0) {
+            load_route(p, &p->entries[i], owner_line);
+        }
+    }
+}
+
+/* Sections: known names, no duplicates, keys outside any section. */
+static void
+check_sections(struct cfg_parse *p)
+{
+    for (unsigned i = 0; i < p->n_sections; i++) {
+        struct cfg_section *s = &p->sections[i];
+        bool known = strcmp(s->name, "server") == 0 ||
+                     strcmp(s->name, "route") == 0 ||
+                     (strncmp(s->name, "backend", 7) == 0 &&
+                      isspace((unsigned char)s->name[7]));
+
+        if (!known) {
+            cfg_error(p, s->line, "unknown section [%s] (expected [server], "
+                      "[backend NAME] or [route])", s->name);
+            continue;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (strcmp(p->sections[j].name, s->name) == 0 &&
+                strncmp(s->name, "backend", 7) != 0) {
+                cfg_error(p, s->line, "duplicate section [%s] (first at line "
+                          "%d)", s->name, p->sections[j].line);
+            }
+        }
+    }
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        if (p->entries[i].section[0] == '\0') {
+            cfg_error(p, p->entries[i].line, "%s: key outside of any section",
+                      p->entries[i].key);
+        }
+    }
+}
+
+static void
+interpret(struct cfg_parse *p)
+{
+    check_sections(p);
+    load_server(p);
+    for (unsigned i = 0; i < p->n_sections; i++) {
+        struct cfg_section *s = &p->sections[i];
+
+        if (strncmp(s->name, "backend", 7) == 0 &&
+            isspace((unsigned char)s->name[7])) {
+            load_backend(p, s);
+        }
+    }
+    load_routes(p);
+    if (p->cfg->n_routes == 0 && p->errs->n == 0) {
+        cfg_error(p, p->line, "[route]: no routes: every request would be "
+                  "refused with 0x0A");
+    }
+}
+
+static struct cfg *
+cfg_load(struct cfg_parse *p)
+{
+    int rc;
+
+    memset(p->errs, 0, sizeof(*p->errs));
+    p->cfg = xcalloc(1, sizeof(*p->cfg));
+    snprintf(p->cfg->path, sizeof(p->cfg->path), "%s", p->name);
+    ini_allow_multiline = false;       /* an indented line is its own key */
+    rc = ini_parse_stream(cfg_reader, p, cfg_handler, p);
+    if (rc < 0) {
+        cfg_error(p, 0, "cannot read the file");
+    } else {
+        interpret(p);
+    }
+    free(p->entries);
+    free(p->sections);
+    if (p->errs->n > 0) {
+        cfg_free(p->cfg);
+        return NULL;
+    }
+    return p->cfg;
+}
+
+/*
+ * Load and check the ini file at <path>. Returns the configuration, or NULL
+ * with every problem found in <errs> ("path:line: message").
+ */
+struct cfg *
+cfg_load_file(const char *path, struct cfg_errors *errs)
+{
+    struct cfg_parse p = {.errs = errs, .name = path};
+    struct cfg *cfg;
+
+    p.fp = fopen(path, "r");
+    if (p.fp == NULL) {
+        memset(errs, 0, sizeof(*errs));
+        snprintf(errs->msg[0], CFG_ERR_LEN, "%s: cannot open: %s", path,
+                 strerror(errno));
+        errs->n = 1;
+        return NULL;
+    }
+    cfg = cfg_load(&p);
+    fclose(p.fp);
+    return cfg;
+}
+
+/*
+ * Load and check ini <text>, naming it <name> in messages (tests use this).
+ * Returns the configuration, or NULL with the problems in <errs>.
+ */
+struct cfg *
+cfg_load_string(const char *name, const char *text, struct cfg_errors *errs)
+{
+    struct cfg_parse p = {.errs = errs, .name = name, .text = text};
+
+    return cfg_load(&p);
+}
+
+/*
+ * Free <cfg>; NULL is a no-op.
+ */
+void
+cfg_free(struct cfg *cfg)
+{
+    if (cfg != NULL) {
+        free(cfg->backends);
+        free(cfg);
+    }
+}
+
+/*
+ * Return the index of the backend called <name>, or -1.
+ */
+int
+cfg_backend_index(const struct cfg *cfg, const char *name)
+{
+    for (unsigned i = 0; i < cfg->n_backends; i++) {
+        if (strcmp(cfg->backends[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}

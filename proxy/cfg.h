@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg.h -- the configuration as plain data. cfg.c reads an ini file with
+ * inih in three passes (collect lines, interpret and validate, fill
+ * defaults) and reports every error as "file:line: what is wrong". Nothing
+ * here touches libuv or a socket: --check-config runs exactly this code.
+ */
+#ifndef MUX_CFG_H
+#define MUX_CFG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core.h"
+#include "router.h"
+
+#define CFG_MAX_LISTEN 8
+#define CFG_NAME_MAX   32
+#define CFG_HOST_MAX   256
+#define CFG_TYPE_MAX   16
+#define CFG_MAX_ERRORS 32
+#define CFG_ERR_LEN    320
+
+/* Backend types, as a bitmask so a key can belong to several. */
+#define CFG_T_TCP 0x01u
+
+/* Errors found while loading, each "file:line: message". */
+struct cfg_errors {
+    unsigned n;                                  /* messages kept */
+    unsigned dropped;                            /* past CFG_MAX_ERRORS */
+    char     msg[CFG_MAX_ERRORS][CFG_ERR_LEN];
+};
+
+/* One listen address. */
+struct cfg_listen {
+    char                    text[64];      /* as written */
+    struct sockaddr_storage addr;                    /* AF_INET or AF_INET6 */
+};
+
+/* [server] */
+struct cfg_server {
+    struct cfg_listen listen[CFG_MAX_LISTEN];
+    unsigned n_listen;
+    unsigned max_clients;          /* connections over this are closed */
+    unsigned request_timeout_ms;   /* end-to-end deadline -> 0x0B */
+    unsigned idle_timeout_s;       /* 0 = never close silent clients */
+    unsigned client_max_pending;   /* requests outstanding per client */
+    unsigned log_level;            /* enum log_level */
+};
+
+/* [backend NAME] */
+struct cfg_backend {
+    char     name[CFG_NAME_MAX];
+    char     type[CFG_TYPE_MAX];   /* "tcp" */
+    unsigned type_mask;            /* CFG_T_* */
+    int      line;                 /* of the section header */
+    /* scheduling, every type */
+    unsigned min_spacing_ms;       /* end of response -> next request */
+    unsigned timeout_ms;           /* per attempt */
+    unsigned retries;              /* extra attempts, reads only */
+    unsigned max_inflight;         /* requests on the wire at once */
+    unsigned queue_depth;          /* queued requests before 0x06 */
+    /* tcp */
+    char     host[CFG_HOST_MAX];   /* name or address of the device */
+    unsigned port;
+    unsigned connect_timeout_ms;
+    bool     check_tid;            /* match responses on transaction id */
+};
+
+/* The whole file. */
+struct cfg {
+    char               path[256];    /* for messages */
+    struct cfg_server  server;
+    struct cfg_backend *backends;
+    unsigned           n_backends;
+    struct route       routes[256];
+    unsigned           n_routes;
+};
+
+struct cfg *cfg_load_file(const char *path, struct cfg_errors *errs);
+struct cfg *cfg_load_string(const char *name, const char *text,
+                            struct cfg_errors *errs);
+void cfg_free(struct cfg *cfg);
+int cfg_backend_index(const struct cfg *cfg, const char *name);
+
+#endif /* MUX_CFG_H */

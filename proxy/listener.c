@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * listener.c -- binds one [server] listen address (IPv4 or IPv6; an IPv6
+ * socket is IPv6-only so "0.0.0.0:502, [::]:502" works) and accepts
+ * clients. Over max_clients a connection is accepted and closed at once,
+ * so the client sees a clean close instead of a hanging connect.
+ */
+#include <stdio.h>
+
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "stats.h"
+
+#define LISTEN_BACKLOG 1024
+
+static void
+listener_refuse(struct server *srv, struct session *s)
+{
+    uint64_t now = uv_now(srv->loop);
+
+    stats_srv.clients_refused++;
+    srv->refused_quiet++;
+    /* A flood of refusals logs once a second, with the count. */
+    if (now - srv->last_refusal_log_ms >= 1000 || srv->refused_quiet == 1) {
+        log_warn("max_clients (%u) reached: refused %u connection(s)",
+                 srv->cfg->server.max_clients, srv->refused_quiet);
+        srv->refused_quiet = 0;
+        srv->last_refusal_log_ms = now;
+    }
+    session_discard(s);
+}
+
+static void
+listener_connection_cb(uv_stream_t *server, int status)
+{
+    struct listener *l = server->data;
+    struct server *srv = l->srv;
+    struct session *s;
+
+    if (status < 0) {
+        log_warn("%s: accept: %s", l->name, uv_strerror(status));
+        return;
+    }
+    s = session_new(srv);
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+        session_discard(s);
+        return;
+    }
+    if (srv->n_sessions >= srv->cfg->server.max_clients || srv->stopping) {
+        listener_refuse(srv, s);
+        return;
+    }
+    session_start(s);
+}
+
+static void
+listener_name(struct listener *l)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        uv_ip6_name(a, ip, sizeof(ip));
+        snprintf(l->name, sizeof(l->name), "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        uv_ip4_name(a, ip, sizeof(ip));
+        snprintf(l->name, sizeof(l->name), "%s:%u", ip, ntohs(a->sin_port));
+    }
+}
+
+static void
+listener_closed_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/*
+ * Bind and listen on <cl> for <srv>; store the listener in <out>.
+ * Returns 0 or a negative UV_E* code (logged).
+ */
+int
+listener_open(struct server *srv, const struct cfg_listen *cl,
+              struct listener **out)
+{
+    struct listener *l = xcalloc(1, sizeof(*l));
+    unsigned flags = cl->addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+    int rc;
+
+    l->srv = srv;
+    uv_tcp_init(srv->loop, &l->tcp);
+    l->tcp.data = l;
+    snprintf(l->name, sizeof(l->name), "%s", cl->text);
+    rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&cl->addr, flags);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG,
+                       listener_connection_cb);
+    }
+    if (rc != 0) {
+        log_error("cannot listen on %s: %s", cl->text, uv_strerror(rc));
+        uv_close((uv_handle_t *)&l->tcp, listener_closed_cb);
+        return rc;
+    }
+    listener_name(l);
+    log_info("listening on %s", l->name);
+    *out = l;
+    return 0;
+}
+
+/*
+ * Stop accepting on <l> and free it once closed.
+ */
+void
+listener_close(struct listener *l)
+{
+    uv_close((uv_handle_t *)&l->tcp, listener_closed_cb);
+}

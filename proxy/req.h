@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * req.h -- the request object: one client request from parse to reply.
+ * See the lifecycle diagram at the top of req.c.
+ */
+#ifndef MUX_REQ_H
+#define MUX_REQ_H
+
+#include <uv.h>
+
+#include "core.h"
+#include "mbap.h"
+
+/* Each state has one owner and one list (see req.c). */
+enum req_state {
+    REQ_NEW = 1,       /* parsed, not yet submitted         owner: session */
+    REQ_QUEUED,        /* in a flow of a backend's queue    owner: core */
+    REQ_ATTACHED,      /* follows an identical read (lead)  owner: core */
+    REQ_INFLIGHT,      /* on the wire                       owner: backend */
+    REQ_DONE,          /* answer built, being written       owner: session */
+};
+
+/* Bytes in front of the request PDU in req->buf, so that a backend can
+ * put its header (MBAP: 7 bytes; RTU: the unit) in place, without a copy. */
+#define REQ_HEADROOM 8
+
+TAILQ_HEAD(req_list, req);
+
+/* One client request. The only per-request allocation of the proxy. */
+struct req {
+    TAILQ_ENTRY(req) s_link;     /* session->reqs, while session != NULL */
+    TAILQ_ENTRY(req) q_link;     /* flow queue, backend inflight, or the
+                                    lead's followers, by state */
+    TAILQ_ENTRY(req) d_link;     /* backend->deadlines: QUEUED, ATTACHED */
+    TAILQ_ENTRY(req) h_link;     /* coalescing bucket: a read lead */
+    struct req_list  followers;  /* identical reads riding on this one */
+    struct req      *lead;       /* the read this one follows (ATTACHED) */
+    struct session  *session;    /* NULL once the client has gone */
+    struct backend  *backend;    /* chosen by the router */
+    struct flow     *flow;       /* the queue it sits in (QUEUED) */
+    uint64_t         id;         /* log id, "R#812" */
+    enum req_state   state;      /* changed only by req_set_state() */
+    uint16_t         tid;        /* client transaction id, echoed back */
+    uint16_t         be_tid;     /* transaction id on the backend link */
+    uint8_t          unit;       /* client unit id, echoed back */
+    uint8_t          be_unit;    /* unit id on the backend */
+    uint8_t          attempts;   /* transmissions so far */
+    bool             hashed;     /* in a coalescing bucket */
+    bool             in_deadlines; /* on backend->deadlines */
+    uint64_t         t_recv_ms;  /* uv_now() when parsed */
+    uint64_t         deadline_ms;  /* t_recv_ms + request_timeout_ms */
+    uint64_t         attempt_deadline_ms; /* end of this attempt, or 0 */
+    size_t           pdu_len;    /* request PDU bytes */
+    size_t           rsp_len;    /* response PDU bytes */
+    uv_write_t       wreq;       /* the reply write to the client */
+    uint8_t buf[REQ_HEADROOM + MB_PDU_MAX + 2]; /* request PDU at +8 */
+    uint8_t out[MB_ADU_MAX];     /* reply ADU: MBAP header + response PDU */
+};
+
+#define req_pdu(r) ((r)->buf + REQ_HEADROOM)
+#define req_rsp(r) ((r)->out + MB_MBAP_HDR)
+#define req_fc(r)  (req_pdu(r)[0])
+
+/* "R#812 S#12 u17->bus1/u3: " */
+#define rlog(level, r, fmt, ...)                                             \
+    LOG(level, "R#%llu S#%llu u%u->%s/u%u: " fmt,                            \
+        (unsigned long long)(r)->id, req_session_id(r), (r)->unit,           \
+        req_backend_name(r), (r)->be_unit, ##__VA_ARGS__)
+
+struct req *req_new(struct session *s, const struct mbap *hdr,
+                    const uint8_t *pdu, size_t pdu_len, uint64_t now_ms);
+void req_set_state(struct req *r, enum req_state state);
+void req_complete(struct req *r);
+void req_fail(struct req *r, uint8_t code);
+void req_set_response(struct req *r, const uint8_t *rsp, size_t len);
+void req_free(struct req *r);
+unsigned long long req_session_id(const struct req *r);
+const char *req_backend_name(const struct req *r);
+
+#endif /* MUX_REQ_H */

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c -- builds the running proxy from a struct cfg (router,
+ * backends, listeners), handles signals, closes idle clients, and shuts
+ * down cleanly: on SIGTERM or SIGINT it stops accepting and reading, lets
+ * every outstanding request finish or fail within its deadline, then stops
+ * the backends and closes every handle so that uv_run() returns.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "backend.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "stats.h"
+
+static void server_finish(struct server *srv);
+
+static void
+signal_cb(uv_signal_t *sig, int signum)
+{
+    struct server *srv = sig->data;
+
+    if (signum == SIGUSR1) {
+        server_log_stats(srv);
+        return;
+    }
+    log_info("%s received%s", signum == SIGINT ? "SIGINT" : "SIGTERM",
+             srv->stopping ? " again: stopping now" : "");
+    server_shutdown(srv, srv->stopping);
+}
+
+static void
+idle_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    uint64_t idle_ms = srv->cfg->server.idle_timeout_s * 1000ull;
+    struct session *s, *next;
+
+    for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
+        if (s->pending == 0 && now - s->last_rx_ms >= idle_ms) {
+            stats_srv.clients_closed_idle++;
+            session_close(s, LOG_INFO, "idle for %u s: closing",
+                          srv->cfg->server.idle_timeout_s);
+        }
+    }
+}
+
+static void
+stop_timer_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+
+    log_warn("shutdown: %u clients still waiting after the deadline, "
+             "closing them", srv->n_sessions);
+    server_shutdown(srv, true);
+}
+
+static void
+finish_timer_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+
+    if (srv->n_sessions == 0) {
+        server_finish(srv);
+    }
+}
+
+/*
+ * Build <srv> on <loop> from <cfg> (taking ownership of <cfg>): router and
+ * backends, no I/O yet. Returns 0 or a negative errno.
+ */
+int
+server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
+{
+    memset(srv, 0, offsetof(struct server, rbuf));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    TAILQ_INIT(&srv->sessions);
+    router_init(&srv->router);
+    for (unsigned i = 0; i < cfg->n_routes; i++) {
+        router_add(&srv->router, &cfg->routes[i]);
+    }
+    srv->backends = xcalloc(cfg->n_backends + 1, sizeof(*srv->backends));
+    for (unsigned i = 0; i < cfg->n_backends; i++) {
+        srv->backends[i] = backend_new(srv, loop, &cfg->backends[i],
+                                       cfg->server.request_timeout_ms);
+        if (srv->backends[i] == NULL) {
+            return -EINVAL;
+        }
+    }
+    srv->listeners = xcalloc(cfg->server.n_listen, sizeof(*srv->listeners));
+    uv_signal_init(loop, &srv->sig_term);
+    uv_signal_init(loop, &srv->sig_int);
+    uv_signal_init(loop, &srv->sig_usr1);
+    uv_timer_init(loop, &srv->idle_timer);
+    uv_timer_init(loop, &srv->stop_timer);
+    uv_timer_init(loop, &srv->finish_timer);
+    srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
+    srv->idle_timer.data = srv->stop_timer.data = srv;
+    srv->finish_timer.data = srv;
+    return 0;
+}
+
+/*
+ * Listen, connect the backends, catch signals. Returns 0, or a negative
+ * UV_E* code if an address cannot be bound (the caller exits 1).
+ */
+int
+server_start(struct server *srv)
+{
+    struct cfg_server *cs = &srv->cfg->server;
+    int rc;
+
+    for (unsigned i = 0; i < cs->n_listen; i++) {
+        rc = listener_open(srv, &cs->listen[i], &srv->listeners[i]);
+        if (rc != 0) {
+            return rc;
+        }
+        srv->n_listeners++;
+    }
+    for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+        backend_start(srv->backends[i]);
+    }
+    uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
+    uv_signal_start(&srv->sig_usr1, signal_cb, SIGUSR1);
+    if (cs->idle_timeout_s > 0) {
+        uint64_t period = MB_MIN(1000ull, cs->idle_timeout_s * 250ull);
+
+        uv_timer_start(&srv->idle_timer, idle_cb, period, period);
+    }
+    log_info("modbus-mux %s: %u backend(s), %u route(s), up to %u clients",
+             MUX_VERSION, srv->cfg->n_backends, srv->cfg->n_routes,
+             cs->max_clients);
+    return 0;
+}
+
+/*
+ * Stop <srv>. Gracefully: stop accepting and reading, close each client
+ * once its requests are answered (they finish within their deadline; a
+ * backstop timer closes stragglers). With <force>, or on a second signal:
+ * close every client now. Either way uv_run() returns once all is closed.
+ */
+void
+server_shutdown(struct server *srv, bool force)
+{
+    struct session *s, *next;
+
+    if (!srv->stopping) {
+        srv->stopping = true;
+        log_info("shutting down: %u clients connected", srv->n_sessions);
+        for (unsigned i = 0; i < srv->n_listeners; i++) {
+            listener_close(srv->listeners[i]);
+        }
+        srv->n_listeners = 0;
+        uv_timer_stop(&srv->idle_timer);
+        uv_timer_start(&srv->stop_timer, stop_timer_cb,
+                       srv->cfg->server.request_timeout_ms + 1000ull, 0);
+    }
+    for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
+        if (force) {
+            session_close(s, LOG_DEBUG, "shutting down now");
+        } else {
+            session_drain(s);
+        }
+    }
+    server_session_gone(srv);
+}
+
+/*
+ * A session of <srv> has closed; during shutdown, finish once none is
+ * left (from a timer, so never from deep inside a completion).
+ */
+void
+server_session_gone(struct server *srv)
+{
+    if (srv->stopping && !srv->finished && srv->n_sessions == 0) {
+        uv_timer_start(&srv->finish_timer, finish_timer_cb, 0, 0);
+    }
+}
+
+/* Every client is gone: stop backends, close the server's own handles. */
+static void
+server_finish(struct server *srv)
+{
+    uv_handle_t *const own[] = {
+        (uv_handle_t *)&srv->sig_term,   (uv_handle_t *)&srv->sig_int,
+        (uv_handle_t *)&srv->sig_usr1,   (uv_handle_t *)&srv->idle_timer,
+        (uv_handle_t *)&srv->stop_timer, (uv_handle_t *)&srv->finish_timer,
+    };
+
+    if (srv->finished) {
+        return;
+    }
+    srv->finished = true;
+    for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+        backend_stop(srv->backends[i]);
+    }
+    server_log_stats(srv);
+    for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+        uv_close(own[i], NULL);
+    }
+    log_info("stopped");
+}
+
+/*
+ * Log the counters of <srv> and of each backend.
+ */
+void
+server_log_stats(const struct server *srv)
+{
+    stats_log_server(&stats_srv);
+    for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+        stats_log_backend(srv->backends[i]->cfg.name,
+                          &srv->backends[i]->st);
+    }
+}
+
+/*
+ * Free what <srv> holds, after uv_run() has returned (every handle is
+ * closed by then). Frees the configuration too.
+ */
+void
+server_free(struct server *srv)
+{
+    if (srv->backends != NULL) {
+        for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+            backend_free(srv->backends[i]);
+        }
+    }
+    free(srv->backends);
+    free(srv->listeners);
+    cfg_free(srv->cfg);
+    srv->cfg = NULL;
+}

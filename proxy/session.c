@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c -- one client connection.
+ *
+ * Reads go into the server's shared buffer (a session keeps only a
+ * partial frame), are cut into frames by the MBAP reassembler, and each
+ * frame becomes a request that is checked, routed and submitted at once.
+ * Replies go out as requests complete, in any order, each with the
+ * client's transaction id and unit id: Modbus TCP allows it, and a slow
+ * backend must not hold up a fast one.
+ *
+ * Back-pressure: a client may have client_max_pending requests
+ * outstanding; the read buffer handed to libuv is sized so that one read
+ * cannot bring more, and reading pauses at the limit until replies drain.
+ *
+ * A malformed MBAP header closes this connection only, logged with the
+ * reason. Closing frees what the session owns and leaves requests the
+ * backends hold to be swallowed (see req.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "pdu.h"
+#include "router.h"
+#include "server.h"
+#include "session.h"
+#include "stats.h"
+
+static void session_read_cb(uv_stream_t *stream, ssize_t nread,
+                            const uv_buf_t *buf);
+
+/*
+ * Allocate a session of <srv> with its TCP handle initialised, ready for
+ * uv_accept(). Returns it; never NULL.
+ */
+struct session *
+session_new(struct server *srv)
+{
+    struct session *s = xcalloc(1, sizeof(*s));
+
+    uv_tcp_init(srv->loop, &s->tcp);
+    s->tcp.data = s;
+    s->srv = srv;
+    s->id = ++srv->next_session_id;
+    TAILQ_INIT(&s->reqs);
+    TAILQ_INIT(&s->flows);
+    mbap_rx_init(&s->rx);
+    snprintf(s->peer, sizeof(s->peer), "?");
+    return s;
+}
+
+static void
+session_closed_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/*
+ * Free session <s>, accepted but never started (over max_clients).
+ */
+void
+session_discard(struct session *s)
+{
+    uv_close((uv_handle_t *)&s->tcp, session_closed_cb);
+}
+
+/*
+ * The log id of <s>.
+ */
+uint64_t
+session_id(const struct session *s)
+{
+    return s->id;
+}
+
+static void
+session_peer(struct session *s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        uv_ip6_name(a, ip, sizeof(ip));
+        snprintf(s->peer, sizeof(s->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        uv_ip4_name(a, ip, sizeof(ip));
+        snprintf(s->peer, sizeof(s->peer), "%s:%u", ip, ntohs(a->sin_port));
+    }
+}
+
+/* Requests a client may still send before reading pauses. */
+static unsigned
+session_allowance(const struct session *s)
+{
+    unsigned max = s->srv->cfg->server.client_max_pending;
+
+    return s->pending >= max ? 0 : max - s->pending;
+}
+
+static void
+session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct session *s = h->data;
+    size_t n = (size_t)session_allowance(s) * MB_FRAME_MIN;
+
+    (void)suggested;
+    if (n == 0) {
+        n = MB_FRAME_MIN;       /* paused; libuv asks once more at most */
+    }
+    *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
+}
+
+/* Route and submit one checked request. Takes ownership of <r>. */
+static void
+session_dispatch(struct session *s, struct req *r)
+{
+    int bi;
+    uint8_t be_unit;
+    uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
+
+    if (ex != MB_EX_NONE) {
+        stats_srv.ex_bad_request++;
+        rlog(LOG_DEBUG, r, "malformed request, fc 0x%02X %zu bytes",
+             req_fc(r), r->pdu_len);
+        req_fail(r, ex);
+        return;
+    }
+    if (!router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
+        stats_srv.ex_no_route++;
+        rlog(LOG_DEBUG, r, "no route for unit %u", r->unit);
+        req_fail(r, MB_EX_GW_PATH);
+        return;
+    }
+    r->backend = s->srv->backends[bi];
+    r->be_unit = be_unit;
+    backend_submit(r->backend, r);
+}
+
+static int
+session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
+                 size_t len)
+{
+    struct session *s = ctx;
+    struct req *r;
+
+    stats_srv.requests++;
+    r = req_new(s, hdr, pdu, len, uv_now(s->srv->loop));
+    if (log_enabled(LOG_TRACE)) {
+        rlog(LOG_TRACE, r, "tid %u", r->tid);
+        log_hexdump("  pdu", pdu, len);
+    }
+    session_dispatch(s, r);
+    return s->closing ? 1 : 0;
+}
+
+static void
+session_pause_or_resume(struct session *s)
+{
+    bool want = !s->closing && !s->draining && session_allowance(s) > 0;
+
+    if (want && !s->reading) {
+        uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
+                      session_read_cb);
+    } else if (!want && s->reading) {
+        uv_read_stop((uv_stream_t *)&s->tcp);
+    }
+    s->reading = want;
+}
+
+static void
+session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct session *s = stream->data;
+    struct mbap bad;
+    int rc;
+
+    if (nread == 0 || s->closing) {
+        return;
+    }
+    if (nread < 0) {
+        session_close(s, LOG_DEBUG, "%s", nread == UV_EOF
+                      ? "closed by the client" : uv_strerror((int)nread));
+        return;
+    }
+    s->last_rx_ms = uv_now(s->srv->loop);
+    rc = mbap_rx_feed(&s->rx, (const uint8_t *)buf->base, (size_t)nread,
+                      session_frame_cb, s, &bad);
+    if (rc < 0 && !s->closing) {
+        stats_srv.clients_closed_bad++;
+        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): "
+                      "closing", mbap_strerror(rc), bad.len, bad.proto,
+                      bad.tid);
+        return;
+    }
+    if (!s->closing) {
+        session_pause_or_resume(s);
+    }
+}
+
+/*
+ * Start reading from accepted session <s> and put it on the server's list.
+ */
+void
+session_start(struct session *s)
+{
+    struct server *srv = s->srv;
+
+    TAILQ_INSERT_TAIL(&srv->sessions, s, link);
+    srv->n_sessions++;
+    stats_srv.clients_accepted++;
+    session_peer(s);
+    uv_tcp_nodelay(&s->tcp, 1);
+    s->last_rx_ms = uv_now(srv->loop);
+    slog(LOG_DEBUG, s, "connected (%u clients)", srv->n_sessions);
+    session_pause_or_resume(s);
+}
+
+/*
+ * Close session <s>, logging <fmt> at <level> once. Frees the requests it
+ * owns, abandons those the backends hold (see req.c), and frees <s> in the
+ * close callback. Safe to call twice.
+ */
+void
+session_close(struct session *s, int level, const char *fmt, ...)
+{
+    char why[160];
+    struct req *r;
+    struct flow *f;
+    va_list ap;
+
+    if (s->closing) {
+        return;
+    }
+    s->closing = true;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    slog(level, s, "%s (%u requests outstanding)", why, s->pending);
+    while ((r = TAILQ_FIRST(&s->reqs)) != NULL) {
+        TAILQ_REMOVE(&s->reqs, r, s_link);
+        s->pending--;
+        r->session = NULL;
+        switch (r->state) {
+        case REQ_QUEUED:
+        case REQ_ATTACHED:
+        case REQ_INFLIGHT:
+            backend_abandon(r->backend, r);
+            break;
+        case REQ_DONE:
+            break;          /* its write callback frees it */
+        default:
+            stats_srv.replies_dropped++;
+            req_free(r);
+            break;
+        }
+    }
+    while ((f = TAILQ_FIRST(&s->flows)) != NULL) {
+        TAILQ_REMOVE(&s->flows, f, s_link);
+        flow_free(f);
+    }
+    TAILQ_REMOVE(&s->srv->sessions, s, link);
+    s->srv->n_sessions--;
+    uv_close((uv_handle_t *)&s->tcp, session_closed_cb);
+    server_session_gone(s->srv);
+}
+
+/*
+ * Shutdown: stop taking requests from <s>, close it once its outstanding
+ * requests have been answered.
+ */
+void
+session_drain(struct session *s)
+{
+    s->draining = true;
+    session_pause_or_resume(s);
+    if (s->pending == 0) {
+        session_close(s, LOG_DEBUG, "shutting down");
+    }
+}
+
+/*
+ * Add NEW request <r> to <s>'s list (req_new does this).
+ */
+void
+session_track(struct session *s, struct req *r)
+{
+    TAILQ_INSERT_TAIL(&s->reqs, r, s_link);
+    s->pending++;
+}
+
+/*
+ * Take <r> off <s>'s list as it is freed; may resume reading, or finish a
+ * draining session.
+ */
+void
+session_untrack(struct session *s, struct req *r)
+{
+    TAILQ_REMOVE(&s->reqs, r, s_link);
+    s->pending--;
+    if (s->closing) {
+        return;
+    }
+    if (s->draining && s->pending == 0) {
+        session_close(s, LOG_DEBUG, "shutting down");
+        return;
+    }
+    if (!s->reading) {
+        session_pause_or_resume(s);
+    }
+}
+
+static void
+session_write_cb(uv_write_t *w, int status)
+{
+    struct req *r = container_of(w, struct req, wreq);
+    struct session *s = r->session;
+
+    if (status == 0) {
+        stats_srv.replies++;
+    } else {
+        stats_srv.replies_dropped++;
+    }
+    req_free(r);
+    if (status < 0 && status != UV_ECANCELED && s != NULL) {
+        session_close(s, LOG_DEBUG, "write: %s", uv_strerror(status));
+    }
+}
+
+/*
+ * Write the answer of DONE request <r> to client <s> with the client's
+ * transaction and unit ids. Takes ownership of <r>: it is freed once
+ * written (at once when the socket takes it whole, the common case).
+ */
+void
+session_reply(struct session *s, struct req *r)
+{
+    size_t len = MB_MBAP_HDR + r->rsp_len;
+    uv_buf_t b = uv_buf_init((char *)r->out, (unsigned)len);
+    int rc;
+
+    mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
+    rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (rc == (int)len) {
+        stats_srv.replies++;
+        req_free(r);
+        return;
+    }
+    if (rc >= 0 || rc == UV_EAGAIN) {
+        rc = rc < 0 ? 0 : rc;
+        b = uv_buf_init((char *)r->out + rc, (unsigned)(len - (size_t)rc));
+        rc = uv_write(&r->wreq, (uv_stream_t *)&s->tcp, &b, 1,
+                      session_write_cb);
+        if (rc == 0) {
+            return;
+        }
+    }
+    stats_srv.replies_dropped++;
+    req_free(r);
+    session_close(s, LOG_DEBUG, "write: %s", uv_strerror(rc));
+}
+
+/*
+ * The flow of <s> on backend <be>, created on first use. Flows live as
+ * long as the session, so a client polling one register at a time does not
+ * allocate one per request.
+ */
+struct flow *
+session_flow(struct session *s, struct backend *be)
+{
+    struct flow *f;
+
+    TAILQ_FOREACH(f, &s->flows, s_link) {
+        if (f->sched == &be->sched) {
+            return f;
+        }
+    }
+    f = flow_new(&be->sched);
+    TAILQ_INSERT_TAIL(&s->flows, f, s_link);
+    return f;
+}

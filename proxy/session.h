@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.h -- one client connection: MBAP in, requests out to the
+ * router and the backends, replies back in completion order with the
+ * client's own transaction and unit ids.
+ */
+#ifndef MUX_SESSION_H
+#define MUX_SESSION_H
+
+#include <uv.h>
+
+#include "core.h"
+#include "log.h"
+#include "mbap.h"
+#include "req.h"
+
+/* One client connection. Kept small: 10,000 idle clients are a normal
+ * load, so the read buffer is shared (server->rbuf) and only a partial
+ * frame is kept here. */
+struct session {
+    uv_tcp_t              tcp;        /* freed in the close callback */
+    TAILQ_ENTRY(session)  link;       /* server->sessions */
+    struct req_list       reqs;       /* every request it still owns */
+    TAILQ_HEAD(, flow)    flows;      /* one per backend it has used */
+    struct server        *srv;        /* borrowed: outlives sessions */
+    uint64_t              id;         /* log id, "S#12" */
+    uint64_t              last_rx_ms; /* uv_now() of the last bytes in */
+    unsigned              pending;    /* requests in reqs */
+    bool                  reading;    /* uv_read_start()ed */
+    bool                  draining;   /* shutdown: no new requests */
+    bool                  closing;
+    char                  peer[56];   /* "10.0.0.5:51234" */
+    struct mbap_rx        rx;         /* partial frame between reads */
+};
+
+#define slog(level, s, fmt, ...)                                   \
+    LOG(level, "S#%llu %s: " fmt, (unsigned long long)(s)->id,     \
+        (s)->peer, ##__VA_ARGS__)
+
+struct session *session_new(struct server *srv);
+void session_start(struct session *s);
+void session_close(struct session *s, int level, const char *fmt, ...)
+    MB_PRINTF(3, 4);
+void session_discard(struct session *s);
+void session_drain(struct session *s);
+void session_reply(struct session *s, struct req *r);
+void session_track(struct session *s, struct req *r);
+void session_untrack(struct session *s, struct req *r);
+struct flow *session_flow(struct session *s, struct backend *be);
+uint64_t session_id(const struct session *s);
+
+#endif /* MUX_SESSION_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c -- output formats generated from the lists in stats.h. Today one:
+ * a "name=value ..." summary line, logged at shutdown and on SIGUSR1.
+ */
+#include <stdio.h>
+
+#include "log.h"
+#include "stats.h"
+
+struct stats_server stats_srv;
+
+#define STATS_PRINT(name, desc)                                           \
+    n += snprintf(buf + n, sizeof(buf) - (size_t)MB_MIN(n, (int)sizeof(buf)), \
+                  " %s=%llu", #name, (unsigned long long)st->name);         \
+    if (n >= (int)sizeof(buf)) {                                          \
+        n = (int)sizeof(buf) - 1;                                         \
+    }
+
+/*
+ * Log the proxy-wide counters <st> as one line at info.
+ */
+void
+stats_log_server(const struct stats_server *st)
+{
+    char buf[900];
+    int n = 0;
+
+    buf[0] = '\0';
+    STATS_SERVER(STATS_PRINT)
+    log_info("stats:%s", buf);
+}
+
+/*
+ * Log the counters <st> of backend <name> as one line at info.
+ */
+void
+stats_log_backend(const char *name, const struct stats_backend *st)
+{
+    char buf[900];
+    int n = 0;
+
+    buf[0] = '\0';
+    STATS_BACKEND(STATS_PRINT)
+    log_info("B:%s: stats:%s", name, buf);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.h -- counters, declared once as X-macro lists (twemproxy's
+ * STATS_SERVER_CODEC): the list generates the struct fields, their names
+ * and descriptions, and every output format (today the log summary; the
+ * metrics endpoint later). Counters are plain uint64_t: only the loop
+ * thread touches them.
+ */
+#ifndef MUX_STATS_H
+#define MUX_STATS_H
+
+#include <stdint.h>
+
+/* ACTION(field, description) */
+#define STATS_SERVER(ACTION)                                                 \
+    ACTION(clients_accepted, "client connections accepted")                  \
+    ACTION(clients_refused, "client connections closed at max_clients")      \
+    ACTION(clients_closed_bad, "client connections closed for bad frames")   \
+    ACTION(clients_closed_idle, "client connections closed as idle")         \
+    ACTION(requests, "requests received from clients")                       \
+    ACTION(replies, "replies written to clients")                            \
+    ACTION(replies_dropped, "replies dropped because their client left")     \
+    ACTION(ex_no_route, "requests refused with 0x0A: no route")              \
+    ACTION(ex_bad_request, "requests refused as malformed (0x01..0x03)")
+
+#define STATS_BACKEND(ACTION)                                                \
+    ACTION(requests, "requests submitted")                                   \
+    ACTION(transactions, "transactions sent to the device")                  \
+    ACTION(responses, "valid responses received")                            \
+    ACTION(device_exceptions, "exception responses from the device")         \
+    ACTION(coalesced, "reads answered by another client's transaction")      \
+    ACTION(retries, "read attempts repeated")                                \
+    ACTION(timeouts, "attempts that timed out")                              \
+    ACTION(bad_responses, "responses failing the PDU checks")                \
+    ACTION(late_responses, "late or unknown responses dropped")              \
+    ACTION(broadcasts, "broadcast writes sent")                              \
+    ACTION(ex_busy, "requests refused with 0x06: queue full")                \
+    ACTION(ex_down, "requests failed with 0x0A: backend down")               \
+    ACTION(ex_timeout, "requests failed with 0x0B: no answer in time")       \
+    ACTION(connects, "connections established")                              \
+    ACTION(connect_failures, "connection attempts that failed")              \
+    ACTION(disconnects, "connections lost")
+
+#define STATS_FIELD(name, desc) uint64_t name;
+
+/* Whole-proxy counters. */
+struct stats_server {
+    STATS_SERVER(STATS_FIELD)
+};
+
+/* Counters of one backend. */
+struct stats_backend {
+    STATS_BACKEND(STATS_FIELD)
+};
+
+void stats_log_server(const struct stats_server *st);
+void stats_log_backend(const char *name, const struct stats_backend *st);
+
+
+
+extern struct stats_server stats_srv;
+#endif /* MUX_STATS_H */
