@@ -60,18 +60,19 @@ static void attempt_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
 
 /*
- * Create the backend described by <cfg> on <loop>, for server <srv>;
+ * Create the backend described by <cfg> on <loop>, for server <srv>,
+ * driven by <ops> (backend_find_ops(cfg->type), or a test's fake);
  * requests get <request_timeout_ms> end to end. No I/O until
  * backend_start(). Returns NULL if the type's create() fails.
  */
 struct backend *
-backend_new(struct server *srv, uv_loop_t *loop, const struct cfg_backend *cfg,
+backend_new(struct server *srv, uv_loop_t *loop,
+            const struct backend_ops *ops, const struct cfg_backend *cfg,
             unsigned request_timeout_ms)
 {
     struct backend *be = xcalloc(1, sizeof(*be));
 
-    be->ops = backend_find_ops(cfg->type);
-    ASSERT(be->ops != NULL);
+    be->ops = ops;
     be->cfg = *cfg;
     be->srv = srv;
     be->loop = loop;

@@ -70,6 +70,7 @@ struct backend {
 
 const struct backend_ops *backend_find_ops(const char *type);
 struct backend *backend_new(struct server *srv, uv_loop_t *loop,
+                            const struct backend_ops *ops,
                             const struct cfg_backend *cfg,
                             unsigned request_timeout_ms);
 void backend_start(struct backend *be);

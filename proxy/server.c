@@ -86,7 +86,15 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     }
     srv->backends = xcalloc(cfg->n_backends + 1, sizeof(*srv->backends));
     for (unsigned i = 0; i < cfg->n_backends; i++) {
-        srv->backends[i] = backend_new(srv, loop, &cfg->backends[i],
+        const struct backend_ops *ops =
+            backend_find_ops(cfg->backends[i].type);
+
+        if (ops == NULL) {
+            log_error("backend %s: type %s is not built in",
+                      cfg->backends[i].name, cfg->backends[i].type);
+            return -EINVAL;
+        }
+        srv->backends[i] = backend_new(srv, loop, ops, &cfg->backends[i],
                                        cfg->server.request_timeout_ms);
         if (srv->backends[i] == NULL) {
             return -EINVAL;
