@@ -178,6 +178,7 @@ Test(tcp_basic, full_queue_gives_0x06)
     cr_assert_eq(h_mux_start(&m, HEAD "[backend dev]\ntype = tcp\nhost = "
                  "127.0.0.1\nport = %d\nqueue_depth = 2\n[route]\n"
                  "1 = dev\n", s.port), 0);
+    cr_assert(h_wait_file(m.p.err, "B:dev: connected", 5000, NULL, 0));
     fd = h_connect(m.port);
     /* One goes on the wire, two wait, three find the queue full. */
     for (int i = 0; i < 6; i++) {

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sched.c -- the scheduler and the request lifecycle, driven end to
+ * end on a real libuv loop: clients are real sessions on socketpairs, the
+ * device is a scripted fake backend (reply now, reply later, never reply,
+ * lose the first attempt, refuse to connect). Checks fairness between
+ * clients, pacing, deadlines, retries, coalescing, the queue limit, the
+ * down state, and that every request is answered exactly once or counted
+ * as dropped when its client has gone.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "cfg.h"
+#include "mbap.h"
+#include "pdu.h"
+#include "server.h"
+#include "session.h"
+#include "stats.h"
+
+enum fake_mode {
+    FAKE_NOW = 1,        /* answer inside transmit() */
+    FAKE_LATER,          /* answer after delay_ms */
+    FAKE_SILENT,         /* never answer */
+    FAKE_LOSE_FIRST,     /* lose the first attempt of each request */
+    FAKE_REFUSE,         /* the link never comes up */
+};
+
+#define MAX_TX 512
+
+/* The scripted device. */
+static struct fake {
+    enum fake_mode mode;
+    unsigned       delay_ms;
+    unsigned       n_tx;
+    uint16_t       tx_addr[MAX_TX];      /* register address per transmit */
+    uint64_t       tx_ns[MAX_TX];        /* uv_hrtime() per transmit */
+    uint64_t       done_ns[MAX_TX];      /* when its answer was given */
+    uv_timer_t     timer;
+    struct backend *be;
+} fk;
+
+static uv_loop_t loop;
+static struct server srv;
+static struct backend *bes[1];
+
+/* Answer the oldest request on the wire: registers hold their address. */
+static void
+fake_answer(struct backend *be)
+{
+    struct req *r = backend_match_oldest(be);
+    uint8_t rsp[MB_PDU_MAX];
+    const uint8_t *q = req_pdu(r);
+    unsigned n = pdu_get16(q + 3);
+
+    if (req_fc(r) == 3) {
+        rsp[0] = 3;
+        rsp[1] = (uint8_t)(n * 2);
+        for (unsigned i = 0; i < n; i++) {
+            rsp[2 + 2 * i] = (uint8_t)((pdu_get16(q + 1) + i) >> 8);
+            rsp[3 + 2 * i] = (uint8_t)(pdu_get16(q + 1) + i);
+        }
+        req_set_response(r, rsp, 2 + n * 2);
+    } else {
+        req_set_response(r, q, 5);            /* FC 6 echo */
+    }
+    fk.done_ns[fk.n_tx - 1] = uv_hrtime();
+    backend_done(be, r);
+}
+
+static void
+fake_timer_cb(uv_timer_t *t)
+{
+    fake_answer(fk.be);
+}
+
+static int
+fake_create(struct backend *be)
+{
+    be->priv = &fk;
+    fk.be = be;
+    uv_timer_init(be->loop, &fk.timer);
+    return 0;
+}
+
+static void
+fake_start(struct backend *be)
+{
+    if (fk.mode == FAKE_REFUSE) {
+        backend_conn_failed(be, "refused by the script");
+    } else {
+        backend_connected(be);
+    }
+}
+
+static void
+fake_transmit(struct backend *be, struct req *r)
+{
+    cr_assert_lt(fk.n_tx, MAX_TX);
+    fk.tx_addr[fk.n_tx] = pdu_get16(req_pdu(r) + 1);
+    fk.tx_ns[fk.n_tx++] = uv_hrtime();
+    if (r->be_unit == 0) {
+        backend_broadcast_sent(be, r);
+        return;
+    }
+    switch (fk.mode) {
+    case FAKE_NOW:
+        fake_answer(be);
+        break;
+    case FAKE_LATER:
+        uv_timer_start(&fk.timer, fake_timer_cb, fk.delay_ms, 0);
+        break;
+    case FAKE_LOSE_FIRST:
+        if (r->attempts == 1) {
+            backend_attempt_start(be, r);
+        } else {
+            fake_answer(be);
+        }
+        break;
+    default:
+        backend_attempt_start(be, r);
+        break;
+    }
+}
+
+static void
+fake_closed_cb(uv_handle_t *h)
+{
+    fk.be->open_handles--;
+}
+
+static void
+fake_stop(struct backend *be)
+{
+    be->open_handles++;
+    uv_close((uv_handle_t *)&fk.timer, fake_closed_cb);
+}
+
+static void
+fake_destroy(struct backend *be)
+{
+    be->priv = NULL;
+}
+
+static const struct backend_ops fake_ops = {
+    .type = "fake",
+    .create = fake_create,
+    .start = fake_start,
+    .transmit = fake_transmit,
+    .stop = fake_stop,
+    .destroy = fake_destroy,
+};
+
+/* Build the server around one fake backend configured by <be_keys>. */
+static void
+setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
+{
+    char ini[1024];
+    struct cfg_errors errs;
+    struct cfg *cfg;
+
+    log_level = LOG_WARN;
+    memset(&fk, 0, sizeof(fk));
+    memset(&stats_srv, 0, sizeof(stats_srv));
+    fk.mode = mode;
+    fk.delay_ms = 5;
+    snprintf(ini, sizeof(ini), "[server]\nlisten = 127.0.0.1:0\n%s\n"
+             "[backend dev]\ntype = tcp\nhost = x\n%s\n[route]\n1 = dev\n"
+             "2 = dev:0\n", server_keys, be_keys);
+    cfg = cfg_load_string("test.ini", ini, &errs);
+    cr_assert_not_null(cfg, "%s", errs.msg[0]);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    memset(&srv, 0, offsetof(struct server, rbuf));
+    srv.loop = &loop;
+    srv.cfg = cfg;
+    TAILQ_INIT(&srv.sessions);
+    router_init(&srv.router);
+    for (unsigned i = 0; i < cfg->n_routes; i++) {
+        router_add(&srv.router, &cfg->routes[i]);
+    }
+    bes[0] = backend_new(&srv, &loop, &fake_ops, &cfg->backends[0],
+                         cfg->server.request_timeout_ms);
+    srv.backends = bes;
+    backend_start(bes[0]);
+}
+
+/* A client: a session on one end of a socketpair, the test on the other. */
+static int
+client(void)
+{
+    int sv[2];
+    struct session *s;
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    s = session_new(&srv);
+    cr_assert_eq(uv_tcp_open(&s->tcp, sv[0]), 0);
+    session_start(s);
+    return sv[1];
+}
+
+static void
+send_req(int fd, uint16_t tid, uint8_t unit, uint8_t fc, uint16_t addr,
+         uint16_t val)
+{
+    uint8_t f[12] = {tid >> 8, tid & 0xFF, 0, 0, 0, 6, unit, fc,
+                     addr >> 8, addr & 0xFF, val >> 8, val & 0xFF};
+
+    cr_assert_eq(write(fd, f, sizeof(f)), (ssize_t)sizeof(f));
+}
+
+/* Answers seen by one client, by transaction id. */
+struct seen {
+    unsigned count[256];          /* answers per tid (tids < 256) */
+    uint8_t  fc[256];             /* function code of the answer */
+    uint8_t  ex[256];             /* exception code, if any */
+    uint16_t first[256];          /* first register value */
+    unsigned total;
+};
+
+static void
+collect(int fd, struct seen *sn)
+{
+    uint8_t buf[8192];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    size_t off = 0;
+    struct mbap h;
+
+    if (n <= 0) {
+        return;
+    }
+    while (off < (size_t)n &&
+           mbap_decode(buf + off, (size_t)n - off, &h) == MBAP_OK) {
+        const uint8_t *pdu = buf + off + MB_MBAP_HDR;
+
+        cr_assert_lt(h.tid, 256);
+        sn->count[h.tid]++;
+        sn->fc[h.tid] = pdu[0];
+        sn->ex[h.tid] = (pdu[0] & 0x80) ? pdu[1] : 0;
+        sn->first[h.tid] = pdu[0] == 3 ? pdu_get16(pdu + 2) : 0;
+        sn->total++;
+        off += 6 + h.len;
+    }
+    cr_assert_eq(off, (size_t)n, "whole frames only");
+}
+
+/* Run the loop until <fds> have seen <want> answers in all, or 5 s. */
+static void
+run_until(int *fds, struct seen *sns, int n, unsigned want)
+{
+    uint64_t end = uv_hrtime() + 5000000000ull;
+    unsigned got;
+
+    do {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        got = 0;
+        for (int i = 0; i < n; i++) {
+            collect(fds[i], &sns[i]);
+            got += sns[i].total;
+        }
+        if (got < want) {
+            uv_sleep(1);
+        }
+    } while (got < want && uv_hrtime() < end);
+    cr_assert_eq(got, want, "answers: %u of %u", got, want);
+}
+
+static void
+teardown(void)
+{
+    struct session *s;
+
+    while ((s = TAILQ_FIRST(&srv.sessions)) != NULL) {
+        session_close(s, LOG_DEBUG, "test over");
+    }
+    backend_stop(bes[0]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    backend_free(bes[0]);
+    cfg_free(srv.cfg);
+    cr_assert_eq(uv_loop_close(&loop), 0, "a handle was left open");
+    cr_assert_eq(stats_srv.requests,
+                 stats_srv.replies + stats_srv.replies_dropped,
+                 "every request answered or dropped exactly once");
+}
+
+TestSuite(sched, .timeout = 20);
+
+Test(sched, one_request_is_not_starved_by_fifty_pipelined)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+    unsigned pos = 0;
+
+    log_level = LOG_WARN;
+    setup(FAKE_LATER, "", "queue_depth = 100");
+    fd[0] = client();
+    fd[1] = client();
+    for (uint16_t i = 0; i < 50; i++) {
+        send_req(fd[0], i, 1, 3, i, 1);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    send_req(fd[1], 7, 1, 3, 1000, 1);
+    run_until(fd, sn, 2, 51);
+    while (fk.tx_addr[pos] != 1000) {
+        pos++;
+    }
+    /* Round-robin: at most one of the 50 went before it besides the one
+     * already on the wire. */
+    cr_assert_leq(pos, 2, "the single request went out %u-th", pos + 1);
+    cr_assert_eq(sn[1].count[7], 1);
+    cr_assert_eq(sn[1].first[7], 1000);
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(sn[0].count[i], 1);
+        cr_assert_eq(sn[0].first[i], i);
+    }
+    teardown();
+}
+
+Test(sched, min_spacing_runs_from_the_end_of_the_response)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_LATER, "", "min_spacing_ms = 40");
+    fd = client();
+    for (uint16_t i = 0; i < 5; i++) {
+        send_req(fd, i, 1, 3, i, 1);
+    }
+    run_until(&fd, &sn, 1, 5);
+    cr_assert_eq(fk.n_tx, 5);
+    for (unsigned i = 1; i < fk.n_tx; i++) {
+        uint64_t gap = fk.tx_ns[i] - fk.done_ns[i - 1];
+
+        cr_assert_geq(gap, 40000000ull, "gap %u: %llu ns", i,
+                      (unsigned long long)gap);
+    }
+    teardown();
+}
+
+Test(sched, deadline_gives_0x0B_to_queued_and_in_flight)
+{
+    int fd;
+    struct seen sn = {0};
+    uint64_t t0 = uv_hrtime(), dt;
+
+    setup(FAKE_SILENT, "request_timeout_ms = 150",
+          "timeout_ms = 10000\nretries = 0");
+    fd = client();
+    for (uint16_t i = 0; i < 4; i++) {
+        send_req(fd, i, 1, 3, i, 1);
+    }
+    run_until(&fd, &sn, 1, 4);
+    dt = uv_hrtime() - t0;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(sn.count[i], 1);
+        cr_assert_eq(sn.ex[i], MB_EX_GW_TARGET);
+    }
+    cr_assert_eq(fk.n_tx, 1, "the others never reached the wire");
+    cr_assert_geq(dt, 140000000ull);
+    cr_assert_lt(dt, 2000000000ull, "attempt cut to the deadline");
+    teardown();
+}
+
+Test(sched, reads_retry_writes_do_not)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_LOSE_FIRST, "", "timeout_ms = 20\nretries = 1");
+    fd = client();
+    send_req(fd, 1, 1, 3, 10, 2);
+    run_until(&fd, &sn, 1, 1);
+    cr_assert_eq(sn.fc[1], 3);
+    cr_assert_eq(sn.first[1], 10);
+    cr_assert_eq(fk.n_tx, 2);
+    send_req(fd, 2, 1, 6, 10, 99);
+    run_until(&fd, &sn, 1, 2);
+    cr_assert_eq(sn.ex[2], MB_EX_GW_TARGET);
+    cr_assert_eq(fk.n_tx, 3, "the write went out once");
+    cr_assert_eq(bes[0]->st.retries, 1);
+    teardown();
+}
+
+Test(sched, identical_reads_share_one_transaction)
+{
+    int fd[5];
+    struct seen sn[5] = {0};
+
+    setup(FAKE_LATER, "", "");
+    fk.delay_ms = 30;
+    for (int i = 0; i < 5; i++) {
+        fd[i] = client();
+        send_req(fd[i], (uint16_t)(10 + i), 1, 3, 500, 4);
+    }
+    send_req(fd[0], 20, 1, 6, 500, 1);      /* a write is never merged */
+    send_req(fd[1], 21, 1, 6, 500, 1);
+    run_until(fd, sn, 5, 7);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(sn[i].count[10 + i], 1, "own tid back");
+        cr_assert_eq(sn[i].first[10 + i], 500);
+    }
+    cr_assert_eq(fk.n_tx, 3, "one read, two writes");
+    cr_assert_eq(bes[0]->st.coalesced, 4);
+    teardown();
+}
+
+Test(sched, client_gone_with_work_queued_attached_and_in_flight)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+
+    setup(FAKE_LATER, "", "");
+    fk.delay_ms = 20;
+    fd[0] = client();
+    fd[1] = client();
+    for (uint16_t i = 0; i < 10; i++) {
+        send_req(fd[0], i, 1, 3, i, 1);        /* 1 on the wire, 9 queued */
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    send_req(fd[1], 0, 1, 3, 0, 1);            /* attached to the wire */
+    send_req(fd[1], 5, 1, 3, 5, 1);            /* attached to a queued one */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    close(fd[0]);
+    run_until(&fd[1], &sn[1], 1, 2);
+    cr_assert_eq(sn[1].first[0], 0);
+    cr_assert_eq(sn[1].first[5], 5, "took over from the queued lead");
+    cr_assert_eq(fk.n_tx, 2, "the other queued reads were dropped");
+    cr_assert_eq(stats_srv.replies, 2);
+    teardown();
+    cr_assert_eq(stats_srv.replies_dropped, 10);
+}
+
+Test(sched, full_queue_gives_0x06)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_LATER, "", "queue_depth = 3");
+    fd = client();
+    for (uint16_t i = 0; i < 8; i++) {
+        send_req(fd, i, 1, 3, i, 1);
+    }
+    run_until(&fd, &sn, 1, 8);
+    cr_assert_eq(fk.n_tx, 4, "one on the wire, three queued");
+    for (int i = 4; i < 8; i++) {
+        cr_assert_eq(sn.ex[i], MB_EX_BUSY);
+    }
+    teardown();
+}
+
+Test(sched, down_backend_fails_fast_and_broadcast_is_acknowledged)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_REFUSE, "", "");
+    fd = client();
+    send_req(fd, 1, 1, 3, 0, 1);
+    run_until(&fd, &sn, 1, 1);
+    cr_assert_eq(sn.ex[1], MB_EX_GW_PATH);
+    cr_assert_eq(fk.n_tx, 0);
+    teardown();
+
+    setup(FAKE_NOW, "", "");
+    fd = client();
+    send_req(fd, 2, 2, 6, 7, 42);              /* unit 2 -> dev:0 */
+    send_req(fd, 3, 2, 3, 7, 1);
+    run_until(&fd, &sn, 1, 3);
+    cr_assert_eq(sn.fc[2], 6, "the write echo");
+    cr_assert_eq(sn.ex[3], MB_EX_ILLEGAL_FUNCTION, "nobody answers a read");
+    teardown();
+}
