@@ -33,10 +33,11 @@ sed "s/@SIM_PORT@/$port/" conf/demo.ini >"$work/demo.ini"
 
 cat <<EOT
 modbus-mux demo: proxy on 127.0.0.1:5020 -> simulated plant on 127.0.0.1:$port
-Try, in other terminals (several at once: the plant still sees >= 1000 ms):
-  mbpoll -m tcp -p 5020 -a 1 -t 4 -r 1 -c 4 127.0.0.1      # unit 1 -> plant (247)
-  mbpoll -m tcp -p 5020 -a 2 -t 3 -r 1 -c 2 127.0.0.1      # unit 2 -> inverter 1
-  mbpoll -m tcp -p 5020 -a 9 -t 4 -r 1 -c 1 -1 127.0.0.1   # no route: exception 0x0A
+Try, in other terminals (several at once: the plant still sees >= 1000 ms
+between requests, so give clients a timeout longer than that: -o 5):
+  mbpoll -m tcp -p 5020 -o 5 -a 1 -t 4 -r 1 -c 4 127.0.0.1      # unit 1 -> plant (247)
+  mbpoll -m tcp -p 5020 -o 5 -a 2 -t 3 -r 1 -c 2 127.0.0.1      # unit 2 -> inverter 1
+  mbpoll -m tcp -p 5020 -o 5 -a 9 -t 4 -r 1 -c 1 -1 127.0.0.1   # no route: 0x0A
 The simulator counts requests that came too early: cat $work/sim.stats
 Ctrl-C stops everything.
 EOT

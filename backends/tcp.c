@@ -158,7 +158,10 @@ tcp_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                                     : uv_strerror((int)nread));
         return;
     }
-    log_hexdump("B: rx", (const uint8_t *)buf->base, (size_t)nread);
+    if (log_enabled(LOG_TRACE)) {
+        snprintf(why, sizeof(why), "B:%s: rx", t->be->cfg.name);
+        log_hexdump(why, (const uint8_t *)buf->base, (size_t)nread);
+    }
     rc = mbap_rx_feed(&conn->rx, (const uint8_t *)buf->base, (size_t)nread,
                       tcp_frame_cb, conn, &bad);
     if (rc < 0 && conn->t == t) {
@@ -223,7 +226,12 @@ tcp_transmit(struct backend *be, struct req *r)
     ASSERT(t->conn != NULL);
     r->be_tid = t->next_tid++;
     mbap_put_header(adu, r->be_tid, r->be_unit, r->pdu_len);
-    log_hexdump("B: tx", adu, MB_MBAP_HDR + r->pdu_len);
+    if (log_enabled(LOG_TRACE)) {
+        char prefix[48];
+
+        snprintf(prefix, sizeof(prefix), "B:%s: tx", be->cfg.name);
+        log_hexdump(prefix, adu, MB_MBAP_HDR + r->pdu_len);
+    }
     rc = tcp_send(t->conn, adu, MB_MBAP_HDR + r->pdu_len);
     if (rc < 0) {
         tcp_lost(t, uv_strerror(rc));

@@ -482,6 +482,15 @@ kick_once(struct backend *be)
         }
         r = sched_dequeue(&be->sched);
         deadline_remove(be, r);
+        if (r->deadline_ms <= uv_now(be->loop)) {
+            /* Its deadline timer has not run yet: do not spend a device
+             * transaction (and its spacing) on an answer nobody waits for. */
+            if (!TAILQ_EMPTY(&r->followers)) {
+                handover(be, r);
+            }
+            finish_exception(be, r, MB_EX_GW_TARGET);
+            continue;
+        }
         req_set_state(r, REQ_INFLIGHT);
         TAILQ_INSERT_TAIL(&be->inflight, r, q_link);
         be->n_inflight++;
