@@ -261,8 +261,11 @@ backend_done(struct backend *be, struct req *r)
     }
     rlog(LOG_DEBUG, r, "response fc 0x%02X, %zu bytes", req_rsp(r)[0],
          r->rsp_len);
-    finish(be, r);
+    /* The device link is the bottleneck: put the next request on it
+     * before spending system calls on the replies to clients. */
+    sched_unindex(&be->sched, r);
     backend_kick(be);
+    finish(be, r);
 }
 
 /*
@@ -442,6 +445,9 @@ backend_abandon(struct backend *be, struct req *r)
         deadline_remove(be, r);
         if (!TAILQ_EMPTY(&r->followers)) {
             handover(be, r);
+            /* Not now: the caller is in the middle of closing a session,
+             * whose other requests must not be answered under its feet. */
+            uv_timer_start(&be->pace_timer, pace_cb, 0, 0);
         }
         sched_unindex(&be->sched, r);
         break;
@@ -552,6 +558,7 @@ deadline_cb(uv_timer_t *t)
         finish_exception(be, r, MB_EX_GW_TARGET);
     }
     deadline_arm(be);
+    backend_kick(be);       /* a handover may have queued a new lead */
 }
 
 /* --- attempt timeouts ------------------------------------------------- */
