@@ -1,0 +1,1002 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cfg.c -- the configuration loader of proxy/cfg.c, driven through
+ * cfg_load_string() with ini text written inline.
+ *
+ * A full configuration in the shape of DESIGN.md's example (tcp backends
+ * only: the other types are not in this build) must load with every value
+ * in place, and a minimal one with every default. Listen lists, routes,
+ * comments, indented lines and CRLF files are checked on loaded configs.
+ * Then a table of broken files, each with exactly one mistake, asserts the
+ * exact "t.ini:LINE: " prefix and a key phrase of the one message; files
+ * with several mistakes must report them all, in line order.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "core.h"
+#include "log.h"
+
+/* Errors of the last load; static because criterion runs each test in its
+ * own process and the struct is 10 KB. */
+static struct cfg_errors errs;
+
+/* All messages in <errs>, one per line, for assertion messages. */
+static const char *
+errs_text(void)
+{
+    static char buf[CFG_MAX_ERRORS * (CFG_ERR_LEN + 1) + 1];
+    size_t off = 0;
+
+    buf[0] = '\0';
+    for (unsigned i = 0; i < errs.n && i < CFG_MAX_ERRORS; i++) {
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s\n",
+                                errs.msg[i]);
+    }
+    return buf;
+}
+
+/* Load <text>, which must be valid. */
+static struct cfg *
+load_ok(const char *text)
+{
+    struct cfg *cfg = cfg_load_string("t.ini", text, &errs);
+
+    cr_assert_not_null(cfg, "unexpected errors:\n%s", errs_text());
+    cr_assert_eq(errs.n, 0, "errors on a loaded config:\n%s", errs_text());
+    return cfg;
+}
+
+/* Index of the error that starts "t.ini:<line>: " and contains <phrase>,
+ * or -1. */
+static int
+find_error(int line, const char *phrase)
+{
+    char prefix[32];
+
+    snprintf(prefix, sizeof(prefix), "t.ini:%d: ", line);
+    for (unsigned i = 0; i < errs.n; i++) {
+        if (strncmp(errs.msg[i], prefix, strlen(prefix)) == 0 &&
+            strstr(errs.msg[i] + strlen(prefix), phrase) != NULL) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* The line number an error message starts with ("t.ini:17: ..."). */
+static int
+error_line(const char *msg)
+{
+    int line = -1;
+
+    cr_assert_eq(sscanf(msg, "t.ini:%d:", &line), 1, "no line in \"%s\"",
+                 msg);
+    return line;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Valid files */
+
+/* DESIGN.md's example, with every backend of type tcp. */
+static const char full_ini[] =
+    "; modbus-mux.ini: DESIGN.md's example, tcp backends only\n"   /*  1 */
+    "[server]\n"                                                    /*  2 */
+    "listen = 0.0.0.0:1502, [::1]:1502   ; IPv4 and IPv6\n"         /*  3 */
+    "max_clients = 200\n"                                           /*  4 */
+    "request_timeout_ms = 4000       ; end-to-end deadline\n"       /*  5 */
+    "idle_timeout_s = 600\n"                                        /*  6 */
+    "client_max_pending = 32\n"                                     /*  7 */
+    "log_level = debug               ; error | warn | info\n"       /*  8 */
+    "\n"                                                            /*  9 */
+    "[backend sigen]                 ; plain Modbus TCP device\n"   /* 10 */
+    "type = tcp\n"                                                  /* 11 */
+    "host = 192.168.1.20\n"                                         /* 12 */
+    "port = 502\n"                                                  /* 13 */
+    "min_spacing_ms = 1000           ; end of response -> next\n"   /* 14 */
+    "timeout_ms = 1000               ; per attempt\n"               /* 15 */
+    "retries = 1                     ; reads only\n"                /* 16 */
+    "max_inflight = 1\n"                                            /* 17 */
+    "queue_depth = 64\n"                                            /* 18 */
+    "\n"                                                            /* 19 */
+    "[backend bus1]                  ; device server, Modbus TCP\n" /* 20 */
+    "type = tcp\n"                                                  /* 21 */
+    "host = 192.168.1.30\n"                                         /* 22 */
+    "port = 4196\n"                                                 /* 23 */
+    "min_spacing_ms = 1000\n"                                       /* 24 */
+    "timeout_ms = 2000\n"                                           /* 25 */
+    "retries = 0\n"                                                 /* 26 */
+    "connect_timeout_ms = 500\n"                                    /* 27 */
+    "\n"                                                            /* 28 */
+    "[backend giv]\n"                                               /* 29 */
+    "type = tcp\n"                                                  /* 30 */
+    "host = givenergy.local\n"                                      /* 31 */
+    "port = 8899\n"                                                 /* 32 */
+    "min_spacing_ms = 250\n"                                        /* 33 */
+    "max_inflight = 4\n"                                            /* 34 */
+    "queue_depth = 16\n"                                            /* 35 */
+    "check_tid = yes\n"                                             /* 36 */
+    "\n"                                                            /* 37 */
+    "[route]\n"                                                     /* 38 */
+    "; client unit(s) = backend[:backend unit(s)]\n"                /* 39 */
+    "1 = giv:0x32\n"                                                /* 40 */
+    "2 = giv:0x11\n"                                                /* 41 */
+    "10-19 = bus1:1-10\n"                                           /* 42 */
+    "20 = sigen:247\n"                                              /* 43 */
+    "21 = sigen:1\n"                                                /* 44 */
+    "0x30-0x3F = giv\n";                                            /* 45 */
+
+/* Assert that <l> is <family> <addr> port <port>. */
+static void
+check_listen(const struct cfg_listen *l, int family, const char *addr,
+             unsigned port)
+{
+    char got[INET6_ADDRSTRLEN];
+
+    cr_assert_eq(l->addr.ss_family, family, "%s: family", l->text);
+    if (family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr;
+
+        cr_assert_eq(ntohs(in->sin_port), port, "%s: port", l->text);
+        inet_ntop(AF_INET, &in->sin_addr, got, sizeof(got));
+    } else {
+        const struct sockaddr_in6 *in6 =
+            (const struct sockaddr_in6 *)&l->addr;
+
+        cr_assert_eq(ntohs(in6->sin6_port), port, "%s: port", l->text);
+        inet_ntop(AF_INET6, &in6->sin6_addr, got, sizeof(got));
+    }
+    cr_assert_str_eq(got, addr, "%s: address", l->text);
+}
+
+Test(cfg_valid, full_design_example)
+{
+    struct cfg *cfg = load_ok(full_ini);
+    const struct cfg_server *s = &cfg->server;
+    const struct cfg_backend *b;
+
+    cr_assert_str_eq(cfg->path, "t.ini");
+    cr_assert_eq(s->n_listen, 2);
+    cr_assert_str_eq(s->listen[0].text, "0.0.0.0:1502");
+    check_listen(&s->listen[0], AF_INET, "0.0.0.0", 1502);
+    cr_assert_str_eq(s->listen[1].text, "[::1]:1502");
+    check_listen(&s->listen[1], AF_INET6, "::1", 1502);
+    cr_assert_eq(s->max_clients, 200);
+    cr_assert_eq(s->request_timeout_ms, 4000);
+    cr_assert_eq(s->idle_timeout_s, 600);
+    cr_assert_eq(s->client_max_pending, 32);
+    cr_assert_eq(s->log_level, LOG_DEBUG);
+
+    cr_assert_eq(cfg->n_backends, 3);
+    b = &cfg->backends[0];
+    cr_assert_str_eq(b->name, "sigen");
+    cr_assert_str_eq(b->type, "tcp");
+    cr_assert_eq(b->type_mask, CFG_T_TCP);
+    cr_assert_eq(b->line, 10);
+    cr_assert_str_eq(b->host, "192.168.1.20");
+    cr_assert_eq(b->port, 502);
+    cr_assert_eq(b->min_spacing_ms, 1000);
+    cr_assert_eq(b->timeout_ms, 1000);
+    cr_assert_eq(b->retries, 1);
+    cr_assert_eq(b->max_inflight, 1);
+    cr_assert_eq(b->queue_depth, 64);
+    cr_assert_eq(b->connect_timeout_ms, 3000);
+    cr_assert(b->check_tid);
+
+    b = &cfg->backends[1];
+    cr_assert_str_eq(b->name, "bus1");
+    cr_assert_eq(b->line, 20);
+    cr_assert_str_eq(b->host, "192.168.1.30");
+    cr_assert_eq(b->port, 4196);
+    cr_assert_eq(b->min_spacing_ms, 1000);
+    cr_assert_eq(b->timeout_ms, 2000);
+    cr_assert_eq(b->retries, 0);
+    cr_assert_eq(b->connect_timeout_ms, 500);
+    cr_assert_eq(b->max_inflight, 1);
+    cr_assert_eq(b->queue_depth, 64);
+
+    b = &cfg->backends[2];
+    cr_assert_str_eq(b->name, "giv");
+    cr_assert_eq(b->line, 29);
+    cr_assert_str_eq(b->host, "givenergy.local");
+    cr_assert_eq(b->port, 8899);
+    cr_assert_eq(b->min_spacing_ms, 250);
+    cr_assert_eq(b->max_inflight, 4);
+    cr_assert_eq(b->queue_depth, 16);
+    cr_assert_eq(b->timeout_ms, 1000);
+    cr_assert(b->check_tid);
+
+    cr_assert_eq(cfg_backend_index(cfg, "sigen"), 0);
+    cr_assert_eq(cfg_backend_index(cfg, "bus1"), 1);
+    cr_assert_eq(cfg_backend_index(cfg, "giv"), 2);
+    cr_assert_eq(cfg_backend_index(cfg, "nosuch"), -1);
+    cr_assert_eq(cfg_backend_index(cfg, "Sigen"), -1);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, routes)
+{
+    static const struct route want[] = {
+        {1, 1, 0x32, 2}, {2, 2, 0x11, 2}, {10, 19, 1, 1}, {20, 20, 247, 0},
+        {21, 21, 1, 0}, {0x30, 0x3F, 0x30, 2},
+    };
+    struct cfg *cfg = load_ok(full_ini);
+    struct router r;
+    int be;
+    uint8_t bu;
+
+    cr_assert_eq(cfg->n_routes, ARRAY_SIZE(want));
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        const struct route *got = &cfg->routes[i];
+
+        cr_assert_eq(got->lo, want[i].lo, "route %zu lo", i);
+        cr_assert_eq(got->hi, want[i].hi, "route %zu hi", i);
+        cr_assert_eq(got->be_lo, want[i].be_lo, "route %zu be_lo", i);
+        cr_assert_eq(got->backend, want[i].backend, "route %zu backend", i);
+    }
+    /* And as the session will see them. */
+    router_init(&r);
+    for (unsigned i = 0; i < cfg->n_routes; i++) {
+        router_add(&r, &cfg->routes[i]);
+    }
+    cr_assert(router_lookup(&r, 15, &be, &bu));
+    cr_assert_eq(be, 1);
+    cr_assert_eq(bu, 6);
+    cr_assert(router_lookup(&r, 0x3A, &be, &bu));
+    cr_assert_eq(be, 2);
+    cr_assert_eq(bu, 0x3A);
+    cr_assert_not(router_lookup(&r, 3, &be, &bu));
+    cfg_free(cfg);
+}
+
+/* The smallest valid file: one backend, one route. */
+static const char minimal_ini[] =
+    "[backend sigen]\n"
+    "type = tcp\n"
+    "host = 192.168.1.20\n"
+    "[route]\n"
+    "1 = sigen\n";
+
+static void
+check_defaults(const struct cfg *cfg)
+{
+    const struct cfg_server *s = &cfg->server;
+    const struct cfg_backend *b = &cfg->backends[0];
+
+    cr_assert_eq(s->n_listen, 1);
+    cr_assert_str_eq(s->listen[0].text, "0.0.0.0:502");
+    check_listen(&s->listen[0], AF_INET, "0.0.0.0", 502);
+    cr_assert_eq(s->max_clients, 1000);
+    cr_assert_eq(s->request_timeout_ms, 5000);
+    cr_assert_eq(s->idle_timeout_s, 0);
+    cr_assert_eq(s->client_max_pending, 128);
+    cr_assert_eq(s->log_level, LOG_INFO);
+
+    cr_assert_eq(cfg->n_backends, 1);
+    cr_assert_str_eq(b->name, "sigen");
+    cr_assert_str_eq(b->type, "tcp");
+    cr_assert_str_eq(b->host, "192.168.1.20");
+    cr_assert_eq(b->min_spacing_ms, 0);
+    cr_assert_eq(b->timeout_ms, 1000);
+    cr_assert_eq(b->retries, 1);
+    cr_assert_eq(b->max_inflight, 1);
+    cr_assert_eq(b->queue_depth, 64);
+    cr_assert_eq(b->port, 502);
+    cr_assert_eq(b->connect_timeout_ms, 3000);
+    cr_assert_eq(b->check_tid, true);
+
+    cr_assert_eq(cfg->n_routes, 1);
+    cr_assert_eq(cfg->routes[0].lo, 1);
+    cr_assert_eq(cfg->routes[0].hi, 1);
+    cr_assert_eq(cfg->routes[0].be_lo, 1);
+    cr_assert_eq(cfg->routes[0].backend, 0);
+}
+
+Test(cfg_valid, defaults_without_server_section)
+{
+    struct cfg *cfg = load_ok(minimal_ini);
+
+    check_defaults(cfg);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, defaults_with_empty_server_section)
+{
+    char text[512];
+    struct cfg *cfg;
+
+    snprintf(text, sizeof(text), "[server]\n\n%s", minimal_ini);
+    cfg = load_ok(text);
+    check_defaults(cfg);
+    cfg_free(cfg);
+}
+
+/* One listen value and the addresses it must give. */
+struct listen_case {
+    const char *value;
+    unsigned    n;
+    struct {
+        int         family;
+        const char *addr;
+        unsigned    port;
+    } a[CFG_MAX_LISTEN];
+};
+
+static const struct listen_case listen_cases[] = {
+    {"127.0.0.1:1502", 1, {{AF_INET, "127.0.0.1", 1502}}},
+    {"0.0.0.0:502", 1, {{AF_INET, "0.0.0.0", 502}}},
+    {"*:5020", 1, {{AF_INET, "0.0.0.0", 5020}}},
+    {"[::1]:502", 1, {{AF_INET6, "::1", 502}}},
+    {"[::]:65535", 1, {{AF_INET6, "::", 65535}}},
+    {"[2001:db8::17]:1", 1, {{AF_INET6, "2001:db8::17", 1}}},
+    {"0.0.0.0:502,[::]:502", 2,
+     {{AF_INET, "0.0.0.0", 502}, {AF_INET6, "::", 502}}},
+    {"10.0.0.1:502 , 10.0.0.2:503,  [fe80::1]:504", 3,
+     {{AF_INET, "10.0.0.1", 502}, {AF_INET, "10.0.0.2", 503},
+      {AF_INET6, "fe80::1", 504}}},
+    {"127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,"
+     "[::1]:5,[::1]:6,[::1]:7,[::1]:8", 8,
+     {{AF_INET, "127.0.0.1", 1}, {AF_INET, "127.0.0.1", 2},
+      {AF_INET, "127.0.0.1", 3}, {AF_INET, "127.0.0.1", 4},
+      {AF_INET6, "::1", 5}, {AF_INET6, "::1", 6}, {AF_INET6, "::1", 7},
+      {AF_INET6, "::1", 8}}},
+};
+
+Test(cfg_valid, listen_lists)
+{
+    char text[1024];
+
+    for (size_t i = 0; i < ARRAY_SIZE(listen_cases); i++) {
+        const struct listen_case *c = &listen_cases[i];
+        struct cfg *cfg;
+
+        snprintf(text, sizeof(text), "[server]\nlisten = %s\n%s", c->value,
+                 minimal_ini);
+        cfg = load_ok(text);
+        cr_assert_eq(cfg->server.n_listen, c->n, "\"%s\": %u addresses",
+                     c->value, cfg->server.n_listen);
+        for (unsigned j = 0; j < c->n; j++) {
+            check_listen(&cfg->server.listen[j], c->a[j].family,
+                         c->a[j].addr, c->a[j].port);
+        }
+        cfg_free(cfg);
+    }
+}
+
+Test(cfg_valid, comments)
+{
+    static const char text[] =
+        "# hash comment before any section\n"
+        "; semicolon comment\n"
+        "[server]\n"
+        "# hash comment in a section\n"
+        "   ; indented comment\n"
+        "max_clients = 7 ; inline comment\n"
+        "log_level = warn        ; another one\n"
+        "[backend sigen]   ; comment after a header\n"
+        "type = tcp ; only tcp\n"
+        "host = 10.0.0.1   ; the device\n"
+        "check_tid = no ; one at a time\n"
+        "[route] ; routes\n"
+        "1 = sigen:2 ; unit 2 on the device\n"
+        "# trailing comment\n";
+    struct cfg *cfg = load_ok(text);
+
+    cr_assert_eq(cfg->server.max_clients, 7);
+    cr_assert_eq(cfg->server.log_level, LOG_WARN);
+    cr_assert_str_eq(cfg->backends[0].type, "tcp");
+    cr_assert_str_eq(cfg->backends[0].host, "10.0.0.1");
+    cr_assert_not(cfg->backends[0].check_tid);
+    cr_assert_eq(cfg->routes[0].be_lo, 2);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, indented_line_is_its_own_key)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = 192.168.1.20\n"
+        "    port = 1502\n"
+        "\ttimeout_ms = 2000\n"
+        "[route]\n"
+        "1 = sigen\n";
+    struct cfg *cfg = load_ok(text);
+
+    cr_assert_str_eq(cfg->backends[0].host, "192.168.1.20");
+    cr_assert_eq(cfg->backends[0].port, 1502);
+    cr_assert_eq(cfg->backends[0].timeout_ms, 2000);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, crlf_line_ends)
+{
+    static const char text[] =
+        "[server]\r\n"
+        "max_clients = 9\r\n"
+        "[backend sigen]\r\n"
+        "type = tcp\r\n"
+        "host = 192.168.1.20\r\n"
+        "[route]\r\n"
+        "1 = sigen:3\r\n";
+    struct cfg *cfg = load_ok(text);
+
+    cr_assert_eq(cfg->server.max_clients, 9);
+    cr_assert_str_eq(cfg->backends[0].host, "192.168.1.20");
+    cr_assert_eq(cfg->routes[0].be_lo, 3);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, no_final_newline)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = 192.168.1.20\n"
+        "[route]\n"
+        "7 = sigen";
+    struct cfg *cfg = load_ok(text);
+
+    cr_assert_eq(cfg->routes[0].lo, 7);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, bool_spellings)
+{
+    static const struct {
+        const char *v;
+        bool        b;
+    } c[] = {
+        {"yes", true}, {"true", true}, {"on", true}, {"1", true},
+        {"YES", true}, {"no", false}, {"false", false}, {"off", false},
+        {"0", false}, {"No", false},
+    };
+    char text[256];
+
+    for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+        struct cfg *cfg;
+
+        snprintf(text, sizeof(text), "[backend b]\ntype = tcp\nhost = h\n"
+                 "check_tid = %s\n[route]\n1 = b\n", c[i].v);
+        cfg = load_ok(text);
+        cr_assert_eq(cfg->backends[0].check_tid, c[i].b, "\"%s\"", c[i].v);
+        cfg_free(cfg);
+    }
+}
+
+Test(cfg_valid, uint_bounds_inclusive)
+{
+    static const char *const lines[] = {
+        "max_clients = 1", "max_clients = 100000",
+        "request_timeout_ms = 10", "request_timeout_ms = 600000",
+        "idle_timeout_s = 604800", "client_max_pending = 1",
+        "client_max_pending = 4096",
+    };
+    char text[256];
+
+    for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
+        snprintf(text, sizeof(text), "[server]\n%s\n%s", lines[i],
+                 minimal_ini);
+        cfg_free(load_ok(text));
+    }
+}
+
+Test(cfg_valid, line_of_197_characters)
+{
+    char text[1024], comment[200];
+
+    memset(comment, 'c', 197);
+    comment[0] = ';';
+    comment[197] = '\0';
+    snprintf(text, sizeof(text), "%s\n%s", comment, minimal_ini);
+    cfg_free(load_ok(text));
+}
+
+Test(cfg_valid, route_without_backend_units_keeps_them)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = h\n"
+        "[route]\n"
+        "30-39 = sigen\n"
+        "0 = sigen\n"
+        "255 = sigen:0\n";
+    struct cfg *cfg = load_ok(text);
+
+    cr_assert_eq(cfg->n_routes, 3);
+    cr_assert_eq(cfg->routes[0].lo, 30);
+    cr_assert_eq(cfg->routes[0].hi, 39);
+    cr_assert_eq(cfg->routes[0].be_lo, 30);
+    cr_assert_eq(cfg->routes[1].lo, 0);
+    cr_assert_eq(cfg->routes[1].be_lo, 0);
+    cr_assert_eq(cfg->routes[2].lo, 255);
+    cr_assert_eq(cfg->routes[2].be_lo, 0);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, route_leading_zero_is_decimal)
+{
+    /* "010" must be unit 10 (or rejected), never octal 8. */
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = h\n"
+        "[route]\n"
+        "010 = sigen\n";
+    struct cfg *cfg = cfg_load_string("t.ini", text, &errs);
+    unsigned lo = 10;
+
+    if (cfg != NULL) {
+        lo = cfg->routes[0].lo;
+        cfg_free(cfg);
+    }
+    cr_assert_eq(lo, 10, "\"010\" routed unit %u", lo);
+}
+
+Test(cfg_valid, load_file)
+{
+    char path[] = "/tmp/test_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    struct cfg *cfg;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, full_ini, strlen(full_ini)),
+                 (ssize_t)strlen(full_ini));
+    close(fd);
+    cfg = cfg_load_file(path, &errs);
+    unlink(path);
+    cr_assert_not_null(cfg, "%s", errs_text());
+    cr_assert_str_eq(cfg->path, path);
+    cr_assert_eq(cfg->n_backends, 3);
+    cr_assert_eq(cfg->n_routes, 6);
+    cfg_free(cfg);
+    cfg_free(NULL);
+}
+
+/* The shipped examples in conf/ must load. */
+Test(cfg_valid, conf_modbus_mux_ini)
+{
+    struct cfg *cfg = cfg_load_file(MUX_FIXTURES "/../../conf/modbus-mux.ini",
+                                    &errs);
+
+    cr_assert_not_null(cfg, "%s", errs_text());
+    cr_assert_geq(cfg->n_backends, 1);
+    cr_assert_geq(cfg->n_routes, 1);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, conf_demo_ini)
+{
+    static char text[16384];
+    char *at;
+    size_t n;
+    FILE *fp = fopen(MUX_FIXTURES "/../../conf/demo.ini", "r");
+    struct cfg *cfg;
+
+    cr_assert_not_null(fp);
+    n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    /* demo.sh fills in the simulator's port. */
+    while ((at = strstr(text, "@SIM_PORT@")) != NULL) {
+        memcpy(at, "1502", 4);
+        memmove(at + 4, at + 10, strlen(at + 10) + 1);
+    }
+    cfg = cfg_load_string("demo.ini", text, &errs);
+    cr_assert_not_null(cfg, "%s", errs_text());
+    cr_assert_eq(cfg->backends[0].port, 1502);
+    cfg_free(cfg);
+}
+
+Test(cfg_errors, load_file_errors_name_the_path)
+{
+    char path[] = "/tmp/test_cfg_XXXXXX";
+    char prefix[64];
+    static const char text[] = "[server]\nmax_clients = 0\n";
+    int fd = mkstemp(path);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    cr_assert_null(cfg_load_file(path, &errs));
+    unlink(path);
+    snprintf(prefix, sizeof(prefix), "%s:2: [server] max_clients", path);
+    cr_assert_geq(errs.n, 1);
+    cr_assert(strncmp(errs.msg[0], prefix, strlen(prefix)) == 0, "%s",
+              errs.msg[0]);
+}
+
+Test(cfg_errors, missing_file)
+{
+    cr_assert_null(cfg_load_file("/nonexistent/modbus-mux.ini", &errs));
+    cr_assert_eq(errs.n, 1);
+    cr_assert(strncmp(errs.msg[0], "/nonexistent/modbus-mux.ini: cannot open",
+                      40) == 0, "%s", errs.msg[0]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Files with exactly one mistake */
+
+/* The rest of a valid file, after a [server] section under test. */
+#define TAIL_BACKEND_ROUTE \
+    "[backend sigen]\n"    \
+    "type = tcp\n"         \
+    "host = 192.168.1.20\n" \
+    "[route]\n"            \
+    "1 = sigen\n"
+
+/* Line 1..3 of a file whose backend section is under test. */
+#define HEAD_BACKEND       \
+    "[backend sigen]\n"    \
+    "type = tcp\n"         \
+    "host = 192.168.1.20\n"
+
+#define TAIL_ROUTE "[route]\n1 = sigen\n"
+
+/* Two backends on lines 1..6, [route] on line 7: routes start on line 8. */
+#define HEAD_ROUTES        \
+    "[backend sigen]\n"    \
+    "type = tcp\n"         \
+    "host = 192.168.1.20\n" \
+    "[backend bus1]\n"     \
+    "type = tcp\n"         \
+    "host = 192.168.1.30\n" \
+    "[route]\n"
+
+/* A file, the line of its one error and a phrase the message contains. */
+struct err_case {
+    const char *name;
+    const char *text;
+    int         line;
+    const char *phrase;
+};
+
+static const struct err_case err_cases[] = {
+    /* [server] keys and values */
+    {"unknown server key", "[server]\nfoo = 1\n" TAIL_BACKEND_ROUTE, 2,
+     "[server] foo: unknown key"},
+    {"duplicate key",
+     "[server]\nmax_clients = 10\nmax_clients = 20\n" TAIL_BACKEND_ROUTE, 3,
+     "[server] max_clients: duplicate key (first set at line 2)"},
+    {"uint 0", "[server]\nmax_clients = 0\n" TAIL_BACKEND_ROUTE, 2,
+     "[server] max_clients: invalid value \"0\" (expected 1..100000)"},
+    {"uint past max", "[server]\nmax_clients = 100001\n" TAIL_BACKEND_ROUTE,
+     2, "invalid value \"100001\" (expected 1..100000)"},
+    {"uint letters", "[server]\nmax_clients = abc\n" TAIL_BACKEND_ROUTE, 2,
+     "invalid value \"abc\" (expected 1..100000)"},
+    {"uint negative", "[server]\nmax_clients = -1\n" TAIL_BACKEND_ROUTE, 2,
+     "invalid value \"-1\" (expected 1..100000)"},
+    {"uint trailing junk", "[server]\nmax_clients = 12abc\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid value \"12abc\" (expected 1..100000)"},
+    {"uint hex", "[server]\nmax_clients = 0x10\n" TAIL_BACKEND_ROUTE, 2,
+     "invalid value \"0x10\" (expected 1..100000)"},
+    {"uint overflow", "[server]\nmax_clients = 99999999999999999999999\n"
+     TAIL_BACKEND_ROUTE, 2, "(expected 1..100000)"},
+    {"uint empty", "[server]\nmax_clients =\n" TAIL_BACKEND_ROUTE, 2,
+     "invalid value \"\" (expected 1..100000)"},
+    {"uint 2^32 + 1", "[server]\nmax_clients = 4294967297\n"
+     TAIL_BACKEND_ROUTE, 2, "(expected 1..100000)"},
+    {"request_timeout_ms too small", "[server]\nrequest_timeout_ms = 9\n"
+     TAIL_BACKEND_ROUTE, 2,
+     "[server] request_timeout_ms: invalid value \"9\" (expected 10..600000)"},
+    {"idle_timeout_s too big", "[server]\nidle_timeout_s = 604801\n"
+     TAIL_BACKEND_ROUTE, 2, "(expected 0..604800)"},
+    {"client_max_pending too big", "[server]\nclient_max_pending = 4097\n"
+     TAIL_BACKEND_ROUTE, 2, "(expected 1..4096)"},
+    {"bad log level", "[server]\nlog_level = verbose\n" TAIL_BACKEND_ROUTE, 2,
+     "[server] log_level: invalid value \"verbose\" (expected error, warn, "
+     "info, debug or trace)"},
+    {"listen without port", "[server]\nlisten = 1.2.3.4\n"
+     TAIL_BACKEND_ROUTE, 2,
+     "[server] listen: invalid address \"1.2.3.4\""},
+    {"listen bad IPv4", "[server]\nlisten = 1.2.3.400:502\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"1.2.3.400:502\""},
+    {"listen port too big", "[server]\nlisten = 127.0.0.1:65536\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"127.0.0.1:65536\""},
+    {"listen empty port", "[server]\nlisten = 127.0.0.1:\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"127.0.0.1:\""},
+    {"listen IPv6 without brackets", "[server]\nlisten = ::1:502\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"::1:502\""},
+    {"listen IPv6 without ]", "[server]\nlisten = [::1:502\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"[::1:502\""},
+    {"listen host name", "[server]\nlisten = localhost:502\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"localhost:502\""},
+    {"listen second item bad", "[server]\nlisten = 127.0.0.1:502, bogus\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"bogus\""},
+    {"listen empty", "[server]\nlisten =\n" TAIL_BACKEND_ROUTE, 2,
+     "[server] listen: invalid address"},
+    {"listen nine addresses",
+     "[server]\nlisten = 127.0.0.1:1,127.0.0.1:2,127.0.0.1:3,127.0.0.1:4,"
+     "127.0.0.1:5,127.0.0.1:6,127.0.0.1:7,127.0.0.1:8,127.0.0.1:9\n"
+     TAIL_BACKEND_ROUTE, 2, "invalid address \"127.0.0.1:9\""},
+    /* [backend NAME] keys and values */
+    {"unknown backend key", HEAD_BACKEND "baud = 9600\n" TAIL_ROUTE, 4,
+     "[backend sigen] baud: unknown key"},
+    {"duplicate backend key", HEAD_BACKEND "host = 192.168.1.21\n" TAIL_ROUTE,
+     4, "[backend sigen] host: duplicate key (first set at line 3)"},
+    {"timeout_ms too small", HEAD_BACKEND "timeout_ms = 5\n" TAIL_ROUTE, 4,
+     "[backend sigen] timeout_ms: invalid value \"5\" (expected 10..600000)"},
+    {"port 0", HEAD_BACKEND "port = 0\n" TAIL_ROUTE, 4,
+     "[backend sigen] port: invalid value \"0\" (expected 1..65535)"},
+    {"port 70000", HEAD_BACKEND "port = 70000\n" TAIL_ROUTE, 4,
+     "(expected 1..65535)"},
+    {"retries 11", HEAD_BACKEND "retries = 11\n" TAIL_ROUTE, 4,
+     "[backend sigen] retries: invalid value \"11\" (expected 0..10)"},
+    {"max_inflight 0", HEAD_BACKEND "max_inflight = 0\n" TAIL_ROUTE, 4,
+     "(expected 1..256)"},
+    {"queue_depth 0", HEAD_BACKEND "queue_depth = 0\n" TAIL_ROUTE, 4,
+     "(expected 1..100000)"},
+    {"min_spacing_ms too big", HEAD_BACKEND "min_spacing_ms = 600001\n"
+     TAIL_ROUTE, 4, "(expected 0..600000)"},
+    {"connect_timeout_ms too small", HEAD_BACKEND "connect_timeout_ms = 9\n"
+     TAIL_ROUTE, 4, "(expected 10..600000)"},
+    {"bad bool", HEAD_BACKEND "check_tid = maybe\n" TAIL_ROUTE, 4,
+     "[backend sigen] check_tid: invalid value \"maybe\" (expected yes or "
+     "no)"},
+    {"check_tid no with max_inflight 2",
+     HEAD_BACKEND "check_tid = no\nmax_inflight = 2\n" TAIL_ROUTE, 1,
+     "[backend sigen] check_tid: \"no\" needs max_inflight = 1"},
+    {"missing type", "[backend sigen]\nhost = 192.168.1.20\n" TAIL_ROUTE, 1,
+     "[backend sigen]: missing key \"type\""},
+    {"type rtu", "[backend sigen]\ntype = rtu\nhost = 1.2.3.4\n" TAIL_ROUTE,
+     2, "[backend sigen] type: unknown backend type \"rtu\""},
+    {"type rtu_tcp", "[backend sigen]\ntype = rtu_tcp\nhost = 1.2.3.4\n"
+     TAIL_ROUTE, 2, "unknown backend type \"rtu_tcp\""},
+    {"type givenergy", "[backend sigen]\ntype = givenergy\nhost = 1.2.3.4\n"
+     TAIL_ROUTE, 2, "unknown backend type \"givenergy\""},
+    {"type TCP", "[backend sigen]\ntype = TCP\nhost = 1.2.3.4\n" TAIL_ROUTE,
+     2, "unknown backend type \"TCP\""},
+    {"type empty", "[backend sigen]\ntype =\nhost = 1.2.3.4\n" TAIL_ROUTE, 2,
+     "unknown backend type \"\""},
+    {"missing host", "[backend sigen]\ntype = tcp\n" TAIL_ROUTE, 1,
+     "[backend sigen]: missing key \"host\" (required for type tcp)"},
+    /* An RTU key in a tcp backend: "unknown key" or "not a key of type
+     * tcp" are both right, so only the common part is asserted. */
+    {"key of another type", HEAD_BACKEND "device = /dev/ttyUSB0\n"
+     TAIL_ROUTE, 4, "[backend sigen] device: "},
+    {"invalid backend name",
+     "[backend bad.name]\ntype = tcp\nhost = h\n" HEAD_BACKEND TAIL_ROUTE, 1,
+     "[backend bad.name]: invalid backend name \"bad.name\""},
+    {"backend name too long",
+     "[backend n234567890123456789012345678901x]\ntype = tcp\nhost = h\n"
+     HEAD_BACKEND TAIL_ROUTE, 1,
+     "invalid backend name \"n234567890123456789012345678901x\""},
+    {"duplicate backend",
+     HEAD_BACKEND "[backend sigen]\nport = 1502\n" TAIL_ROUTE, 4,
+     "[backend sigen]: duplicate backend (first at line 1)"},
+    /* Sections */
+    {"unknown section", "[serverx]\nfoo = 1\n" TAIL_BACKEND_ROUTE, 1,
+     "unknown section [serverx]"},
+    {"bare [backend]", "[backend]\ntype = tcp\n" TAIL_BACKEND_ROUTE, 1,
+     "unknown section [backend]"},
+    {"duplicate [server]",
+     "[server]\nmax_clients = 10\n[server]\nlog_level = debug\n"
+     TAIL_BACKEND_ROUTE, 3, "duplicate section [server] (first at line 1)"},
+    {"duplicate [route]", HEAD_BACKEND TAIL_ROUTE "[route]\n2 = sigen\n", 6,
+     "duplicate section [route] (first at line 4)"},
+    {"key outside any section", "max_clients = 5\n" TAIL_BACKEND_ROUTE, 1,
+     "max_clients: key outside of any section"},
+    /* Routes */
+    {"route to unknown backend", HEAD_ROUTES "1 = nosuch\n2 = sigen\n", 8,
+     "[route] 1: unknown backend \"nosuch\""},
+    {"overlapping routes", HEAD_ROUTES "1-10 = sigen\n5 = bus1:1\n", 9,
+     "[route] 5: unit 5 is already routed at line 8"},
+    {"overlapping ranges",
+     HEAD_ROUTES "1-10 = sigen\n11 = sigen\n0x0A-0x14 = bus1\n", 10,
+     "unit 10 is already routed at line 8"},
+    {"same unit in hex", HEAD_ROUTES "20 = sigen:247\n0x14 = bus1\n", 9,
+     "[route] 0x14: unit 20 is already routed at line 8"},
+    {"unequal range lengths", HEAD_ROUTES "10-19 = bus1:1-5\n", 8,
+     "[route] 10-19: 10 client units map onto 5 backend units"},
+    {"range onto one unit", HEAD_ROUTES "10-19 = bus1:3\n", 8,
+     "10 client units map onto 1 backend units"},
+    {"unit 256", HEAD_ROUTES "256 = sigen\n", 8,
+     "[route] 256: invalid unit or range"},
+    {"unit letters", HEAD_ROUTES "x = sigen\n", 8,
+     "[route] x: invalid unit or range"},
+    {"reversed range", HEAD_ROUTES "19-10 = sigen\n", 8,
+     "[route] 19-10: invalid unit or range"},
+    {"target with empty units", HEAD_ROUTES "1 = sigen:\n", 8,
+     "[route] 1: invalid target \"sigen:\""},
+    {"target with bad units", HEAD_ROUTES "1 = sigen:x\n", 8,
+     "invalid target \"sigen:x\""},
+    {"target without name", HEAD_ROUTES "1 = :3\n", 8,
+     "invalid target \":3\""},
+    {"no routes at all", "[server]\n" HEAD_BACKEND, 0, "[route]: no routes"},
+    {"empty [route]", HEAD_BACKEND "[route]\n", 0, "[route]: no routes"},
+    /* Line syntax */
+    {"line without =", "[server]\njust some words\n" TAIL_BACKEND_ROUTE, 2,
+     "syntax error: expected \"key = value\" or \"[section]\", got \"just "
+     "some words\""},
+    {"header without ]", "[server]\nmax_clients = 5\n[server\n"
+     TAIL_BACKEND_ROUTE, 3, "syntax error: section header without ']'"},
+};
+
+Test(cfg_errors, one_mistake_each)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(err_cases); i++) {
+        const struct err_case *c = &err_cases[i];
+        struct cfg *cfg = cfg_load_string("t.ini", c->text, &errs);
+
+        cr_assert_null(cfg, "%s: loaded", c->name);
+        cr_assert_eq(errs.n, 1, "%s: %u errors, expected 1:\n%s", c->name,
+                     errs.n, errs_text());
+        if (c->line == 0) {
+            /* Not about one line: only the file name is fixed. */
+            cr_assert(strncmp(errs.msg[0], "t.ini:", 6) == 0 &&
+                      strstr(errs.msg[0], c->phrase) != NULL,
+                      "%s: got \"%s\"", c->name, errs.msg[0]);
+            continue;
+        }
+        cr_assert_geq(find_error(c->line, c->phrase), 0,
+                      "%s: expected \"t.ini:%d: ...%s...\", got:\n%s",
+                      c->name, c->line, c->phrase, errs_text());
+    }
+}
+
+Test(cfg_errors, empty_host)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host =\n"
+        TAIL_ROUTE;
+
+    cr_assert_null(cfg_load_string("t.ini", text, &errs));
+    cr_assert_geq(find_error(3, "[backend sigen] host: invalid value \"\""),
+                  0, "%s", errs_text());
+}
+
+Test(cfg_errors, line_too_long)
+{
+    char text[4096], longline[1100];
+    struct cfg *cfg;
+
+    /* 198 characters: one more than the limit; a comment is no excuse. */
+    memset(longline, 'c', 198);
+    longline[0] = ';';
+    longline[198] = '\0';
+    snprintf(text, sizeof(text), "[server]\n%s\nfoo = 1\n%s", longline,
+             TAIL_BACKEND_ROUTE);
+    cfg = cfg_load_string("t.ini", text, &errs);
+    cr_assert_null(cfg);
+    cr_assert_eq(errs.n, 2, "%s", errs_text());
+    cr_assert_geq(find_error(2, "line too long (198 characters, at most "
+                             "197)"), 0, "%s", errs_text());
+    /* Lines after it are still counted right. */
+    cr_assert_geq(find_error(3, "[server] foo: unknown key"), 0, "%s",
+                  errs_text());
+}
+
+Test(cfg_errors, very_long_lines)
+{
+    /* Key lines longer than the reader's 800-byte line buffer: 801 and 810
+     * end just past it, 1000 well past it. */
+    static const size_t lens[] = {799, 800, 801, 810, 1000};
+    char text[4096], longline[1100], phrase[64];
+
+    for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+        memcpy(longline, "host = ", 7);
+        memset(longline + 7, 'h', lens[i] - 7);
+        longline[lens[i]] = '\0';
+        snprintf(text, sizeof(text), "[backend sigen]\ntype = tcp\n%s\n"
+                 "host = 192.168.1.20\n[route]\n1 = sigen\n", longline);
+        cr_assert_null(cfg_load_string("t.ini", text, &errs));
+        cr_assert_eq(errs.n, 1, "%s", errs_text());
+        snprintf(phrase, sizeof(phrase), "line too long (%zu characters",
+                 lens[i]);
+        cr_assert_geq(find_error(3, phrase), 0, "%s", errs_text());
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Files with several mistakes */
+
+static const char many_ini[] =
+    "[server]\n"                       /*  1 */
+    "max_clients = 0\n"                /*  2  bad value */
+    "log_level = loud\n"               /*  3  bad level */
+    "this line has no equals\n"        /*  4  syntax */
+    "[backend sigen]\n"                /*  5 */
+    "type = tcp\n"                     /*  6 */
+    "host = 192.168.1.20\n"            /*  7 */
+    "port = 99999\n"                   /*  8  bad value */
+    "baud = 9600\n"                    /*  9  unknown key */
+    "[route]\n"                        /* 10 */
+    "1 = sigen\n"                      /* 11 */
+    "2 = nosuch\n"                     /* 12  unknown backend */
+    "1 = sigen:2\n";                   /* 13  duplicate key */
+
+static const int many_lines[] = {2, 3, 4, 8, 9, 12, 13};
+
+Test(cfg_errors, several_all_reported)
+{
+    bool seen[ARRAY_SIZE(many_lines)] = {false};
+
+    cr_assert_null(cfg_load_string("t.ini", many_ini, &errs));
+    cr_assert_eq(errs.n, ARRAY_SIZE(many_lines), "%u errors:\n%s", errs.n,
+                 errs_text());
+    cr_assert_eq(errs.dropped, 0);
+    for (unsigned i = 0; i < errs.n; i++) {
+        int line = error_line(errs.msg[i]);
+        bool found = false;
+
+        for (size_t j = 0; j < ARRAY_SIZE(many_lines); j++) {
+            if (many_lines[j] == line && !seen[j]) {
+                seen[j] = found = true;
+                break;
+            }
+        }
+        cr_assert(found, "unexpected error: %s", errs.msg[i]);
+    }
+    cr_assert_geq(find_error(2, "max_clients: invalid value \"0\""), 0);
+    cr_assert_geq(find_error(3, "log_level: invalid value \"loud\""), 0);
+    cr_assert_geq(find_error(4, "syntax error"), 0);
+    cr_assert_geq(find_error(8, "port: invalid value \"99999\""), 0);
+    cr_assert_geq(find_error(9, "baud: unknown key"), 0);
+    cr_assert_geq(find_error(12, "unknown backend \"nosuch\""), 0);
+    cr_assert_geq(find_error(13, "duplicate key (first set at line 11)"), 0);
+}
+
+Test(cfg_errors, several_in_line_order)
+{
+    cr_assert_null(cfg_load_string("t.ini", many_ini, &errs));
+    cr_assert_eq(errs.n, ARRAY_SIZE(many_lines), "%s", errs_text());
+    for (unsigned i = 0; i < errs.n; i++) {
+        cr_assert_eq(error_line(errs.msg[i]), many_lines[i],
+                     "error %u is not in line order:\n%s", i, errs_text());
+    }
+}
+
+Test(cfg_errors, backend_errors_in_line_order)
+{
+    /* The missing host belongs to the header (line 1) and comes before
+     * the bad port on line 3. */
+    static const char text[] =
+        "[backend sigen]\n"            /* 1  missing host */
+        "type = tcp\n"                 /* 2 */
+        "port = 0\n"                   /* 3  bad value */
+        "[route]\n"
+        "1 = sigen\n";
+
+    cr_assert_null(cfg_load_string("t.ini", text, &errs));
+    cr_assert_eq(errs.n, 2, "%s", errs_text());
+    cr_assert_geq(find_error(1, "missing key \"host\""), 0, "%s",
+                  errs_text());
+    cr_assert_geq(find_error(3, "port: invalid value \"0\""), 0, "%s",
+                  errs_text());
+    cr_assert_eq(error_line(errs.msg[0]), 1, "not in line order:\n%s",
+                 errs_text());
+}
+
+Test(cfg_errors, too_many_are_counted)
+{
+    char text[8192];
+    size_t off = 0;
+
+    off += (size_t)snprintf(text + off, sizeof(text) - off, "[server]\n");
+    for (int i = 0; i < CFG_MAX_ERRORS + 8; i++) {
+        off += (size_t)snprintf(text + off, sizeof(text) - off,
+                                "bad line %d\n", i);
+    }
+    snprintf(text + off, sizeof(text) - off, "%s", TAIL_BACKEND_ROUTE);
+    cr_assert_null(cfg_load_string("t.ini", text, &errs));
+    cr_assert_eq(errs.n, CFG_MAX_ERRORS);
+    cr_assert_eq(errs.dropped, 8);
+    cr_assert_geq(find_error(2, "syntax error"), 0, "%s", errs_text());
+}
+
+Test(cfg_errors, errors_reset_between_loads)
+{
+    cr_assert_null(cfg_load_string("t.ini", many_ini, &errs));
+    cr_assert_gt(errs.n, 0);
+    cfg_free(load_ok(minimal_ini));
+    cr_assert_eq(errs.n, 0);
+    cr_assert_eq(errs.dropped, 0);
+}
