@@ -121,6 +121,7 @@ cfg_error(struct cfg_parse *p, int line, const char *fmt, ...)
         e->dropped++;
         return;
     }
+    e->line[e->n] = line;
     m = e->msg[e->n++];
     n = snprintf(m, CFG_ERR_LEN, "%s:%d: ", p->name, line);
     va_start(ap, fmt);
@@ -180,12 +181,12 @@ check_line(struct cfg_parse *p, const char *raw, size_t len)
     const char *end;
     struct cfg_section *s;
 
-    trim_copy(t, sizeof(t), raw, len);
     if (len >= CFG_LINE_MAX - 2) {
         cfg_error(p, p->line, "line too long (%zu characters, at most %d)",
                   len, CFG_LINE_MAX - 3);
         return false;
     }
+    trim_copy(t, sizeof(t), raw, len);
     if (t[0] == '\0' || t[0] == ';' || t[0] == '#') {
         return true;
     }
@@ -330,7 +331,7 @@ parse_listen(const char *value, struct cfg_server *srv, char *bad,
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
         trim_copy(item, sizeof(item), p, n);
-        if (srv->n_listen == CFG_MAX_LISTEN ||
+        if (item[0] == '\0' || srv->n_listen == CFG_MAX_LISTEN ||
             !parse_listen_one(item, &srv->listen[srv->n_listen])) {
             snprintf(bad, bad_size, "%s", item);
             return false;
@@ -706,6 +707,27 @@ interpret(struct cfg_parse *p)
     }
 }
 
+/* The passes find errors section by section: report them in line order. */
+static void
+sort_errors(struct cfg_errors *e)
+{
+    char tmp[CFG_ERR_LEN];
+
+    for (unsigned i = 1; i < e->n; i++) {
+        int line = e->line[i];
+        unsigned j = i;
+
+        memcpy(tmp, e->msg[i], CFG_ERR_LEN);
+        while (j > 0 && e->line[j - 1] > line) {
+            e->line[j] = e->line[j - 1];
+            memcpy(e->msg[j], e->msg[j - 1], CFG_ERR_LEN);
+            j--;
+        }
+        e->line[j] = line;
+        memcpy(e->msg[j], tmp, CFG_ERR_LEN);
+    }
+}
+
 static struct cfg *
 cfg_load(struct cfg_parse *p)
 {
@@ -723,6 +745,7 @@ cfg_load(struct cfg_parse *p)
     }
     free(p->entries);
     free(p->sections);
+    sort_errors(p->errs);
     if (p->errs->n > 0) {
         cfg_free(p->cfg);
         return NULL;

@@ -29,6 +29,7 @@
 struct cfg_errors {
     unsigned n;                                  /* messages kept */
     unsigned dropped;                            /* past CFG_MAX_ERRORS */
+    int      line[CFG_MAX_ERRORS];               /* line of each message */
     char     msg[CFG_MAX_ERRORS][CFG_ERR_LEN];
 };
 

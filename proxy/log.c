@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -28,7 +29,7 @@ int
 log_level_parse(const char *name)
 {
     for (size_t i = 0; i < ARRAY_SIZE(log_names); i++) {
-        if (strcmp(name, log_names[i]) == 0) {
+        if (strcasecmp(name, log_names[i]) == 0) {
             return (int)i;
         }
     }

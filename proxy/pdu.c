@@ -199,6 +199,9 @@ pdu_write_echo(uint8_t *out, const uint8_t *req, size_t req_len)
         return req_len;
     case MB_FC_WRITE_COILS:
     case MB_FC_WRITE_REGISTERS:
+        if (req_len < 5) {
+            return 0;
+        }
         memcpy(out, req, 5);
         return 5;
     default:

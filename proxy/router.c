@@ -26,7 +26,13 @@ parse_unit(const char *s, const char **end, unsigned *out)
         return -EINVAL;
     }
     errno = 0;
-    v = strtoul(s, &e, 0);
+    e = (char *)s;
+    /* Base 0 would read "010" as octal 8: decimal unless it says 0x. */
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        v = isxdigit((unsigned char)s[2]) ? strtoul(s + 2, &e, 16) : 256;
+    } else {
+        v = strtoul(s, &e, 10);
+    }
     if (errno != 0 || e == s || v > 255) {
         return -EINVAL;
     }
