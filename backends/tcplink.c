@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcplink.c -- a device's TCP connection (see tcplink.h).
+ *
+ * Each attempt gets a fresh struct tcplink_conn, freed in its close
+ * callback, so a new attempt can start while the old handle is still
+ * closing. Callbacks of a connection that has been detached (lost, timed
+ * out, stopped) find conn->link == NULL and do nothing.
+ *
+ * Writes: uv_try_write() first, which on loopback and LANs takes a whole
+ * Modbus frame at once; what the kernel does not take is copied into a
+ * small write request of our own, so that no request buffer has to outlive
+ * its request.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "log.h"
+#include "tcplink.h"
+
+#define TCPLINK_RBUF 4096
+#define TCPLINK_WMAX 512
+
+/* One connection attempt. */
+struct tcplink_conn {
+    uv_tcp_t        handle;
+    uv_connect_t    creq;
+    struct tcplink *link;              /* NULL once detached */
+    uint8_t         rbuf[TCPLINK_RBUF];
+};
+
+/* Bytes the kernel did not take at once. */
+struct tcplink_wreq {
+    uv_write_t           w;
+    struct tcplink_conn *conn;
+    uint8_t              data[TCPLINK_WMAX];
+};
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+    free(container_of((uv_tcp_t *)h, struct tcplink_conn, handle));
+}
+
+static void
+tcplink_detach(struct tcplink *l)
+{
+    struct tcplink_conn *conn = l->conn;
+
+    uv_timer_stop(&l->connect_timer);
+    if (conn == NULL) {
+        return;
+    }
+    l->conn = NULL;
+    conn->link = NULL;
+    uv_close((uv_handle_t *)&conn->handle, conn_close_cb);
+}
+
+/*
+ * The established link of <l> broke (<why>): close it and tell the core,
+ * which retries or fails what was on the wire and reconnects.
+ */
+void
+tcplink_lost(struct tcplink *l, const char *why)
+{
+    tcplink_detach(l);
+    backend_conn_lost(l->be, why);
+}
+
+static void
+tcplink_failed(struct tcplink *l, const char *why)
+{
+    tcplink_detach(l);
+    backend_conn_failed(l->be, why);
+}
+
+static void
+tcplink_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct tcplink_conn *conn = container_of((uv_tcp_t *)h,
+                                             struct tcplink_conn, handle);
+
+    (void)suggested;
+    *buf = uv_buf_init((char *)conn->rbuf, sizeof(conn->rbuf));
+}
+
+static void
+tcplink_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tcplink_conn *conn = container_of((uv_tcp_t *)s,
+                                             struct tcplink_conn, handle);
+    struct tcplink *l = conn->link;
+    char prefix[48];
+
+    if (l == NULL || nread == 0) {
+        return;
+    }
+    if (nread < 0) {
+        tcplink_lost(l, nread == UV_EOF ? "closed by the device"
+                                        : uv_strerror((int)nread));
+        return;
+    }
+    if (log_enabled(LOG_TRACE)) {
+        snprintf(prefix, sizeof(prefix), "B:%s: rx", l->be->cfg.name);
+        log_hexdump(prefix, (const uint8_t *)buf->base, (size_t)nread);
+    }
+    l->on_data(l, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void
+tcplink_write_cb(uv_write_t *w, int status)
+{
+    struct tcplink_wreq *wr = container_of(w, struct tcplink_wreq, w);
+    struct tcplink *l = wr->conn->link;
+
+    if (status < 0 && status != UV_ECANCELED && l != NULL) {
+        tcplink_lost(l, uv_strerror(status));
+    }
+    free(wr);
+}
+
+/*
+ * Send <len> (at most 512) bytes of <data> on <l>'s connection; <data> may
+ * be reused as soon as this returns. Returns 0 or a negative UV_E* code
+ * (the caller reports the link lost).
+ */
+int
+tcplink_send(struct tcplink *l, const uint8_t *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    struct tcplink_wreq *wr;
+    int rc;
+
+    if (l->conn == NULL) {
+        return UV_ENOTCONN;
+    }
+    ASSERT(len <= TCPLINK_WMAX);
+    if (log_enabled(LOG_TRACE)) {
+        char prefix[48];
+
+        snprintf(prefix, sizeof(prefix), "B:%s: tx", l->be->cfg.name);
+        log_hexdump(prefix, data, len);
+    }
+    rc = uv_try_write((uv_stream_t *)&l->conn->handle, &b, 1);
+    if (rc == (int)len) {
+        return 0;
+    }
+    if (rc < 0 && rc != UV_EAGAIN) {
+        return rc;
+    }
+    rc = rc < 0 ? 0 : rc;
+    wr = xmalloc(sizeof(*wr));
+    wr->conn = l->conn;
+    memcpy(wr->data, data + rc, len - (size_t)rc);
+    b = uv_buf_init((char *)wr->data, (unsigned)(len - (size_t)rc));
+    rc = uv_write(&wr->w, (uv_stream_t *)&l->conn->handle, &b, 1,
+                  tcplink_write_cb);
+    if (rc < 0) {
+        free(wr);
+    }
+    return rc;
+}
+
+static void
+tcplink_connect_cb(uv_connect_t *creq, int status)
+{
+    struct tcplink_conn *conn = container_of(creq, struct tcplink_conn, creq);
+    struct tcplink *l = conn->link;
+    int rc;
+
+    if (l == NULL) {
+        return;                 /* timed out or stopped: already closing */
+    }
+    uv_timer_stop(&l->connect_timer);
+    if (status < 0) {
+        tcplink_failed(l, uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&conn->handle, 1);
+    uv_tcp_keepalive(&conn->handle, 1, 60);
+    rc = uv_read_start((uv_stream_t *)&conn->handle, tcplink_alloc_cb,
+                       tcplink_read_cb);
+    if (rc < 0) {
+        tcplink_failed(l, uv_strerror(rc));
+        return;
+    }
+    l->generation++;
+    l->on_up(l);
+    backend_connected(l->be);
+}
+
+static void
+tcplink_timeout_cb(uv_timer_t *timer)
+{
+    tcplink_failed(timer->data, "connect timeout");
+}
+
+static void
+tcplink_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *ai)
+{
+    struct tcplink *l = container_of(gai, struct tcplink, gai);
+    struct tcplink_conn *conn;
+    char why[320];
+    int rc;
+
+    l->resolving = false;
+    if (l->stopped) {
+        uv_freeaddrinfo(ai);
+        return;
+    }
+    if (status < 0) {
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", l->be->cfg.host,
+                 uv_strerror(status));
+        backend_conn_failed(l->be, why);
+        return;
+    }
+    conn = xcalloc(1, sizeof(*conn));
+    conn->link = l;
+    uv_tcp_init(l->be->loop, &conn->handle);
+    l->conn = conn;
+    rc = uv_tcp_connect(&conn->creq, &conn->handle, ai->ai_addr,
+                        tcplink_connect_cb);
+    uv_freeaddrinfo(ai);
+    if (rc < 0) {
+        tcplink_failed(l, uv_strerror(rc));
+        return;
+    }
+    uv_timer_start(&l->connect_timer, tcplink_timeout_cb,
+                   l->be->cfg.connect_timeout_ms, 0);
+}
+
+/*
+ * Set up <l> for backend <be> (host, port and connect_timeout_ms come from
+ * its configuration); <on_up> and <on_data> are the backend's framing.
+ * No I/O yet.
+ */
+void
+tcplink_init(struct tcplink *l, struct backend *be, tcplink_up_fn on_up,
+             tcplink_data_fn on_data)
+{
+    memset(l, 0, sizeof(*l));
+    l->be = be;
+    l->on_up = on_up;
+    l->on_data = on_data;
+    uv_timer_init(be->loop, &l->connect_timer);
+    l->connect_timer.data = l;
+}
+
+/*
+ * One connection attempt: resolve the host in libuv's pool, then connect
+ * within connect_timeout_ms. The outcome goes to the core.
+ */
+void
+tcplink_connect(struct tcplink *l)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM};
+    char port[8];
+    int rc;
+
+    if (l->resolving || l->conn != NULL || l->stopped) {
+        return;
+    }
+    snprintf(port, sizeof(port), "%u", l->be->cfg.port);
+    rc = uv_getaddrinfo(l->be->loop, &l->gai, tcplink_resolved_cb,
+                        l->be->cfg.host, port, &hints);
+    if (rc < 0) {
+        backend_conn_failed(l->be, uv_strerror(rc));
+        return;
+    }
+    l->resolving = true;
+}
+
+static void
+tcplink_timer_closed_cb(uv_handle_t *h)
+{
+    struct tcplink *l = h->data;
+
+    l->be->open_handles--;
+}
+
+/*
+ * Close <l> for good, without telling the core (it is stopping the
+ * backend). The memory of <l> must live until the loop has run the close
+ * callbacks and any pending resolution.
+ */
+void
+tcplink_stop(struct tcplink *l)
+{
+    l->stopped = true;
+    if (l->resolving) {
+        uv_cancel((uv_req_t *)&l->gai);
+    }
+    tcplink_detach(l);
+    l->be->open_handles++;
+    uv_close((uv_handle_t *)&l->connect_timer, tcplink_timer_closed_cb);
+}
