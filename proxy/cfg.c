@@ -33,6 +33,8 @@ enum cfg_kind {
     CFG_STR,
     CFG_LEVEL,
     CFG_LISTEN,
+    CFG_ENUM,          /* choices in cfg_key.def_choices, stored as index */
+    CFG_OVERRIDES,
 };
 
 /* One ini key: where it goes, its default and its bounds. */
@@ -44,34 +46,55 @@ struct cfg_key {
     const char   *def;          /* NULL: required */
     unsigned long min, max;     /* CFG_UINT bounds */
     unsigned      types;        /* backend types it applies to */
+    const char   *choices;      /* CFG_ENUM: "none|even|odd" */
 };
 
 #define SRV(f) offsetof(struct cfg_server, f)
 #define BE(f)  offsetof(struct cfg_backend, f)
-#define T_ALL  CFG_T_TCP
+#define T_ALL  (CFG_T_TCP | CFG_T_RTU | CFG_T_RTU_TCP)
+#define T_NET  (CFG_T_TCP | CFG_T_RTU_TCP)
+#define T_RTU  (CFG_T_RTU | CFG_T_RTU_TCP)
 
 static const struct cfg_key server_keys[] = {
-    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, 0},
-    {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, 0},
+    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, 0, NULL},
+    {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, 0, NULL},
     {"request_timeout_ms", CFG_UINT, SRV(request_timeout_ms), 0, "5000",
-     10, 600000, 0},
-    {"idle_timeout_s", CFG_UINT, SRV(idle_timeout_s), 0, "0", 0, 604800, 0},
+     10, 600000, 0, NULL},
+    {"idle_timeout_s", CFG_UINT, SRV(idle_timeout_s), 0, "0", 0, 604800, 0, NULL},
     {"client_max_pending", CFG_UINT, SRV(client_max_pending), 0, "128",
-     1, 4096, 0},
-    {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0},
+     1, 4096, 0, NULL},
+    {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0, NULL},
 };
 
+/* A key may appear once per type: the first entry whose types match wins,
+ * which is how a type gets its own default. */
 static const struct cfg_key backend_keys[] = {
-    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000, T_ALL},
-    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, T_ALL},
-    {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, T_ALL},
-    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, T_ALL},
-    {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, T_ALL},
-    {"host", CFG_STR, BE(host), CFG_HOST_MAX, NULL, 0, 0, CFG_T_TCP},
-    {"port", CFG_UINT, BE(port), 0, "502", 1, 65535, CFG_T_TCP},
+    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000, T_ALL, NULL},
+    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, T_ALL, NULL},
+    {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, T_ALL, NULL},
+    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, CFG_T_TCP, NULL},
+    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1, T_RTU, NULL},
+    {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, T_ALL, NULL},
+    {"broadcast_delay_ms", CFG_UINT, BE(broadcast_delay_ms), 0, "0", 0,
+     60000, CFG_T_TCP, NULL},
+    {"broadcast_delay_ms", CFG_UINT, BE(broadcast_delay_ms), 0, "100", 0,
+     60000, T_RTU, NULL},
+    {"timeout_override", CFG_OVERRIDES, 0, 0, "", 0, 0, T_ALL, NULL},
+    {"host", CFG_STR, BE(host), CFG_HOST_MAX, NULL, 0, 0, T_NET, NULL},
+    {"port", CFG_UINT, BE(port), 0, "502", 1, 65535, T_NET, NULL},
     {"connect_timeout_ms", CFG_UINT, BE(connect_timeout_ms), 0, "3000",
-     10, 600000, CFG_T_TCP},
-    {"check_tid", CFG_BOOL, BE(check_tid), 0, "yes", 0, 0, CFG_T_TCP},
+     10, 600000, T_NET, NULL},
+    {"check_tid", CFG_BOOL, BE(check_tid), 0, "yes", 0, 0, CFG_T_TCP, NULL},
+    {"device", CFG_STR, BE(device), CFG_HOST_MAX, NULL, 0, 0, CFG_T_RTU, NULL},
+    {"baud", CFG_UINT, BE(baud), 0, "9600", 1200, 921600, CFG_T_RTU, NULL},
+    {"parity", CFG_ENUM, BE(parity), 0, "none", 0, 0, CFG_T_RTU,
+     "none|even|odd"},
+    {"data_bits", CFG_UINT, BE(data_bits), 0, "8", 5, 8, CFG_T_RTU, NULL},
+    {"stop_bits", CFG_UINT, BE(stop_bits), 0, "1", 1, 2, CFG_T_RTU, NULL},
+    {"rs485", CFG_BOOL, BE(rs485), 0, "no", 0, 0, CFG_T_RTU, NULL},
+    {"rts", CFG_ENUM, BE(rts), 0, "none", 0, 0, CFG_T_RTU, "none|up|down"},
+    {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "100", 1, 10000,
+     T_RTU, NULL},
 };
 
 static const struct {
@@ -79,6 +102,8 @@ static const struct {
     unsigned    mask;
 } backend_types[] = {
     {"tcp", CFG_T_TCP},
+    {"rtu", CFG_T_RTU},
+    {"rtu_tcp", CFG_T_RTU_TCP},
 };
 
 /* A key = value line as collected in pass 1. */
@@ -384,6 +409,83 @@ parse_uint(const char *v, unsigned long min, unsigned long max,
     return true;
 }
 
+/* Index of <v> among the '|'-separated <choices>, or -1. */
+static int
+parse_choice(const char *v, const char *choices)
+{
+    int i = 0;
+
+    for (const char *c = choices; *c; i++) {
+        size_t n = strcspn(c, "|");
+
+        if (strlen(v) == n && strncasecmp(v, c, n) == 0) {
+            return i;
+        }
+        c += n + (c[n] == '|');
+    }
+    return -1;
+}
+
+/* A register address, decimal or 0x hex, 0..65535. */
+static bool
+parse_addr(const char *s, char **end, unsigned *out)
+{
+    unsigned long v;
+
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    if (!isdigit((unsigned char)*s)) {
+        return false;
+    }
+    errno = 0;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        v = isxdigit((unsigned char)s[2]) ? strtoul(s + 2, end, 16) : 65536;
+    } else {
+        v = strtoul(s, end, 10);
+    }
+    if (errno != 0 || v > 65535) {
+        return false;
+    }
+    *out = (unsigned)v;
+    return true;
+}
+
+/* "LO[-HI]:MS, ..." into <be>'s overrides; false with <bad> on error. */
+static bool
+parse_overrides(const char *value, struct cfg_backend *be, char *bad,
+                size_t bad_size)
+{
+    char item[CFG_LINE_MAX];
+    const char *p = value;
+
+    be->n_overrides = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        struct cfg_override *o = &be->overrides[be->n_overrides];
+        char *e;
+
+        trim_copy(item, sizeof(item), p, n);
+        snprintf(bad, bad_size, "%s", item);
+        if (be->n_overrides == CFG_MAX_OVERRIDES ||
+            !parse_addr(item, &e, &o->lo)) {
+            return false;
+        }
+        o->hi = o->lo;
+        if (*e == '-' && !parse_addr(e + 1, &e, &o->hi)) {
+            return false;
+        }
+        if (*e != ':' || o->hi < o->lo ||
+            !parse_uint(e + 1, 10, 600000, &o->timeout_ms)) {
+            return false;
+        }
+        be->n_overrides++;
+        p = comma ? comma + 1 : p + n;
+    }
+    return true;
+}
+
 /* Convert <value> for key <k> into the struct at <base>. */
 static void
 set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
@@ -423,6 +525,22 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
             *(unsigned *)field = (unsigned)level;
         }
         break;
+    case CFG_ENUM:
+        level = parse_choice(value, k->choices);
+        if (level < 0) {
+            cfg_error(p, line, "%s %s: invalid value \"%s\" (expected %s)",
+                      label, k->name, value, k->choices);
+        } else {
+            *(unsigned *)field = (unsigned)level;
+        }
+        break;
+    case CFG_OVERRIDES:
+        if (!parse_overrides(value, base, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid range \"%s\" (expected "
+                      "ADDR[-ADDR]:MS, MS 10..600000, comma-separated, at "
+                      "most %d)", label, k->name, bad, CFG_MAX_OVERRIDES);
+        }
+        break;
     case CFG_LISTEN:
         if (!parse_listen(value, base, bad, sizeof(bad))) {
             cfg_error(p, line, "%s %s: invalid address \"%s\" (expected "
@@ -433,28 +551,39 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
     }
 }
 
+/* The entry for <name> that applies to <types> (0: any), else the first
+ * of that name (the caller says it is not a key of this type), or NULL. */
+static const struct cfg_key *
+find_key(const struct cfg_key *keys, size_t n, const char *name,
+         unsigned types)
+{
+    const struct cfg_key *any = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) != 0) {
+            continue;
+        }
+        if (types == 0 || (keys[i].types & types)) {
+            return &keys[i];
+        }
+        any = any ? any : &keys[i];
+    }
+    return any;
+}
+
 /* Apply the defaults of every key of <keys> that applies to <types>. */
 static void
 set_defaults(struct cfg_parse *p, const struct cfg_key *keys, size_t n,
              unsigned types, void *base)
 {
     for (size_t i = 0; i < n; i++) {
-        if ((keys[i].types == 0 || (keys[i].types & types)) && keys[i].def) {
+        if ((keys[i].types == 0 || (keys[i].types & types)) && keys[i].def &&
+            find_key(keys, n, keys[i].name, types) == &keys[i]) {
             set_key(p, &keys[i], base, "(default)", keys[i].def, 0);
         }
     }
 }
 
-static const struct cfg_key *
-find_key(const struct cfg_key *keys, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(keys[i].name, name) == 0) {
-            return &keys[i];
-        }
-    }
-    return NULL;
-}
 
 static void
 load_server(struct cfg_parse *p)
@@ -469,7 +598,7 @@ load_server(struct cfg_parse *p)
         if (strcmp(e->section, "server") != 0) {
             continue;
         }
-        k = find_key(server_keys, ARRAY_SIZE(server_keys), e->key);
+        k = find_key(server_keys, ARRAY_SIZE(server_keys), e->key, 0);
         if (k == NULL) {
             cfg_error(p, e->line, "[server] %s: unknown key", e->key);
             continue;
@@ -510,7 +639,7 @@ backend_type(struct cfg_parse *p, const struct cfg_section *sec,
             }
         }
         cfg_error(p, e->line, "[%s] type: unknown backend type \"%s\" "
-                  "(expected tcp)", sec->name, e->value);
+                  "(expected tcp, rtu or rtu_tcp)", sec->name, e->value);
         return 0;
     }
     cfg_error(p, sec->line, "[%s]: missing key \"type\"", sec->name);
@@ -531,7 +660,8 @@ check_backend(struct cfg_parse *p, const struct cfg_section *sec,
                       "type %s)", sec->name, k->name, be->type);
         }
     }
-    if (!be->check_tid && be->max_inflight != 1) {
+    if (be->type_mask == CFG_T_TCP && !be->check_tid &&
+        be->max_inflight != 1) {
         cfg_error(p, sec->line, "[%s] check_tid: \"no\" needs max_inflight "
                   "= 1 (responses could not be told apart)", sec->name);
     }
@@ -580,7 +710,8 @@ load_backend(struct cfg_parse *p, const struct cfg_section *sec)
         if (strcmp(e->section, sec->name) != 0 || !strcmp(e->key, "type")) {
             continue;
         }
-        k = find_key(backend_keys, ARRAY_SIZE(backend_keys), e->key);
+        k = find_key(backend_keys, ARRAY_SIZE(backend_keys), e->key,
+                     be->type_mask);
         if (k == NULL) {
             cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
         } else if (!(k->types & be->type_mask)) {

@@ -23,7 +23,29 @@
 #define CFG_ERR_LEN    320
 
 /* Backend types, as a bitmask so a key can belong to several. */
-#define CFG_T_TCP 0x01u
+#define CFG_T_TCP     0x01u
+#define CFG_T_RTU     0x02u
+#define CFG_T_RTU_TCP 0x04u
+
+#define CFG_MAX_OVERRIDES 8
+
+enum cfg_parity {
+    CFG_PARITY_NONE = 0,
+    CFG_PARITY_EVEN,
+    CFG_PARITY_ODD,
+};
+
+enum cfg_rts {
+    CFG_RTS_NONE = 0,
+    CFG_RTS_UP,
+    CFG_RTS_DOWN,
+};
+
+/* timeout_override: requests touching registers lo..hi wait timeout_ms. */
+struct cfg_override {
+    unsigned lo, hi;              /* register addresses, inclusive */
+    unsigned timeout_ms;
+};
 
 /* Errors found while loading, each "file:line: message". */
 struct cfg_errors {
@@ -53,7 +75,7 @@ struct cfg_server {
 /* [backend NAME] */
 struct cfg_backend {
     char     name[CFG_NAME_MAX];
-    char     type[CFG_TYPE_MAX];   /* "tcp" */
+    char     type[CFG_TYPE_MAX];   /* "tcp", "rtu", "rtu_tcp" */
     unsigned type_mask;            /* CFG_T_* */
     int      line;                 /* of the section header */
     /* scheduling, every type */
@@ -62,7 +84,19 @@ struct cfg_backend {
     unsigned retries;              /* extra attempts, reads only */
     unsigned max_inflight;         /* requests on the wire at once */
     unsigned queue_depth;          /* queued requests before 0x06 */
-    /* tcp */
+    unsigned broadcast_delay_ms;   /* silence after a broadcast */
+    struct cfg_override overrides[CFG_MAX_OVERRIDES];
+    unsigned n_overrides;
+    /* rtu */
+    char     device[CFG_HOST_MAX]; /* serial device path */
+    unsigned baud;
+    unsigned parity;               /* enum cfg_parity */
+    unsigned data_bits;
+    unsigned stop_bits;
+    bool     rs485;                /* kernel RS485 mode (TIOCSRS485) */
+    unsigned rts;                  /* enum cfg_rts */
+    unsigned byte_timeout_ms;      /* silence that ends a frame */
+    /* tcp, rtu_tcp */
     char     host[CFG_HOST_MAX];   /* name or address of the device */
     unsigned port;
     unsigned connect_timeout_ms;

@@ -637,6 +637,11 @@ Test(cfg_errors, missing_file)
     "type = tcp\n"         \
     "host = 192.168.1.20\n"
 
+#define RTU_BACKEND        \
+    "[backend sigen]\n"    \
+    "type = rtu\n"         \
+    "device = /dev/ttyUSB0\n"
+
 #define TAIL_ROUTE "[route]\n1 = sigen\n"
 
 /* Two backends on lines 1..6, [route] on line 7: routes start on line 8. */
@@ -716,8 +721,10 @@ static const struct err_case err_cases[] = {
      "127.0.0.1:5,127.0.0.1:6,127.0.0.1:7,127.0.0.1:8,127.0.0.1:9\n"
      TAIL_BACKEND_ROUTE, 2, "invalid address \"127.0.0.1:9\""},
     /* [backend NAME] keys and values */
-    {"unknown backend key", HEAD_BACKEND "baud = 9600\n" TAIL_ROUTE, 4,
-     "[backend sigen] baud: unknown key"},
+    {"unknown backend key", HEAD_BACKEND "speed = 9600\n" TAIL_ROUTE, 4,
+     "[backend sigen] speed: unknown key"},
+    {"serial key on tcp", HEAD_BACKEND "baud = 9600\n" TAIL_ROUTE, 4,
+     "[backend sigen] baud: not a key of type tcp"},
     {"duplicate backend key", HEAD_BACKEND "host = 192.168.1.21\n" TAIL_ROUTE,
      4, "[backend sigen] host: duplicate key (first set at line 3)"},
     {"timeout_ms too small", HEAD_BACKEND "timeout_ms = 5\n" TAIL_ROUTE, 4,
@@ -744,10 +751,42 @@ static const struct err_case err_cases[] = {
      "[backend sigen] check_tid: \"no\" needs max_inflight = 1"},
     {"missing type", "[backend sigen]\nhost = 192.168.1.20\n" TAIL_ROUTE, 1,
      "[backend sigen]: missing key \"type\""},
-    {"type rtu", "[backend sigen]\ntype = rtu\nhost = 1.2.3.4\n" TAIL_ROUTE,
-     2, "[backend sigen] type: unknown backend type \"rtu\""},
-    {"type rtu_tcp", "[backend sigen]\ntype = rtu_tcp\nhost = 1.2.3.4\n"
-     TAIL_ROUTE, 2, "unknown backend type \"rtu_tcp\""},
+    {"rtu without device", "[backend sigen]\ntype = rtu\n" TAIL_ROUTE, 1,
+     "[backend sigen]: missing key \"device\" (required for type rtu)"},
+    {"host on rtu", RTU_BACKEND "host = 1.2.3.4\n" TAIL_ROUTE, 4,
+     "[backend sigen] host: not a key of type rtu"},
+    {"rtu_tcp without host", "[backend sigen]\ntype = rtu_tcp\n" TAIL_ROUTE,
+     1, "missing key \"host\" (required for type rtu_tcp)"},
+    {"bad parity", RTU_BACKEND "parity = mark\n" TAIL_ROUTE, 4,
+     "[backend sigen] parity: invalid value \"mark\" (expected "
+     "none|even|odd)"},
+    {"bad rts", RTU_BACKEND "rts = sideways\n" TAIL_ROUTE, 4,
+     "(expected none|up|down)"},
+    {"baud too low", RTU_BACKEND "baud = 96OO\n" TAIL_ROUTE, 4,
+     "[backend sigen] baud: invalid value \"96OO\" (expected 1200..921600)"},
+    {"data_bits 9", RTU_BACKEND "data_bits = 9\n" TAIL_ROUTE, 4,
+     "(expected 5..8)"},
+    {"stop_bits 3", RTU_BACKEND "stop_bits = 3\n" TAIL_ROUTE, 4,
+     "(expected 1..2)"},
+    {"byte_timeout_ms 0", RTU_BACKEND "byte_timeout_ms = 0\n" TAIL_ROUTE, 4,
+     "(expected 1..10000)"},
+    {"rtu max_inflight 2", RTU_BACKEND "max_inflight = 2\n" TAIL_ROUTE, 4,
+     "[backend sigen] max_inflight: invalid value \"2\" (expected 1..1)"},
+    {"check_tid on rtu", RTU_BACKEND "check_tid = no\n" TAIL_ROUTE, 4,
+     "check_tid: not a key of type rtu"},
+    {"override without ms", HEAD_BACKEND "timeout_override = 0x3002\n"
+     TAIL_ROUTE, 4, "[backend sigen] timeout_override: invalid range "
+     "\"0x3002\""},
+    {"override reversed", HEAD_BACKEND "timeout_override = 10-5:1000\n"
+     TAIL_ROUTE, 4, "invalid range \"10-5:1000\""},
+    {"override address too big", HEAD_BACKEND
+     "timeout_override = 65536:1000\n" TAIL_ROUTE, 4,
+     "invalid range \"65536:1000\""},
+    {"override ms too small", HEAD_BACKEND "timeout_override = 1:5\n"
+     TAIL_ROUTE, 4, "invalid range \"1:5\""},
+    {"override second item bad", HEAD_BACKEND
+     "timeout_override = 1:100, x:100\n" TAIL_ROUTE, 4,
+     "invalid range \"x:100\""},
     {"type givenergy", "[backend sigen]\ntype = givenergy\nhost = 1.2.3.4\n"
      TAIL_ROUTE, 2, "unknown backend type \"givenergy\""},
     {"type TCP", "[backend sigen]\ntype = TCP\nhost = 1.2.3.4\n" TAIL_ROUTE,
@@ -907,7 +946,7 @@ static const char many_ini[] =
     "type = tcp\n"                     /*  6 */
     "host = 192.168.1.20\n"            /*  7 */
     "port = 99999\n"                   /*  8  bad value */
-    "baud = 9600\n"                    /*  9  unknown key */
+    "speed = 9600\n"                   /*  9  unknown key */
     "[route]\n"                        /* 10 */
     "1 = sigen\n"                      /* 11 */
     "2 = nosuch\n"                     /* 12  unknown backend */
@@ -939,7 +978,7 @@ Test(cfg_errors, several_all_reported)
     cr_assert_geq(find_error(3, "log_level: invalid value \"loud\""), 0);
     cr_assert_geq(find_error(4, "syntax error"), 0);
     cr_assert_geq(find_error(8, "port: invalid value \"99999\""), 0);
-    cr_assert_geq(find_error(9, "baud: unknown key"), 0);
+    cr_assert_geq(find_error(9, "speed: unknown key"), 0);
     cr_assert_geq(find_error(12, "unknown backend \"nosuch\""), 0);
     cr_assert_geq(find_error(13, "duplicate key (first set at line 11)"), 0);
 }
@@ -999,4 +1038,56 @@ Test(cfg_errors, errors_reset_between_loads)
     cfg_free(load_ok(minimal_ini));
     cr_assert_eq(errs.n, 0);
     cr_assert_eq(errs.dropped, 0);
+}
+
+Test(cfg_valid, rtu_and_rtu_tcp_keys_and_defaults)
+{
+    static const char text[] =
+        "[backend bus1]\n"
+        "type = rtu\n"
+        "device = /dev/ttyUSB0\n"
+        "baud = 19200\n"
+        "parity = even\n"
+        "stop_bits = 2\n"
+        "rs485 = yes\n"
+        "rts = down\n"
+        "timeout_override = 0x3002-0x3010:10000, 100:2500\n"
+        "[backend gw]\n"
+        "type = rtu_tcp\n"
+        "host = gw.local\n"
+        "port = 4196\n"
+        "[route]\n"
+        "1-2 = bus1\n"
+        "3 = gw:1\n";
+    struct cfg *cfg = cfg_load_string("t.ini", text, &errs);
+    const struct cfg_backend *b, *g;
+
+    cr_assert_not_null(cfg, "%s", errs_text());
+    b = &cfg->backends[0];
+    g = &cfg->backends[1];
+    cr_assert_str_eq(b->type, "rtu");
+    cr_assert_str_eq(b->device, "/dev/ttyUSB0");
+    cr_assert_eq(b->baud, 19200);
+    cr_assert_eq(b->parity, CFG_PARITY_EVEN);
+    cr_assert_eq(b->data_bits, 8);
+    cr_assert_eq(b->stop_bits, 2);
+    cr_assert(b->rs485);
+    cr_assert_eq(b->rts, CFG_RTS_DOWN);
+    cr_assert_eq(b->byte_timeout_ms, 100);
+    cr_assert_eq(b->broadcast_delay_ms, 100, "rtu default");
+    cr_assert_eq(b->max_inflight, 1);
+    cr_assert_eq(b->n_overrides, 2);
+    cr_assert_eq(b->overrides[0].lo, 0x3002);
+    cr_assert_eq(b->overrides[0].hi, 0x3010);
+    cr_assert_eq(b->overrides[0].timeout_ms, 10000);
+    cr_assert_eq(b->overrides[1].lo, 100);
+    cr_assert_eq(b->overrides[1].hi, 100);
+    cr_assert_eq(b->overrides[1].timeout_ms, 2500);
+    cr_assert_str_eq(g->type, "rtu_tcp");
+    cr_assert_str_eq(g->host, "gw.local");
+    cr_assert_eq(g->port, 4196);
+    cr_assert_eq(g->connect_timeout_ms, 3000);
+    cr_assert_eq(g->byte_timeout_ms, 100);
+    cr_assert_eq(g->n_overrides, 0);
+    cfg_free(cfg);
 }
