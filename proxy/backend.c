@@ -58,6 +58,8 @@ static void deadline_cb(uv_timer_t *t);
 static void pace_cb(uv_timer_t *t);
 static void attempt_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
+static unsigned backend_timeout_ms(const struct backend *be,
+                                   const struct req *r);
 
 /*
  * Create the backend described by <cfg> on <loop>, for server <srv>,
@@ -125,32 +127,27 @@ deadline_arm(struct backend *be)
                    r->deadline_ms > now ? r->deadline_ms - now : 0, 0);
 }
 
-/* Append <r>, whose deadline is the latest so far. */
+/* Put <r> in deadline order. New requests almost always go last (they
+ * are parsed in order and most share request_timeout_ms), so the walk
+ * starts from the tail. */
 static void
 deadline_add(struct backend *be, struct req *r)
 {
-    TAILQ_INSERT_TAIL(&be->deadlines, r, d_link);
-    r->in_deadlines = true;
-    if (!uv_is_active((uv_handle_t *)&be->deadline_timer)) {
-        deadline_arm(be);
+    struct req *it = TAILQ_LAST(&be->deadlines, req_list);
+
+    while (it != NULL && it->deadline_ms > r->deadline_ms) {
+        it = TAILQ_PREV(it, req_list, d_link);
     }
-}
-
-/* Put back a retried read, whose deadline is older than most. */
-static void
-deadline_insert(struct backend *be, struct req *r)
-{
-    struct req *it;
-
-    TAILQ_FOREACH(it, &be->deadlines, d_link) {
-        if (it->deadline_ms > r->deadline_ms) {
-            TAILQ_INSERT_BEFORE(it, r, d_link);
-            r->in_deadlines = true;
+    if (it == NULL) {
+        TAILQ_INSERT_HEAD(&be->deadlines, r, d_link);
+        deadline_arm(be);
+    } else {
+        TAILQ_INSERT_AFTER(&be->deadlines, it, r, d_link);
+        if (!uv_is_active((uv_handle_t *)&be->deadline_timer)) {
             deadline_arm(be);
-            return;
         }
     }
-    deadline_add(be, r);
+    r->in_deadlines = true;
 }
 
 static void
@@ -162,15 +159,22 @@ deadline_remove(struct backend *be, struct req *r)
     }
 }
 
-/* Take <r> off the wire: its slot is free and pacing starts now. */
+/* Take <r> off the wire: its slot is free and pacing starts now, for
+ * <pause_ms> (min_spacing_ms, or a broadcast's longer silence). */
 static void
-inflight_remove(struct backend *be, struct req *r)
+inflight_remove_pause(struct backend *be, struct req *r, unsigned pause_ms)
 {
     ASSERT(r->state == REQ_INFLIGHT && be->n_inflight > 0);
     TAILQ_REMOVE(&be->inflight, r, q_link);
     be->n_inflight--;
     r->attempt_deadline_ms = 0;
-    be->last_end_ns = uv_hrtime();
+    be->ready_ns = uv_hrtime() + pause_ms * 1000000ull;
+}
+
+static void
+inflight_remove(struct backend *be, struct req *r)
+{
+    inflight_remove_pause(be, r, be->cfg.min_spacing_ms);
 }
 
 /* --- completion ------------------------------------------------------- */
@@ -315,7 +319,7 @@ backend_attempt_failed(struct backend *be, struct req *r, const char *why)
     } else {
         req_set_state(r, REQ_QUEUED);
         sched_push_front(&be->sched, session_flow(r->session, be), r);
-        deadline_insert(be, r);
+        deadline_add(be, r);
     }
     backend_kick(be);
 }
@@ -328,7 +332,8 @@ backend_attempt_failed(struct backend *be, struct req *r, const char *why)
 void
 backend_broadcast_sent(struct backend *be, struct req *r)
 {
-    inflight_remove(be, r);
+    inflight_remove_pause(be, r, MB_MAX(be->cfg.min_spacing_ms,
+                                        be->cfg.broadcast_delay_ms));
     be->st.broadcasts++;
     r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
     ASSERT(r->rsp_len > 0);
@@ -396,7 +401,8 @@ backend_submit(struct backend *be, struct req *r)
     bool read = pdu_is_read(req_fc(r));
 
     be->st.requests++;
-    r->deadline_ms = r->t_recv_ms + be->request_timeout_ms;
+    r->deadline_ms = r->t_recv_ms + be->request_timeout_ms +
+                     (backend_timeout_ms(be, r) - be->cfg.timeout_ms);
     if (be->down || be->stopping) {
         be->st.ex_down++;
         req_fail(r, MB_EX_GW_PATH);
@@ -466,10 +472,9 @@ backend_abandon(struct backend *be, struct req *r)
 static uint64_t
 pace_wait_ns(const struct backend *be)
 {
-    uint64_t ready = be->last_end_ns + be->cfg.min_spacing_ms * 1000000ull;
     uint64_t now = uv_hrtime();
 
-    return now >= ready ? 0 : ready - now;
+    return now >= be->ready_ns ? 0 : be->ready_ns - now;
 }
 
 static void
@@ -582,6 +587,44 @@ attempt_arm(struct backend *be)
                    first > now ? first - now : 0, 0);
 }
 
+/* timeout_ms of <be>, or the timeout_override covering <r>'s registers
+ * (the longest, if several do). */
+static unsigned
+backend_timeout_ms(const struct backend *be, const struct req *r)
+{
+    unsigned lo, hi, ms = be->cfg.timeout_ms;
+
+    if (be->cfg.n_overrides == 0 ||
+        !pdu_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
+        return ms;
+    }
+    for (unsigned i = 0; i < be->cfg.n_overrides; i++) {
+        const struct cfg_override *o = &be->cfg.overrides[i];
+
+        if (lo <= o->hi && hi >= o->lo && o->timeout_ms > ms) {
+            ms = o->timeout_ms;
+        }
+    }
+    return ms;
+}
+
+/*
+ * How long the next attempt of <r> may wait for its answer: timeout_ms (or
+ * its timeout_override), cut short by the request's own deadline; at
+ * least 1 ms. Backends that keep their own clock (a serial worker) use it.
+ */
+unsigned
+backend_attempt_ms(struct backend *be, const struct req *r)
+{
+    uint64_t now = uv_now(be->loop);
+    unsigned ms = backend_timeout_ms(be, r);
+
+    if (r->deadline_ms <= now) {
+        return 1;
+    }
+    return (unsigned)MB_MIN((uint64_t)ms, r->deadline_ms - now);
+}
+
 /*
  * Start the attempt clock of INFLIGHT request <r> just transmitted on
  * <be>: timeout_ms, cut short by the request's own deadline. On expiry the
@@ -591,15 +634,7 @@ attempt_arm(struct backend *be)
 void
 backend_attempt_start(struct backend *be, struct req *r)
 {
-    uint64_t now = uv_now(be->loop);
-    uint64_t end = now + be->cfg.timeout_ms;
-
-    if (r->deadline_ms > now && r->deadline_ms < end) {
-        end = r->deadline_ms;
-    } else if (r->deadline_ms <= now) {
-        end = now + 1;
-    }
-    r->attempt_deadline_ms = end;
+    r->attempt_deadline_ms = uv_now(be->loop) + backend_attempt_ms(be, r);
     if (!uv_is_active((uv_handle_t *)&be->attempt_timer) ||
         be->n_inflight > 1) {
         attempt_arm(be);

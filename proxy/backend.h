@@ -51,8 +51,11 @@ struct backend {
     struct req_list     inflight;        /* on the wire, oldest first */
     unsigned            n_inflight;
     struct req_list     deadlines;       /* queued and attached, by deadline */
-    uint64_t            last_end_ns;     /* uv_hrtime() of the last response
-                                            or timeout: pacing starts here */
+    uint64_t            ready_ns;        /* uv_hrtime() from which the next
+                                            request may go: the end of the
+                                            last response (or timeout) plus
+                                            min_spacing_ms, or plus
+                                            broadcast_delay_ms if longer */
     unsigned            request_timeout_ms; /* from [server] */
     uv_timer_t          pace_timer;      /* min_spacing_ms */
     uv_timer_t          deadline_timer;  /* request_timeout_ms */
@@ -83,6 +86,7 @@ void backend_abandon(struct backend *be, struct req *r);
 void backend_kick(struct backend *be);
 
 void backend_attempt_start(struct backend *be, struct req *r);
+unsigned backend_attempt_ms(struct backend *be, const struct req *r);
 void backend_done(struct backend *be, struct req *r);
 void backend_fail(struct backend *be, struct req *r, uint8_t code);
 void backend_attempt_failed(struct backend *be, struct req *r,

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "core.h"
 #include "pdu.h"
 
 /*
@@ -207,4 +208,47 @@ pdu_write_echo(uint8_t *out, const uint8_t *req, size_t req_len)
     default:
         return 0;
     }
+}
+
+/*
+ * The register or bit addresses checked request <pdu> (<len> bytes)
+ * touches, as <lo>..<hi>; for FC 23 the span of its read and its write.
+ * Returns false for function codes without an address.
+ */
+bool
+pdu_range(const uint8_t *pdu, size_t len, unsigned *lo, unsigned *hi)
+{
+    unsigned qty;
+
+    switch (pdu[0]) {
+    case MB_FC_READ_COILS:
+    case MB_FC_READ_DISCRETE:
+    case MB_FC_READ_HOLDING:
+    case MB_FC_READ_INPUT:
+    case MB_FC_WRITE_COILS:
+    case MB_FC_WRITE_REGISTERS:
+        qty = len >= 5 ? pdu_get16(pdu + 3) : 1;
+        break;
+    case MB_FC_WRITE_COIL:
+    case MB_FC_WRITE_REGISTER:
+    case MB_FC_MASK_WRITE:
+        qty = 1;
+        break;
+    case MB_FC_READ_WRITE:
+        if (len < 9) {
+            return false;
+        }
+        *lo = MB_MIN(pdu_get16(pdu + 1), pdu_get16(pdu + 5));
+        *hi = MB_MAX(pdu_get16(pdu + 1) + pdu_get16(pdu + 3),
+                     pdu_get16(pdu + 5) + pdu_get16(pdu + 7)) - 1u;
+        return true;
+    default:
+        return false;
+    }
+    if (len < 3 || qty == 0) {
+        return false;
+    }
+    *lo = pdu_get16(pdu + 1);
+    *hi = *lo + qty - 1;
+    return true;
 }

@@ -45,5 +45,6 @@ bool pdu_check_response(const uint8_t *req, size_t req_len,
 size_t pdu_exception(uint8_t *out, uint8_t fc, uint8_t code);
 size_t pdu_write_echo(uint8_t *out, const uint8_t *req, size_t req_len);
 uint16_t pdu_get16(const uint8_t *p);
+bool pdu_range(const uint8_t *pdu, size_t len, unsigned *lo, unsigned *hi);
 
 #endif /* MUX_PDU_H */

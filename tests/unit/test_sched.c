@@ -473,3 +473,47 @@ Test(sched, down_backend_fails_fast_and_broadcast_is_acknowledged)
     cr_assert_eq(sn.ex[3], MB_EX_ILLEGAL_FUNCTION, "nobody answers a read");
     teardown();
 }
+
+Test(sched, timeout_override_lengthens_the_attempt_and_the_deadline)
+{
+    int fd;
+    struct seen sn = {0};
+    uint64_t t0 = uv_hrtime(), t_short, t_long;
+
+    setup(FAKE_SILENT, "request_timeout_ms = 100",
+          "timeout_ms = 30\nretries = 0\ntimeout_override = 0x3002-0x3010:300");
+    fd = client();
+    send_req(fd, 1, 1, 3, 0x1000, 1);
+    run_until(&fd, &sn, 1, 1);
+    t_short = uv_hrtime() - t0;
+    send_req(fd, 2, 1, 3, 0x3000, 4);          /* 0x3000..0x3003 overlaps */
+    run_until(&fd, &sn, 1, 2);
+    t_long = uv_hrtime() - t0 - t_short;
+    cr_assert_eq(sn.ex[1], MB_EX_GW_TARGET);
+    cr_assert_eq(sn.ex[2], MB_EX_GW_TARGET);
+    cr_assert_lt(t_short, 250000000ull, "30 ms attempt: %llu ns",
+                 (unsigned long long)t_short);
+    cr_assert_geq(t_long, 290000000ull, "300 ms attempt, past the 100 ms "
+                  "request deadline: %llu ns", (unsigned long long)t_long);
+    teardown();
+}
+
+Test(sched, broadcast_is_followed_by_its_delay)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_NOW, "", "min_spacing_ms = 10\nbroadcast_delay_ms = 80");
+    fd = client();
+    send_req(fd, 1, 2, 6, 7, 42);              /* unit 2 -> dev:0 */
+    send_req(fd, 2, 1, 3, 7, 1);
+    send_req(fd, 3, 1, 3, 8, 1);
+    run_until(&fd, &sn, 1, 3);
+    cr_assert_eq(fk.n_tx, 3);
+    cr_assert_geq(fk.tx_ns[1] - fk.tx_ns[0], 80000000ull,
+                  "silence after the broadcast");
+    cr_assert_geq(fk.tx_ns[2] - fk.tx_ns[1], 10000000ull);
+    cr_assert_lt(fk.tx_ns[2] - fk.tx_ns[1], 80000000ull,
+                 "only min_spacing_ms after a normal response");
+    teardown();
+}
