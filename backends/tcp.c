@@ -30,6 +30,8 @@ struct tcp_be {
     uint16_t        next_tid;
 };
 
+static void tcp_forget(struct tcp_be *t, const char *why);
+
 /* True if the response head <pdu> can answer <r> (check_tid = no). */
 static bool
 tcp_plausible(const struct req *r, const struct mbap *hdr, const uint8_t *pdu)
@@ -63,13 +65,45 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         be->st.bad_responses++;
         rlog(LOG_WARN, r, "bad response (unit %u, fc 0x%02X, %zu bytes)",
              hdr->unit, pdu[0], len);
-        backend_attempt_failed(be, r, "bad response");
+        if (be->cfg.check_tid) {
+            backend_attempt_failed(be, r, "bad response");
+        } else {
+            tcp_forget(t, "bad response");
+        }
     } else {
         req_set_response(r, pdu, len);
         backend_done(be, r);
     }
     /* A completion may transmit, and a failed transmit drops the link. */
     return t->link.conn != NULL && t->link.generation == gen ? 0 : 1;
+}
+
+/*
+ * Without transaction ids, a late answer to a failed attempt would look
+ * like the answer to the next request: drop the link, and every answer
+ * still on its way with it. The core reconnects (at once, if the link had
+ * worked) and retries the read.
+ */
+static void
+tcp_forget(struct tcp_be *t, const char *why)
+{
+    char msg[128];
+
+    snprintf(msg, sizeof(msg), "%s with check_tid = no: reconnecting so that "
+             "no late answer is mistaken for the next one", why);
+    tcplink_lost(&t->link, msg);
+}
+
+static void
+tcp_attempt_timeout(struct backend *be, struct req *r)
+{
+    struct tcp_be *t = be->priv;
+
+    if (be->cfg.check_tid) {
+        backend_attempt_failed(be, r, "timeout");
+    } else {
+        tcp_forget(t, "timeout");
+    }
 }
 
 static void
@@ -163,5 +197,6 @@ const struct backend_ops be_tcp_ops = {
     .start = tcp_start,
     .transmit = tcp_transmit,
     .stop = tcp_stop,
+    .attempt_timeout = tcp_attempt_timeout,
     .destroy = tcp_destroy,
 };

@@ -29,6 +29,8 @@
 
 static const struct backend_ops *const backend_types[] = {
     &be_tcp_ops,
+    &be_rtu_ops,
+    &be_rtu_tcp_ops,
 };
 
 /*
@@ -302,6 +304,17 @@ void
 backend_attempt_failed(struct backend *be, struct req *r, const char *why)
 {
     inflight_remove(be, r);
+    if (!may_retry(be, r) && pdu_is_read(req_fc(r)) && !be->stopping &&
+        r->attempts <= be->cfg.retries && !TAILQ_EMPTY(&r->followers)) {
+        /* Only the lead's own deadline is over: those who came later
+         * still have time for the attempt they are owed. */
+        rlog(LOG_DEBUG, r, "attempt %u failed (%s) at its deadline",
+             r->attempts, why);
+        handover(be, r);
+        finish_exception(be, r, MB_EX_GW_TARGET);
+        backend_kick(be);
+        return;
+    }
     if (!may_retry(be, r) ||
         (r->session == NULL && TAILQ_EMPTY(&r->followers))) {
         rlog(LOG_DEBUG, r, "attempt %u failed (%s), giving up", r->attempts,
@@ -377,7 +390,9 @@ try_coalesce(struct backend *be, struct req *r)
 {
     struct req *lead = sched_find_read(&be->sched, r);
 
-    if (lead == NULL) {
+    /* A read sent before a write that came after it would answer with
+     * what the write replaced: only reads of the same write epoch share. */
+    if (lead == NULL || lead->epoch != be->write_epoch) {
         return false;
     }
     req_set_state(r, REQ_ATTACHED);
@@ -413,7 +428,10 @@ backend_submit(struct backend *be, struct req *r)
         req_fail(r, MB_EX_ILLEGAL_FUNCTION);   /* nobody would answer it */
         return;
     }
-    if (read && r->be_unit != 0 && try_coalesce(be, r)) {
+    r->epoch = be->write_epoch;
+    if (!read) {
+        r->epoch = ++be->write_epoch;
+    } else if (r->be_unit != 0 && try_coalesce(be, r)) {
         return;
     }
     if (be->sched.queued >= be->cfg.queue_depth) {
@@ -447,6 +465,13 @@ backend_abandon(struct backend *be, struct req *r)
         deadline_remove(be, r);
         break;
     case REQ_QUEUED:
+        if (r->flow == NULL) {
+            /* Dequeued and being completed by the core right now (a
+             * follower's reply failed and closed this client): the
+             * completion in progress swallows it. */
+            r->session = NULL;
+            return;
+        }
         sched_remove(&be->sched, r);
         deadline_remove(be, r);
         if (!TAILQ_EMPTY(&r->followers)) {
@@ -635,10 +660,7 @@ void
 backend_attempt_start(struct backend *be, struct req *r)
 {
     r->attempt_deadline_ms = uv_now(be->loop) + backend_attempt_ms(be, r);
-    if (!uv_is_active((uv_handle_t *)&be->attempt_timer) ||
-        be->n_inflight > 1) {
-        attempt_arm(be);
-    }
+    attempt_arm(be);        /* this attempt may end before the armed one */
 }
 
 static struct req *
@@ -663,7 +685,11 @@ attempt_cb(uv_timer_t *t)
 
     while ((r = first_expired(be, now)) != NULL) {
         be->st.timeouts++;
-        backend_attempt_failed(be, r, "timeout");
+        if (be->ops->attempt_timeout != NULL) {
+            be->ops->attempt_timeout(be, r);
+        } else {
+            backend_attempt_failed(be, r, "timeout");
+        }
     }
     attempt_arm(be);
 }

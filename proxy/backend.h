@@ -30,6 +30,9 @@ struct backend_ops {
     void (*start)(struct backend *be);         /* one connection attempt */
     void (*transmit)(struct backend *be, struct req *req); /* takes req */
     void (*stop)(struct backend *be);          /* close; no callbacks after */
+    /* optional: the attempt of <req> timed out; finish it (e.g. through a
+     * reconnect, when late answers could not be told apart) */
+    void (*attempt_timeout)(struct backend *be, struct req *req);
     void (*destroy)(struct backend *be);       /* free be->priv */
 };
 
@@ -46,6 +49,7 @@ struct backend {
     bool                stopping;
     bool                kicking, kick_again;
     unsigned            failures;        /* connect failures in a row */
+    uint32_t            write_epoch;     /* writes submitted so far */
     uint64_t            backoff_ms;      /* delay before the next attempt */
     struct sched        sched;           /* queued requests */
     struct req_list     inflight;        /* on the wire, oldest first */
@@ -100,5 +104,7 @@ void backend_conn_failed(struct backend *be, const char *why);
 void backend_conn_lost(struct backend *be, const char *why);
 
 extern const struct backend_ops be_tcp_ops;
+extern const struct backend_ops be_rtu_ops;
+extern const struct backend_ops be_rtu_tcp_ops;
 
 #endif /* MUX_BACKEND_H */

@@ -45,6 +45,7 @@ struct req {
     uint8_t          unit;       /* client unit id, echoed back */
     uint8_t          be_unit;    /* unit id on the backend */
     uint8_t          attempts;   /* transmissions so far */
+    uint32_t         epoch;      /* backend write_epoch when submitted */
     bool             hashed;     /* in a coalescing bucket */
     bool             in_deadlines; /* on backend->deadlines */
     uint64_t         t_recv_ms;  /* uv_now() when parsed */

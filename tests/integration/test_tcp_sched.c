@@ -178,3 +178,38 @@ Test(tcp_sched, wrong_tid_devices_need_check_tid_no)
     h_proc_stop(&a.p, SIGTERM, 5000);
     h_proc_stop(&b.p, SIGTERM, 5000);
 }
+
+Test(tcp_sched, without_tids_a_late_answer_never_reaches_the_next_request)
+{
+    struct sim s;
+    struct mux m;
+    uint8_t f[300];
+    int fd;
+
+    /* Every answer comes 300 ms late with a wrong tid; attempts give up
+     * after 200 ms. Read A times out; read B (same shape, other register)
+     * goes out next. A's late answer must not be taken for B's. */
+    cr_assert_eq(h_sim_start(&s, "--units 1 --wrong-tid --delay-ms 300"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD "[backend dev]\ntype = tcp\nhost = "
+                 "127.0.0.1\nport = %d\ncheck_tid = no\ntimeout_ms = 200\n"
+                 "retries = 0\n[route]\n1 = dev\n", s.port), 0);
+    cr_assert(h_wait_file(m.p.err, "B:dev: connected", 5000, NULL, 0));
+    fd = h_connect(m.port);
+    cr_assert_eq(h_send_read(fd, 1, 1, 3, 100, 1), 0);
+    cr_assert_eq(h_send_read(fd, 2, 1, 3, 200, 1), 0);
+    for (int i = 0; i < 2; i++) {
+        int n = h_recv_frame(fd, f, sizeof(f), 5000);
+
+        cr_assert(n == 11 || n == 9, "an answer or an exception: %d", n);
+        if (f[7] == 3) {
+            int tid = f[1];
+            unsigned want = sim_holding(1, tid == 1 ? 100 : 200);
+
+            cr_assert_eq((unsigned)(f[9] << 8 | f[10]), want,
+                         "tid %d got another request's answer", tid);
+        }
+    }
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -395,6 +396,7 @@ Test(sched, identical_reads_share_one_transaction)
         fd[i] = client();
         send_req(fd[i], (uint16_t)(10 + i), 1, 3, 500, 4);
     }
+    uv_run(&loop, UV_RUN_NOWAIT);            /* all five reads parsed */
     send_req(fd[0], 20, 1, 6, 500, 1);      /* a write is never merged */
     send_req(fd[1], 21, 1, 6, 500, 1);
     run_until(fd, sn, 5, 7);
@@ -515,5 +517,94 @@ Test(sched, broadcast_is_followed_by_its_delay)
     cr_assert_geq(fk.tx_ns[2] - fk.tx_ns[1], 10000000ull);
     cr_assert_lt(fk.tx_ns[2] - fk.tx_ns[1], 80000000ull,
                  "only min_spacing_ms after a normal response");
+    teardown();
+}
+
+Test(sched, a_read_after_a_write_is_not_answered_from_before_it)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+
+    setup(FAKE_LATER, "", "");
+    fk.delay_ms = 20;
+    fd[0] = client();
+    fd[1] = client();
+    send_req(fd[0], 1, 1, 3, 10, 1);         /* read, goes on the wire */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    send_req(fd[1], 2, 1, 6, 10, 99);        /* write */
+    send_req(fd[1], 3, 1, 3, 10, 1);         /* read again: must not share */
+    run_until(fd, sn, 2, 3);
+    cr_assert_eq(fk.n_tx, 3, "the second read waited for the write");
+    cr_assert_eq(bes[0]->st.coalesced, 0);
+    teardown();
+}
+
+Test(sched, late_comers_keep_their_own_deadline)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+
+    /* The lead goes silent on the wire; a follower arrives 100 ms later.
+     * At the lead's deadline the follower still has 100 ms: it gets an
+     * attempt of its own, not the lead's 0x0B. */
+    setup(FAKE_SILENT, "request_timeout_ms = 200",
+          "timeout_ms = 1000\nretries = 1");
+    fd[0] = client();
+    fd[1] = client();
+    send_req(fd[0], 1, 1, 3, 10, 1);
+    run_until(fd, sn, 2, 0);
+    uv_sleep(100);
+    send_req(fd[1], 2, 1, 3, 10, 1);
+    run_until(fd, sn, 2, 2);
+    cr_assert_eq(sn[0].ex[1], MB_EX_GW_TARGET);
+    cr_assert_eq(sn[1].ex[2], MB_EX_GW_TARGET);
+    cr_assert_eq(fk.n_tx, 2, "the follower was sent on its own");
+    teardown();
+}
+
+Test(sched, a_fresher_attempt_does_not_delay_an_older_deadline)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+    uint64_t t0;
+
+    /* Client 0 pipelines two reads; the first times out at 100 ms and is
+     * retried behind client 1's read, whose attempt would end later. The
+     * retried read must still fail by its own deadline. */
+    setup(FAKE_SILENT, "request_timeout_ms = 300",
+          "timeout_ms = 100\nretries = 3");
+    fd[0] = client();
+    fd[1] = client();
+    t0 = uv_hrtime();
+    send_req(fd[0], 1, 1, 3, 10, 1);
+    send_req(fd[1], 2, 1, 3, 20, 1);
+    run_until(fd, sn, 2, 2);
+    cr_assert_lt(uv_hrtime() - t0, 450000000ull, "0x0B by the deadline");
+    teardown();
+}
+
+Test(sched, client_reset_while_its_queued_lead_is_failed_by_a_lost_link)
+{
+    int fd[2];
+    struct seen sn = {0};
+
+    /* A queued lead and its follower from one client; the client resets
+     * (not yet seen); the link drops before it ever answered, so the
+     * queue is failed with 0x0A: the follower's reply fails to write,
+     * which closes the client while its lead is being completed.
+     * Found in review; it used to abort. */
+    signal(SIGPIPE, SIG_IGN);
+    setup(FAKE_SILENT, "", "timeout_ms = 4000\nretries = 0");
+    fd[0] = client();                        /* keeps the wire busy */
+    fd[1] = client();
+    send_req(fd[0], 1, 1, 3, 1, 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    send_req(fd[1], 2, 1, 3, 50, 1);         /* queued lead */
+    send_req(fd[1], 3, 1, 3, 50, 1);         /* its follower, same client */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(bes[0]->st.coalesced, 1);
+    close(fd[1]);
+    backend_conn_lost(bes[0], "device closed");
+    run_until(&fd[0], &sn, 1, 1);
     teardown();
 }
