@@ -94,7 +94,9 @@ static const struct cfg_key backend_keys[] = {
     {"rs485", CFG_BOOL, BE(rs485), 0, "no", 0, 0, CFG_T_RTU, NULL},
     {"rts", CFG_ENUM, BE(rts), 0, "none", 0, 0, CFG_T_RTU, "none|up|down"},
     {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "100", 1, 10000,
-     T_RTU, NULL},
+     CFG_T_RTU, NULL},
+    {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "500", 1, 10000,
+     CFG_T_RTU_TCP, NULL},
 };
 
 static const struct {

@@ -33,6 +33,7 @@
     ACTION(timeouts, "attempts that timed out")                              \
     ACTION(bad_responses, "responses failing the PDU checks")                \
     ACTION(late_responses, "late or unknown responses dropped")              \
+    ACTION(stray_bytes, "bytes of noise, echoes and late answers dropped")   \
     ACTION(broadcasts, "broadcast writes sent")                              \
     ACTION(ex_busy, "requests refused with 0x06: queue full")                \
     ACTION(ex_down, "requests failed with 0x0A: backend down")               \

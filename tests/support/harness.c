@@ -27,6 +27,8 @@ static pid_t h_children[32];
 static unsigned h_n_children;
 static uint16_t h_tid = 1;
 
+static long h_stat_file(const char *path, const char *key);
+
 /*
  * A scratch directory for this test process, made on first use.
  */
@@ -236,9 +238,16 @@ h_sim_start(struct sim *s, const char *args)
 long
 h_sim_stat(const struct sim *s, const char *key)
 {
+    return h_stat_file(s->stats, key);
+}
+
+/* The value of <key> in a simulator statistics file, or -1. */
+static long
+h_stat_file(const char *path, const char *key)
+{
     char line[256];
     size_t n = strlen(key);
-    FILE *f = fopen(s->stats, "r");
+    FILE *f = fopen(path, "r");
     long v = -1;
 
     if (f == NULL) {
@@ -252,6 +261,62 @@ h_sim_stat(const struct sim *s, const char *key)
     }
     fclose(f);
     return v;
+}
+
+/*
+ * Start the RTU bus simulator with <args> (units, quirks); it makes a pty
+ * and a link to it in the scratch directory. Waits for its "LINK" line.
+ * Returns 0 or -1.
+ */
+int
+h_rtu_start(struct rtu_sim *s, const char *args)
+{
+    static int seq;
+    char buf[2048];
+    char *argv[64];
+    int n = seq++;
+
+    snprintf(s->link, sizeof(s->link), "%s/bus-%d", h_dir(), n);
+    snprintf(s->stats, sizeof(s->stats), "%s/rtu-%d.stats", h_dir(), n);
+    snprintf(buf, sizeof(buf), "--link %s --stats %s %s", s->link, s->stats,
+             args ? args : "");
+    h_split(buf, argv, 64, SIM_RTU);
+    if (h_proc_start(&s->p, "rtu", argv) != 0 ||
+        !h_wait_file(s->p.out, "LINK ", 5000, NULL, 0)) {
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The value of <key> in <s>'s statistics file, or -1.
+ */
+long
+h_rtu_stat(const struct rtu_sim *s, const char *key)
+{
+    return h_stat_file(s->stats, key);
+}
+
+/*
+ * A TCP port on 127.0.0.1 that was free a moment ago (for tools that
+ * cannot report the port they bound, like socat).
+ */
+int
+h_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
 }
 
 /*

@@ -28,6 +28,13 @@ struct sim {
     char        stats[512];    /* its --stats file */
 };
 
+/* The RTU bus simulator (tests/sim/rtu_slave) behind a pty. */
+struct rtu_sim {
+    struct proc p;
+    char        link[512];     /* the device path the proxy opens */
+    char        stats[512];
+};
+
 /* The proxy. */
 struct mux {
     struct proc p;
@@ -47,6 +54,9 @@ bool h_proc_alive(struct proc *p);
 int h_sim_start(struct sim *s, const char *args);
 int h_sim_start_port(struct sim *s, int port, const char *args);
 long h_sim_stat(const struct sim *s, const char *key);
+int h_rtu_start(struct rtu_sim *s, const char *args);
+long h_rtu_stat(const struct rtu_sim *s, const char *key);
+int h_free_port(void);
 int h_mux_start(struct mux *m, const char *ini_fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int h_mux_stop(struct mux *m);

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rtu.c -- the RS485 Modbus RTU backend: one serial bus, every unit on it,
+ * one queue and one pacing clock (the bus is the backend).
+ *
+ * libmodbus opens and configures the port (termios, kernel RS485 mode,
+ * RTS) and sends; its calls block, so each bus has a worker thread of its
+ * own (a dedicated thread, not libuv's pool, which DNS lookups share). The
+ * worker receives the response itself with poll() and rtu_rx, so that the
+ * framing rules (byte_timeout_ms, garbage, echoes, function codes of
+ * unknown length) are ours and tested, not libmodbus'.
+ *
+ * IMPORTANT: the loop and the worker share struct rtu_bus. The loop writes
+ * a job's inputs, then posts the job under the mutex; the worker writes the
+ * results, then publishes them under the mutex and wakes the loop with
+ * uv_async_send(). The worker never touches a struct req, only copies in
+ * the bus, so the core may fail or orphan a request at any time. The
+ * worker does no logging and no stats: the loop does, from the results.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <modbus.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "pdu.h"
+#include "rtu_rx.h"
+
+enum rtu_job {
+    RTU_JOB_NONE = 0,
+    RTU_JOB_OPEN,
+    RTU_JOB_TXN,
+};
+
+enum rtu_res {
+    RTU_RES_NONE = 0,
+    RTU_RES_OPENED,
+    RTU_RES_OPEN_FAILED,
+    RTU_RES_ANSWER,         /* rsp holds the response PDU */
+    RTU_RES_SENT,           /* a broadcast left the port */
+    RTU_RES_SILENT,         /* nothing came within the timeout */
+    RTU_RES_BAD,            /* something came, not a response: verdict */
+    RTU_RES_IOERR,          /* the port failed (unplugged?): err */
+};
+
+/* One bus (be->priv). */
+struct rtu_bus {
+    struct backend  *be;
+    uv_thread_t      thread;
+    uv_mutex_t       mu;
+    uv_cond_t        cv;
+    uv_async_t       async;
+    /* under mu */
+    enum rtu_job     job;            /* posted by the loop */
+    enum rtu_res     res;            /* published by the worker */
+    bool             quit;           /* the loop asks the worker to end */
+    bool             exited;         /* the worker has ended */
+    /* job inputs: the loop writes them before posting */
+    uint8_t          unit;
+    uint8_t          req[MB_PDU_MAX];
+    size_t           req_len;
+    bool             broadcast;
+    unsigned         timeout_ms;
+    uint64_t         req_id;         /* which request the job is for */
+    /* results: the worker writes them before publishing */
+    int              err;
+    enum rtu_verdict verdict;
+    int              rs485_err;      /* 0, or why RS485 mode failed */
+    int              rts_err;
+    size_t           stray;          /* bytes drained or skipped */
+    uint8_t          rsp[MB_PDU_MAX];
+    size_t           rsp_len;
+    /* the worker's own */
+    modbus_t        *ctx;
+    struct rtu_rx    rx;
+    /* the loop's own */
+    bool             busy;           /* a job is posted */
+    bool             stopping;
+};
+
+/* --- the worker -------------------------------------------------------- */
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+rtu_close_port(struct rtu_bus *bus)
+{
+    if (bus->ctx != NULL) {
+        modbus_close(bus->ctx);
+        modbus_free(bus->ctx);
+        bus->ctx = NULL;
+    }
+}
+
+static enum rtu_res
+rtu_do_open(struct rtu_bus *bus)
+{
+    const struct cfg_backend *c = &bus->be->cfg;
+    static const char parity[] = {'N', 'E', 'O'};
+
+    bus->rs485_err = bus->rts_err = 0;
+    bus->ctx = modbus_new_rtu(c->device, (int)c->baud, parity[c->parity],
+                              (int)c->data_bits, (int)c->stop_bits);
+    if (bus->ctx == NULL) {
+        bus->err = errno;
+        return RTU_RES_OPEN_FAILED;
+    }
+    if (modbus_connect(bus->ctx) != 0) {
+        bus->err = errno;
+        modbus_free(bus->ctx);
+        bus->ctx = NULL;
+        return RTU_RES_OPEN_FAILED;
+    }
+    /* The drain and the receive loop must never block in read(). */
+    fcntl(modbus_get_socket(bus->ctx), F_SETFL,
+          fcntl(modbus_get_socket(bus->ctx), F_GETFL) | O_NONBLOCK);
+    if (c->rs485 &&
+        modbus_rtu_set_serial_mode(bus->ctx, MODBUS_RTU_RS485) != 0) {
+        bus->rs485_err = errno ? errno : ENOTTY;
+    }
+    if (c->rts != CFG_RTS_NONE &&
+        modbus_rtu_set_rts(bus->ctx, c->rts == CFG_RTS_UP
+                                         ? MODBUS_RTU_RTS_UP
+                                         : MODBUS_RTU_RTS_DOWN) != 0) {
+        bus->rts_err = errno ? errno : ENOTTY;
+    }
+    return RTU_RES_OPENED;
+}
+
+/* Whatever is waiting on the line belongs to nobody: drop and count it. */
+static void
+rtu_drain(struct rtu_bus *bus, int fd)
+{
+    uint8_t junk[256];
+    ssize_t n;
+
+    while ((n = read(fd, junk, sizeof(junk))) > 0) {
+        bus->stray += (size_t)n;
+    }
+    tcflush(fd, TCIFLUSH);
+}
+
+/* Read until a response is complete, the line falls silent, or the port
+ * fails. The first byte may take timeout_ms; then each byte_timeout_ms. */
+static enum rtu_res
+rtu_receive(struct rtu_bus *bus, int fd)
+{
+    unsigned byte_ms = bus->be->cfg.byte_timeout_ms;
+    uint64_t end = mono_ms() + bus->timeout_ms + byte_ms;
+    int wait_ms = (int)bus->timeout_ms;
+    uint8_t buf[RTU_FRAME_MAX];
+    const uint8_t *pdu;
+
+    rtu_rx_start(&bus->rx, bus->unit, bus->req, bus->req_len);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, wait_ms);
+        ssize_t got;
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            bus->err = errno;
+            return RTU_RES_IOERR;
+        }
+        if (n == 0 || mono_ms() > end) {
+            bus->verdict = rtu_rx_settle(&bus->rx);
+            break;
+        }
+        got = read(fd, buf, sizeof(buf));
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
+            continue;
+        }
+        if (got <= 0) {
+            bus->err = got == 0 ? EIO : errno;   /* hang-up: it went away */
+            return RTU_RES_IOERR;
+        }
+        if (rtu_rx_push(&bus->rx, buf, (size_t)got)) {
+            bus->verdict = RTU_OK;
+            break;
+        }
+        wait_ms = (int)byte_ms;
+    }
+    bus->stray += bus->rx.dropped;
+    if (bus->verdict != RTU_OK) {
+        return bus->rx.len == 0 && bus->rx.dropped == 0 ? RTU_RES_SILENT
+                                                        : RTU_RES_BAD;
+    }
+    pdu = rtu_rx_pdu(&bus->rx, &bus->rsp_len);
+    memcpy(bus->rsp, pdu, bus->rsp_len);
+    return RTU_RES_ANSWER;
+}
+
+static enum rtu_res
+rtu_do_txn(struct rtu_bus *bus)
+{
+    uint8_t raw[1 + MB_PDU_MAX];
+    int fd = modbus_get_socket(bus->ctx);
+
+    bus->stray = 0;
+    rtu_drain(bus, fd);
+    raw[0] = bus->unit;
+    memcpy(raw + 1, bus->req, bus->req_len);
+    if (modbus_send_raw_request(bus->ctx, raw, (int)bus->req_len + 1) < 0) {
+        bus->err = errno;
+        return RTU_RES_IOERR;
+    }
+    if (bus->broadcast) {
+        tcdrain(fd);            /* the silence starts when it has left */
+        return RTU_RES_SENT;
+    }
+    return rtu_receive(bus, fd);
+}
+
+static void
+rtu_worker(void *arg)
+{
+    struct rtu_bus *bus = arg;
+    enum rtu_job job;
+    enum rtu_res res;
+
+    uv_mutex_lock(&bus->mu);
+    for (;;) {
+        while (bus->job == RTU_JOB_NONE && !bus->quit) {
+            uv_cond_wait(&bus->cv, &bus->mu);
+        }
+        if (bus->job == RTU_JOB_NONE) {
+            break;
+        }
+        job = bus->job;
+        uv_mutex_unlock(&bus->mu);
+        res = job == RTU_JOB_OPEN ? rtu_do_open(bus) : rtu_do_txn(bus);
+        if (res == RTU_RES_IOERR) {
+            rtu_close_port(bus);
+        }
+        uv_mutex_lock(&bus->mu);
+        bus->job = RTU_JOB_NONE;
+        bus->res = res;
+        uv_async_send(&bus->async);
+    }
+    uv_mutex_unlock(&bus->mu);
+    rtu_close_port(bus);
+    uv_mutex_lock(&bus->mu);
+    bus->exited = true;
+    uv_mutex_unlock(&bus->mu);
+    uv_async_send(&bus->async);
+}
+
+/* --- the loop side ----------------------------------------------------- */
+
+static void
+rtu_post(struct rtu_bus *bus, enum rtu_job job)
+{
+    ASSERT(!bus->busy);
+    bus->busy = true;
+    uv_mutex_lock(&bus->mu);
+    bus->job = job;
+    uv_cond_signal(&bus->cv);
+    uv_mutex_unlock(&bus->mu);
+}
+
+static void
+rtu_opened(struct rtu_bus *bus)
+{
+    struct backend *be = bus->be;
+
+    if (bus->rs485_err != 0) {
+        blog(LOG_WARN, be, "rs485 = yes, but %s cannot be put in kernel "
+             "RS485 mode (%s): the adapter must switch direction itself",
+             be->cfg.device, strerror(bus->rs485_err));
+    }
+    if (bus->rts_err != 0) {
+        blog(LOG_WARN, be, "rts: cannot drive RTS on %s (%s)",
+             be->cfg.device, strerror(bus->rts_err));
+    }
+    backend_connected(be);
+}
+
+/* The result of a transaction, for INFLIGHT request <r>. */
+static void
+rtu_finish_txn(struct rtu_bus *bus, enum rtu_res res, struct req *r)
+{
+    struct backend *be = bus->be;
+    char why[96];
+
+    switch (res) {
+    case RTU_RES_ANSWER:
+        req_set_response(r, bus->rsp, bus->rsp_len);
+        backend_done(be, r);
+        break;
+    case RTU_RES_SENT:
+        backend_broadcast_sent(be, r);
+        break;
+    case RTU_RES_SILENT:
+        be->st.timeouts++;
+        backend_attempt_failed(be, r, "timeout");
+        break;
+    default:
+        be->st.bad_responses++;
+        snprintf(why, sizeof(why), "%s", bus->verdict == RTU_NEED_MORE
+                 ? "truncated response" : rtu_verdict_str(bus->verdict));
+        rlog(LOG_WARN, r, "bad response: %s", why);
+        backend_attempt_failed(be, r, why);
+        break;
+    }
+}
+
+static void
+rtu_async_closed_cb(uv_handle_t *h)
+{
+    struct rtu_bus *bus = h->data;
+
+    bus->be->open_handles--;
+}
+
+static void
+rtu_async_cb(uv_async_t *a)
+{
+    struct rtu_bus *bus = a->data;
+    struct backend *be = bus->be;
+    enum rtu_res res;
+    struct req *r;
+    bool exited;
+    char why[320];
+
+    uv_mutex_lock(&bus->mu);
+    res = bus->res;
+    bus->res = RTU_RES_NONE;
+    exited = bus->exited;
+    uv_mutex_unlock(&bus->mu);
+    if (res != RTU_RES_NONE) {
+        bus->busy = false;
+        be->st.stray_bytes += bus->stray;
+        bus->stray = 0;
+    }
+    if (exited) {
+        uv_thread_join(&bus->thread);
+        uv_close((uv_handle_t *)&bus->async, rtu_async_closed_cb);
+        return;
+    }
+    if (res == RTU_RES_NONE || bus->stopping) {
+        return;
+    }
+    if (res == RTU_RES_OPENED) {
+        rtu_opened(bus);
+        return;
+    }
+    if (res == RTU_RES_OPEN_FAILED) {
+        snprintf(why, sizeof(why), "cannot open %s: %s", be->cfg.device,
+                 strerror(bus->err));
+        backend_conn_failed(be, why);
+        return;
+    }
+    if (res == RTU_RES_IOERR) {
+        snprintf(why, sizeof(why), "%s: %s", be->cfg.device,
+                 strerror(bus->err));
+        backend_conn_lost(be, why);
+        return;
+    }
+    r = backend_match_oldest(be);
+    if (r != NULL && r->id == bus->req_id) {
+        rtu_finish_txn(bus, res, r);
+    }
+}
+
+/*
+ * Put INFLIGHT request <r> on the bus: the worker sends it and waits for
+ * the answer, at most backend_attempt_ms(). Takes ownership.
+ */
+static void
+rtu_transmit(struct backend *be, struct req *r)
+{
+    struct rtu_bus *bus = be->priv;
+
+    bus->unit = r->be_unit;
+    memcpy(bus->req, req_pdu(r), r->pdu_len);
+    bus->req_len = r->pdu_len;
+    bus->broadcast = r->be_unit == 0;
+    bus->timeout_ms = backend_attempt_ms(be, r);
+    bus->req_id = r->id;
+    rtu_post(bus, RTU_JOB_TXN);
+}
+
+/* One attempt to open the port; the worker reports. */
+static void
+rtu_start(struct backend *be)
+{
+    struct rtu_bus *bus = be->priv;
+
+    if (!bus->busy && !bus->stopping) {
+        rtu_post(bus, RTU_JOB_OPEN);
+    }
+}
+
+static int
+rtu_create(struct backend *be)
+{
+    struct rtu_bus *bus = xcalloc(1, sizeof(*bus));
+
+    bus->be = be;
+    be->priv = bus;
+    uv_mutex_init(&bus->mu);
+    uv_cond_init(&bus->cv);
+    uv_async_init(be->loop, &bus->async, rtu_async_cb);
+    bus->async.data = bus;
+    be->open_handles++;
+    if (uv_thread_create(&bus->thread, rtu_worker, bus) != 0) {
+        uv_close((uv_handle_t *)&bus->async, rtu_async_closed_cb);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ask the worker to end after its current job (at most one attempt);
+ * the core fails what is on the wire, the results are then ignored. */
+static void
+rtu_stop(struct backend *be)
+{
+    struct rtu_bus *bus = be->priv;
+
+    bus->stopping = true;
+    be->up = false;
+    uv_mutex_lock(&bus->mu);
+    bus->quit = true;
+    uv_cond_signal(&bus->cv);
+    uv_mutex_unlock(&bus->mu);
+}
+
+static void
+rtu_destroy(struct backend *be)
+{
+    struct rtu_bus *bus = be->priv;
+
+    uv_cond_destroy(&bus->cv);
+    uv_mutex_destroy(&bus->mu);
+    free(bus);
+    be->priv = NULL;
+}
+
+const struct backend_ops be_rtu_ops = {
+    .type = "rtu",
+    .create = rtu_create,
+    .start = rtu_start,
+    .transmit = rtu_transmit,
+    .stop = rtu_stop,
+    .destroy = rtu_destroy,
+};
