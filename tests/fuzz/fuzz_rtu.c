@@ -32,6 +32,7 @@
 
 #include "pdu.h"
 #include "rtu_frame.h"
+#include "rtu_rx.h"
 
 #define PDU_MAX 253
 #define STREAM_MAX 768 /* three maximum frames and some garbage */
@@ -186,6 +187,38 @@ find_exact(uint8_t unit, const uint8_t *req, size_t req_len, const uint8_t *buf,
     return r;
 }
 
+/* The collector the backends use (rtu_rx), fed in <chunk>-byte reads
+ * into its bounded buffer: it finds a response exactly when find() on the
+ * whole stream does, and what it returns or settles on checks out. */
+static void
+check_collector(uint8_t unit, const uint8_t *req, size_t req_len,
+                const uint8_t *rx, size_t len, size_t chunk, bool found)
+{
+    static struct rtu_rx col;
+    size_t pos = 0, plen = 0;
+    bool done = false;
+    const uint8_t *pdu;
+
+    rtu_rx_start(&col, unit, req, req_len);
+    while (!done && pos < len) {
+        size_t n = len - pos < chunk ? len - pos : chunk;
+
+        done = rtu_rx_push(&col, rx + pos, n);
+        pos += n;
+        CHECK(col.len <= sizeof(col.buf));
+    }
+    if (len <= RTU_RX_MAX) {
+        CHECK(done == found);
+    }
+    if (done || rtu_rx_settle(&col) == RTU_OK) {
+        pdu = rtu_rx_pdu(&col, &plen);
+        CHECK(plen >= 1 && plen <= 253);
+        CHECK(pdu >= col.buf && pdu + plen + 2 <= col.buf + col.len);
+        CHECK(crc_ok(pdu - 1, plen + 3));
+        CHECK(pdu[-1] == unit);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -250,6 +283,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(dropped + c_off == off);
     CHECK(c_flen == flen);
     free(held);
+    check_collector(unit, req, req_len, rx, len, chunk, r == 1);
     free(req);
     return 0;
 }
