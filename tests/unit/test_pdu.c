@@ -21,6 +21,7 @@
 
 #include "core.h"
 #include "mbap.h"
+#include "fixture.h"
 #include "pdu.h"
 
 #define PDU_BUF 300         /* room for requests one past the limits */
@@ -617,101 +618,33 @@ Test(pdu_check_response, read_byte_counts)
 /* ---------------------------------------------------------------------- */
 /* The Sigenergy fixtures: whole ADUs captured on the wire. */
 
-#define FIXTURE_MAX 32
-
-/* One request/response pair from a .hex file. */
-struct fixture {
-    char    verdict[16];
-    int     line;
-    uint8_t req[MB_ADU_MAX], rsp[MB_ADU_MAX];
-    size_t  req_len, rsp_len;
-};
-
-/* Parse hex bytes from <s> up to '>' or the end into <out>. */
-static size_t
-parse_hex(const char **s, uint8_t *out, size_t size)
-{
-    size_t n = 0;
-    char *end;
-
-    for (;;) {
-        while (isspace((unsigned char)**s)) {
-            (*s)++;
-        }
-        if (**s == '\0' || **s == '>') {
-            return n;
-        }
-        cr_assert_lt(n, size, "fixture line too long");
-        out[n++] = (uint8_t)strtoul(*s, &end, 16);
-        cr_assert_neq(end, *s, "bad hex in fixture: %s", *s);
-        *s = end;
-    }
-}
-
-/* Load <file> from tests/fixtures into <fx>; returns the number of pairs. */
-static size_t
-load_fixtures(const char *file, struct fixture *fx, size_t max)
-{
-    char path[512], line[2048];
-    size_t n = 0;
-    int lineno = 0;
-    FILE *fp;
-
-    snprintf(path, sizeof(path), "%s/%s", MUX_FIXTURES, file);
-    fp = fopen(path, "r");
-    cr_assert_not_null(fp, "cannot open %s", path);
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *s = line;
-        int used = 0;
-
-        lineno++;
-        while (isspace((unsigned char)*s)) {
-            s++;
-        }
-        if (*s == '#' || *s == '\0') {
-            continue;
-        }
-        cr_assert_lt(n, max);
-        fx[n].line = lineno;
-        cr_assert_eq(sscanf(s, "%15s%n", fx[n].verdict, &used), 1);
-        s += used;
-        fx[n].req_len = parse_hex(&s, fx[n].req, sizeof(fx[n].req));
-        cr_assert_eq(*s, '>', "%s:%d: no '>'", file, lineno);
-        s++;
-        fx[n].rsp_len = parse_hex(&s, fx[n].rsp, sizeof(fx[n].rsp));
-        n++;
-    }
-    fclose(fp);
-    return n;
-}
-
 Test(pdu_fixtures, sigenergy)
 {
     static struct fixture fx[FIXTURE_MAX];
-    size_t n = load_fixtures("sigenergy.hex", fx, FIXTURE_MAX);
+    size_t n = fixture_load("sigenergy.hex", fx, FIXTURE_MAX);
     size_t n_ok = 0;
 
     cr_assert_geq(n, 8, "only %zu fixtures", n);
     for (size_t i = 0; i < n; i++) {
         struct fixture *f = &fx[i];
         struct mbap qh, rh;
-        bool ok = strcmp(f->verdict, "ok") == 0;
+        bool ok = strcmp(f->kind, "ok") == 0;
 
-        cr_assert(ok || strcmp(f->verdict, "bad-rsp") == 0,
-                  "line %d: verdict %s", f->line, f->verdict);
-        cr_assert_eq(mbap_decode(f->req, f->req_len, &qh), MBAP_OK,
+        cr_assert(ok || strcmp(f->kind, "bad-rsp") == 0,
+                  "line %d: verdict %s", f->line, f->kind);
+        cr_assert_eq(mbap_decode(f->a, f->a_len, &qh), MBAP_OK,
                      "line %d: request ADU", f->line);
-        cr_assert_eq(mbap_decode(f->rsp, f->rsp_len, &rh), MBAP_OK,
+        cr_assert_eq(mbap_decode(f->b, f->b_len, &rh), MBAP_OK,
                      "line %d: response ADU", f->line);
-        cr_assert_eq(f->req_len, (size_t)6 + qh.len, "line %d", f->line);
-        cr_assert_eq(f->rsp_len, (size_t)6 + rh.len, "line %d", f->line);
+        cr_assert_eq(f->a_len, (size_t)6 + qh.len, "line %d", f->line);
+        cr_assert_eq(f->b_len, (size_t)6 + rh.len, "line %d", f->line);
         cr_assert_eq(qh.tid, rh.tid, "line %d: tid", f->line);
         cr_assert_eq(qh.unit, 1, "line %d: unit", f->line);
         cr_assert_eq(rh.unit, 1, "line %d: unit", f->line);
-        cr_assert_eq(pdu_check_request(f->req + MB_MBAP_HDR, qh.len - 1u),
+        cr_assert_eq(pdu_check_request(f->a + MB_MBAP_HDR, qh.len - 1u),
                      MB_EX_NONE, "line %d: request refused", f->line);
-        cr_assert_eq(pdu_check_response(f->req + MB_MBAP_HDR, qh.len - 1u,
-                                        f->rsp + MB_MBAP_HDR, rh.len - 1u),
+        cr_assert_eq(pdu_check_response(f->a + MB_MBAP_HDR, qh.len - 1u,
+                                        f->b + MB_MBAP_HDR, rh.len - 1u),
                      ok, "line %d: response should be %s", f->line,
                      ok ? "valid" : "rejected");
         n_ok += ok;

@@ -21,6 +21,7 @@
 
 #include "core.h"
 #include "pdu.h"
+#include "fixture.h"
 #include "rtu_frame.h"
 
 #define BUF_MAX 1024        /* room for a stream of several frames */
@@ -113,76 +114,6 @@ check(uint8_t unit, const struct bytes *req, const uint8_t *rx, size_t len,
 /* ---------------------------------------------------------------------- */
 /* The frames of devices.md, from tests/fixtures/rtu_vectors.hex */
 
-#define FIXTURE_MAX 32
-
-/* One line of a .hex file. */
-struct fixture {
-    char    kind[16];
-    int     line;
-    uint8_t a[RTU_FRAME_MAX + 8], b[RTU_FRAME_MAX + 8];
-    size_t  a_len, b_len;
-};
-
-/* Parse hex bytes from <s> up to '>' or the end into <out>. */
-static size_t
-parse_hex(const char **s, uint8_t *out, size_t size)
-{
-    size_t n = 0;
-    char *end;
-
-    for (;;) {
-        while (isspace((unsigned char)**s)) {
-            (*s)++;
-        }
-        if (**s == '\0' || **s == '>') {
-            return n;
-        }
-        cr_assert_lt(n, size, "fixture line too long");
-        out[n++] = (uint8_t)strtoul(*s, &end, 16);
-        cr_assert_neq(end, *s, "bad hex in fixture: %s", *s);
-        *s = end;
-    }
-}
-
-/* Load <file> from tests/fixtures into <fx>; returns the number of lines. */
-static size_t
-load_fixtures(const char *file, struct fixture *fx, size_t max)
-{
-    char path[512], line[2048];
-    size_t n = 0;
-    int lineno = 0;
-    FILE *fp;
-
-    snprintf(path, sizeof(path), "%s/%s", MUX_FIXTURES, file);
-    fp = fopen(path, "r");
-    cr_assert_not_null(fp, "cannot open %s", path);
-    while (fgets(line, sizeof(line), fp) != NULL) {
-        const char *s = line;
-        int used = 0;
-
-        lineno++;
-        while (isspace((unsigned char)*s)) {
-            s++;
-        }
-        if (*s == '#' || *s == '\0') {
-            continue;
-        }
-        cr_assert_lt(n, max);
-        fx[n].line = lineno;
-        cr_assert_eq(sscanf(s, "%15s%n", fx[n].kind, &used), 1);
-        s += used;
-        fx[n].a_len = parse_hex(&s, fx[n].a, sizeof(fx[n].a));
-        fx[n].b_len = 0;
-        if (*s == '>') {
-            s++;
-            fx[n].b_len = parse_hex(&s, fx[n].b, sizeof(fx[n].b));
-        }
-        n++;
-    }
-    fclose(fp);
-    return n;
-}
-
 /* The request frame of an "rsp" line: head <h> (fc, address, quantity)
  * completed with zero data for FC 15/16, for unit <unit>. */
 static struct bytes
@@ -244,7 +175,7 @@ check_pair(int line, const uint8_t *req, size_t req_len, const uint8_t *rsp,
 Test(rtu_fixtures, devices_md)
 {
     static struct fixture fx[FIXTURE_MAX];
-    size_t n = load_fixtures("rtu_vectors.hex", fx, FIXTURE_MAX);
+    size_t n = fixture_load("rtu_vectors.hex", fx, FIXTURE_MAX);
     size_t n_pair = 0, n_bad = 0;
 
     cr_assert_geq(n, 13, "only %zu fixtures", n);
