@@ -83,6 +83,7 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->request_timeout_ms = request_timeout_ms;
     be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
     sched_init(&be->sched);
+    cache_init(&be->cache);
     TAILQ_INIT(&be->inflight);
     TAILQ_INIT(&be->deadlines);
     uv_timer_init(loop, &be->pace_timer);
@@ -179,6 +180,97 @@ inflight_remove(struct backend *be, struct req *r)
     inflight_remove_pause(be, r, be->cfg.min_spacing_ms);
 }
 
+/* --- the register cache ----------------------------------------------- */
+
+/* A plain register read (FC 3 or 4) the cache can answer. */
+static bool
+cacheable(const struct req *r)
+{
+    return (req_fc(r) == MB_FC_READ_HOLDING || req_fc(r) == MB_FC_READ_INPUT) &&
+           r->be_unit != 0;
+}
+
+/* Answer read <r> from the cache if all its registers arrived at or after
+ * <since_ms>: the response goes in req_rsp(). */
+static bool
+cache_answer(struct backend *be, struct req *r, uint64_t since_ms)
+{
+    const uint8_t *q = req_pdu(r);
+    uint16_t qty = pdu_get16(q + 3);
+    uint8_t *rsp = req_rsp(r);
+
+    if (!cacheable(r) ||
+        !cache_get(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1), qty,
+                   since_ms, rsp + 2)) {
+        return false;
+    }
+    rsp[0] = req_fc(r);
+    rsp[1] = (uint8_t)(qty * 2);
+    r->rsp_len = 2 + qty * 2u;
+    return true;
+}
+
+/* When a read could not be had from the device: older values will do
+ * (serve_stale_ms) rather than an exception. */
+static bool
+stale_answer(struct backend *be, struct req *r)
+{
+    uint64_t now = uv_now(be->loop);
+
+    if (be->cfg.serve_stale_ms == 0 ||
+        !cache_answer(be, r, now > be->cfg.serve_stale_ms
+                                 ? now - be->cfg.serve_stale_ms + 1 : 1)) {
+        return false;
+    }
+    be->st.stale_served++;
+    rlog(LOG_DEBUG, r, "answered from values up to %u ms old",
+         be->cfg.serve_stale_ms);
+    return true;
+}
+
+/* The holding registers write <r> touches no longer hold what we knew. */
+static void
+cache_forget(struct backend *be, const struct req *r)
+{
+    unsigned lo, hi;
+
+    if (!pdu_is_read(req_fc(r)) &&
+        pdu_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
+        cache_invalidate(&be->cache, r->be_unit, MB_FC_READ_HOLDING,
+                         (uint16_t)lo, (uint16_t)(hi - lo + 1));
+    }
+}
+
+/* A completed request teaches the cache: a read's values, a write's
+ * invalidation (again: a read may have refilled them meanwhile). */
+static void
+cache_learn(struct backend *be, const struct req *r)
+{
+    const uint8_t *q = req_pdu(r);
+
+    if (cacheable(r) && req_rsp(r)[0] == req_fc(r) &&
+        (be->cfg.cache_ttl_ms > 0 || be->cfg.serve_stale_ms > 0)) {
+        cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
+                    pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
+    } else if (!pdu_is_read(req_fc(r))) {
+        cache_forget(be, r);
+    }
+}
+
+/*
+ * The oldest arrival time of a cached register that may answer <r>: within
+ * cache_ttl_ms, or since <r> was received (values fetched for it, or fanned
+ * out while it waited, even with the cache off).
+ */
+uint64_t
+backend_usable_since(const struct backend *be, const struct req *r)
+{
+    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    uint64_t since = ttl > 0 && now > ttl ? now - ttl + 1 : now;
+
+    return MB_MAX(MB_MIN(since, r->t_recv_ms), 1);
+}
+
 /* --- completion ------------------------------------------------------- */
 
 /*
@@ -204,6 +296,14 @@ finish(struct backend *be, struct req *lead)
 static void
 finish_exception(struct backend *be, struct req *lead, uint8_t code)
 {
+    if ((code == MB_EX_GW_TARGET || code == MB_EX_GW_PATH) &&
+        stale_answer(be, lead)) {
+        finish(be, lead);
+        return;
+    }
+    if (!pdu_is_read(req_fc(lead))) {
+        cache_forget(be, lead);     /* it may or may not have been written */
+    }
     lead->rsp_len = pdu_exception(req_rsp(lead), req_fc(lead), code);
     rlog(LOG_DEBUG, lead, "exception 0x%02X", code);
     switch (code) {
@@ -238,6 +338,7 @@ handover(struct backend *be, struct req *l)
     }
     f->lead = NULL;
     f->attempts = l->attempts;
+    f->step = l->step;
     if (l->hashed) {
         sched_unindex(&be->sched, l);
         sched_index(&be->sched, f);
@@ -267,6 +368,7 @@ backend_done(struct backend *be, struct req *r)
     }
     rlog(LOG_DEBUG, r, "response fc 0x%02X, %zu bytes", req_rsp(r)[0],
          r->rsp_len);
+    cache_learn(be, r);
     /* The device link is the bottleneck: put the next request on it
      * before spending system calls on the replies to clients. */
     sched_unindex(&be->sched, r);
@@ -325,6 +427,10 @@ backend_attempt_failed(struct backend *be, struct req *r, const char *why)
     }
     be->st.retries++;
     rlog(LOG_DEBUG, r, "attempt %u failed (%s), retrying", r->attempts, why);
+    if (be->cfg.retry_delay_ms > be->cfg.min_spacing_ms) {
+        be->ready_ns += (be->cfg.retry_delay_ms - be->cfg.min_spacing_ms) *
+                        1000000ull;
+    }
     if (r->session == NULL) {
         handover(be, r);
         ASSERT(TAILQ_EMPTY(&r->followers));
@@ -352,6 +458,31 @@ backend_broadcast_sent(struct backend *be, struct req *r)
     ASSERT(r->rsp_len > 0);
     rlog(LOG_DEBUG, r, "broadcast sent");
     finish(be, r);
+    backend_kick(be);
+}
+
+/*
+ * INFLIGHT request <r> needs another device transaction (the next block of
+ * a large read, the next register of a split write): it goes back to the
+ * front of its client's queue, paced like any other, with a fresh count of
+ * attempts. A request whose client has gone is handed to a follower, or
+ * dropped. Takes ownership.
+ */
+void
+backend_continue(struct backend *be, struct req *r)
+{
+    inflight_remove(be, r);
+    r->attempts = 0;
+    if (r->session == NULL) {
+        if (!TAILQ_EMPTY(&r->followers)) {
+            handover(be, r);
+        }
+        finish_exception(be, r, MB_EX_GW_TARGET);
+    } else {
+        req_set_state(r, REQ_QUEUED);
+        sched_push_front(&be->sched, session_flow(r->session, be), r);
+        deadline_add(be, r);
+    }
     backend_kick(be);
 }
 
@@ -415,10 +546,29 @@ backend_submit(struct backend *be, struct req *r)
 {
     bool read = pdu_is_read(req_fc(r));
 
+    uint8_t ex;
+
     be->st.requests++;
     r->deadline_ms = r->t_recv_ms + be->request_timeout_ms +
                      (backend_timeout_ms(be, r) - be->cfg.timeout_ms);
+    if (be->ops->admit != NULL && (ex = be->ops->admit(be, r)) != 0) {
+        req_fail(r, ex);
+        return;
+    }
+    if (cacheable(r) && be->cfg.cache_ttl_ms > 0) {
+        if (cache_answer(be, r, backend_usable_since(be, r))) {
+            be->st.cache_hits++;
+            rlog(LOG_DEBUG, r, "answered from the cache");
+            req_complete(r);
+            return;
+        }
+        be->st.cache_misses++;
+    }
     if (be->down || be->stopping) {
+        if (stale_answer(be, r)) {
+            req_complete(r);
+            return;
+        }
         be->st.ex_down++;
         req_fail(r, MB_EX_GW_PATH);
         return;
@@ -431,6 +581,7 @@ backend_submit(struct backend *be, struct req *r)
     r->epoch = be->write_epoch;
     if (!read) {
         r->epoch = ++be->write_epoch;
+        cache_forget(be, r);
     } else if (r->be_unit != 0 && try_coalesce(be, r)) {
         return;
     }
@@ -847,5 +998,6 @@ backend_free(struct backend *be)
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }
+    cache_clear(&be->cache);
     free(be);
 }

@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "cache.h"
 #include "cfg.h"
 #include "core.h"
 #include "req.h"
@@ -33,6 +34,8 @@ struct backend_ops {
     /* optional: the attempt of <req> timed out; finish it (e.g. through a
      * reconnect, when late answers could not be told apart) */
     void (*attempt_timeout)(struct backend *be, struct req *req);
+    /* optional: 0 if the type can carry <req>, else the exception code */
+    uint8_t (*admit)(struct backend *be, const struct req *req);
     void (*destroy)(struct backend *be);       /* free be->priv */
 };
 
@@ -66,6 +69,7 @@ struct backend {
     uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
     uv_timer_t          retry_timer;     /* reconnect back-off */
     unsigned            open_handles;    /* timers not yet closed */
+    struct cache        cache;           /* registers seen on this link */
     struct stats_backend st;
 };
 
@@ -96,6 +100,8 @@ void backend_fail(struct backend *be, struct req *r, uint8_t code);
 void backend_attempt_failed(struct backend *be, struct req *r,
                             const char *why);
 void backend_broadcast_sent(struct backend *be, struct req *r);
+void backend_continue(struct backend *be, struct req *r);
+uint64_t backend_usable_since(const struct backend *be, const struct req *r);
 struct req *backend_match_tid(struct backend *be, uint16_t tid);
 struct req *backend_match_oldest(struct backend *be);
 

@@ -51,8 +51,8 @@ struct cfg_key {
 
 #define SRV(f) offsetof(struct cfg_server, f)
 #define BE(f)  offsetof(struct cfg_backend, f)
-#define T_ALL  (CFG_T_TCP | CFG_T_RTU | CFG_T_RTU_TCP)
-#define T_NET  (CFG_T_TCP | CFG_T_RTU_TCP)
+#define T_ALL  (CFG_T_TCP | CFG_T_RTU | CFG_T_RTU_TCP | CFG_T_GIV)
+#define T_NET  (CFG_T_TCP | CFG_T_RTU_TCP | CFG_T_GIV)
 #define T_RTU  (CFG_T_RTU | CFG_T_RTU_TCP)
 
 static const struct cfg_key server_keys[] = {
@@ -69,11 +69,36 @@ static const struct cfg_key server_keys[] = {
 /* A key may appear once per type: the first entry whose types match wins,
  * which is how a type gets its own default. */
 static const struct cfg_key backend_keys[] = {
+    /* givenergy: the dongle's own pace (givenergy.md 5.3) */
+    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "250", 0, 600000,
+     CFG_T_GIV, NULL},
+    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "3000", 10, 600000,
+     CFG_T_GIV, NULL},
+    {"retry_delay_ms", CFG_UINT, BE(retry_delay_ms), 0, "500", 0, 60000,
+     CFG_T_GIV, NULL},
+    {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "5000", 0, 86400000,
+     CFG_T_GIV, NULL},
+    {"port", CFG_UINT, BE(port), 0, "8899", 1, 65535, CFG_T_GIV, NULL},
+    {"block_size", CFG_UINT, BE(block_size), 0, "60", 1, 60, CFG_T_GIV, NULL},
+    {"block_align", CFG_UINT, BE(block_align), 0, "60", 1, 1000, CFG_T_GIV,
+     NULL},
+    {"split_writes", CFG_BOOL, BE(split_writes), 0, "no", 0, 0, CFG_T_GIV,
+     NULL},
+    {"keepalive_ms", CFG_UINT, BE(keepalive_ms), 0, "0", 0, 600000, CFG_T_GIV,
+     NULL},
+    /* every type */
     {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000, T_ALL, NULL},
     {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, T_ALL, NULL},
     {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, T_ALL, NULL},
+    {"retry_delay_ms", CFG_UINT, BE(retry_delay_ms), 0, "0", 0, 60000, T_ALL,
+     NULL},
+    {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "0", 0, 86400000, T_ALL,
+     NULL},
+    {"serve_stale_ms", CFG_UINT, BE(serve_stale_ms), 0, "0", 0, 86400000,
+     T_ALL, NULL},
     {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, CFG_T_TCP, NULL},
-    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1, T_RTU, NULL},
+    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1,
+     T_RTU | CFG_T_GIV, NULL},
     {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, T_ALL, NULL},
     {"broadcast_delay_ms", CFG_UINT, BE(broadcast_delay_ms), 0, "0", 0,
      60000, CFG_T_TCP, NULL},
@@ -106,6 +131,7 @@ static const struct {
     {"tcp", CFG_T_TCP},
     {"rtu", CFG_T_RTU},
     {"rtu_tcp", CFG_T_RTU_TCP},
+    {"givenergy", CFG_T_GIV},
 };
 
 /* A key = value line as collected in pass 1. */
@@ -641,7 +667,7 @@ backend_type(struct cfg_parse *p, const struct cfg_section *sec,
             }
         }
         cfg_error(p, e->line, "[%s] type: unknown backend type \"%s\" "
-                  "(expected tcp, rtu or rtu_tcp)", sec->name, e->value);
+                  "(expected tcp, rtu, rtu_tcp or givenergy)", sec->name, e->value);
         return 0;
     }
     cfg_error(p, sec->line, "[%s]: missing key \"type\"", sec->name);

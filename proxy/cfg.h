@@ -26,6 +26,7 @@
 #define CFG_T_TCP     0x01u
 #define CFG_T_RTU     0x02u
 #define CFG_T_RTU_TCP 0x04u
+#define CFG_T_GIV     0x08u
 
 #define CFG_MAX_OVERRIDES 8
 
@@ -75,7 +76,7 @@ struct cfg_server {
 /* [backend NAME] */
 struct cfg_backend {
     char     name[CFG_NAME_MAX];
-    char     type[CFG_TYPE_MAX];   /* "tcp", "rtu", "rtu_tcp" */
+    char     type[CFG_TYPE_MAX];   /* "tcp", "rtu", "rtu_tcp", "givenergy" */
     unsigned type_mask;            /* CFG_T_* */
     int      line;                 /* of the section header */
     /* scheduling, every type */
@@ -85,6 +86,9 @@ struct cfg_backend {
     unsigned max_inflight;         /* requests on the wire at once */
     unsigned queue_depth;          /* queued requests before 0x06 */
     unsigned broadcast_delay_ms;   /* silence after a broadcast */
+    unsigned retry_delay_ms;       /* pause before a retry, if longer */
+    unsigned cache_ttl_ms;         /* reads answered from younger values */
+    unsigned serve_stale_ms;       /* older values, when the device fails */
     struct cfg_override overrides[CFG_MAX_OVERRIDES];
     unsigned n_overrides;
     /* rtu */
@@ -96,7 +100,12 @@ struct cfg_backend {
     bool     rs485;                /* kernel RS485 mode (TIOCSRS485) */
     unsigned rts;                  /* enum cfg_rts */
     unsigned byte_timeout_ms;      /* silence that ends a frame */
-    /* tcp, rtu_tcp */
+    /* givenergy */
+    unsigned block_size;           /* registers fetched per read */
+    unsigned block_align;          /* blocks start at multiples of this */
+    bool     split_writes;         /* FC 16 of n registers as n writes */
+    unsigned keepalive_ms;         /* read something after this idle time */
+    /* tcp, rtu_tcp, givenergy */
     char     host[CFG_HOST_MAX];   /* name or address of the device */
     unsigned port;
     unsigned connect_timeout_ms;

@@ -44,7 +44,9 @@ struct req {
     uint16_t         be_tid;     /* transaction id on the backend link */
     uint8_t          unit;       /* client unit id, echoed back */
     uint8_t          be_unit;    /* unit id on the backend */
-    uint8_t          attempts;   /* transmissions so far */
+    uint8_t          attempts;   /* transmissions of this step so far */
+    uint16_t         step;       /* progress of a request that takes several
+                                    device transactions (split writes) */
     uint32_t         epoch;      /* backend write_epoch when submitted */
     bool             hashed;     /* in a coalescing bucket */
     bool             in_deadlines; /* on backend->deadlines */

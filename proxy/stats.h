@@ -35,6 +35,12 @@
     ACTION(late_responses, "late or unknown responses dropped")              \
     ACTION(stray_bytes, "bytes of noise, echoes and late answers dropped")   \
     ACTION(broadcasts, "broadcast writes sent")                              \
+    ACTION(cache_hits, "reads answered from the register cache")            \
+    ACTION(cache_misses, "cacheable reads that had to go to the device")     \
+    ACTION(stale_served, "reads answered from older values (serve_stale_ms)") \
+    ACTION(heartbeats, "GivEnergy heartbeats answered")                      \
+    ACTION(fanout_frames, "GivEnergy frames taken in that we did not ask for") \
+    ACTION(guard_drops, "frames dropped by the guards (CRC, null, garbage)")  \
     ACTION(ex_busy, "requests refused with 0x06: queue full")                \
     ACTION(ex_down, "requests failed with 0x0A: backend down")               \
     ACTION(ex_timeout, "requests failed with 0x0B: no answer in time")       \

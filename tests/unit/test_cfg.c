@@ -787,8 +787,12 @@ static const struct err_case err_cases[] = {
     {"override second item bad", HEAD_BACKEND
      "timeout_override = 1:100, x:100\n" TAIL_ROUTE, 4,
      "invalid range \"x:100\""},
-    {"type givenergy", "[backend sigen]\ntype = givenergy\nhost = 1.2.3.4\n"
-     TAIL_ROUTE, 2, "unknown backend type \"givenergy\""},
+    {"givenergy without host", "[backend sigen]\ntype = givenergy\n"
+     TAIL_ROUTE, 1, "missing key \"host\" (required for type givenergy)"},
+    {"givenergy block_size 61", "[backend sigen]\ntype = givenergy\nhost = h\n"
+     "block_size = 61\n" TAIL_ROUTE, 4, "(expected 1..60)"},
+    {"block_size on tcp", HEAD_BACKEND "block_size = 30\n" TAIL_ROUTE, 4,
+     "block_size: not a key of type tcp"},
     {"type TCP", "[backend sigen]\ntype = TCP\nhost = 1.2.3.4\n" TAIL_ROUTE,
      2, "unknown backend type \"TCP\""},
     {"type empty", "[backend sigen]\ntype =\nhost = 1.2.3.4\n" TAIL_ROUTE, 2,
@@ -1089,5 +1093,45 @@ Test(cfg_valid, rtu_and_rtu_tcp_keys_and_defaults)
     cr_assert_eq(g->connect_timeout_ms, 3000);
     cr_assert_eq(g->byte_timeout_ms, 500, "a network hop adds jitter");
     cr_assert_eq(g->n_overrides, 0);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, givenergy_defaults_follow_the_dongle)
+{
+    static const char text[] =
+        "[backend giv]\n"
+        "type = givenergy\n"
+        "host = 192.168.1.40\n"
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = 192.168.1.20\n"
+        "cache_ttl_ms = 2000\n"
+        "serve_stale_ms = 60000\n"
+        "[route]\n"
+        "1 = giv:0x32\n"
+        "2 = giv:0x11\n"
+        "3 = sigen:247\n";
+    struct cfg *cfg = cfg_load_string("t.ini", text, &errs);
+    const struct cfg_backend *g, *t;
+
+    cr_assert_not_null(cfg, "%s", errs_text());
+    g = &cfg->backends[0];
+    t = &cfg->backends[1];
+    cr_assert_eq(g->port, 8899);
+    cr_assert_eq(g->min_spacing_ms, 250);
+    cr_assert_eq(g->timeout_ms, 3000);
+    cr_assert_eq(g->retry_delay_ms, 500);
+    cr_assert_eq(g->cache_ttl_ms, 5000, "the cache is on for the dongle");
+    cr_assert_eq(g->block_size, 60);
+    cr_assert_eq(g->block_align, 60);
+    cr_assert_not(g->split_writes);
+    cr_assert_eq(g->keepalive_ms, 0);
+    cr_assert_eq(g->max_inflight, 1);
+    cr_assert_eq(t->port, 502);
+    cr_assert_eq(t->min_spacing_ms, 0);
+    cr_assert_eq(t->retry_delay_ms, 0);
+    cr_assert_eq(t->cache_ttl_ms, 2000);
+    cr_assert_eq(t->serve_stale_ms, 60000);
+    cr_assert_eq(cfg->routes[0].be_lo, 0x32);
     cfg_free(cfg);
 }

@@ -608,3 +608,48 @@ Test(sched, client_reset_while_its_queued_lead_is_failed_by_a_lost_link)
     run_until(&fd[0], &sn, 1, 1);
     teardown();
 }
+
+Test(sched, reads_within_the_ttl_never_reach_the_device)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_NOW, "", "cache_ttl_ms = 60000");
+    fd = client();
+    send_req(fd, 1, 1, 3, 100, 10);
+    run_until(&fd, &sn, 1, 1);
+    send_req(fd, 2, 1, 3, 102, 4);             /* inside what came */
+    send_req(fd, 3, 1, 3, 105, 10);            /* partly outside */
+    run_until(&fd, &sn, 1, 3);
+    cr_assert_eq(fk.n_tx, 2, "only the read past the cached range went out");
+    cr_assert_eq(sn.first[2], 102);
+    cr_assert_eq(sn.first[3], 105);
+    cr_assert_eq(bes[0]->st.cache_hits, 1);
+    send_req(fd, 4, 1, 6, 103, 7);             /* a write invalidates 103 */
+    send_req(fd, 5, 1, 3, 102, 4);
+    run_until(&fd, &sn, 1, 5);
+    cr_assert_eq(fk.n_tx, 4, "the read after the write went to the device");
+    teardown();
+}
+
+Test(sched, stale_values_rather_than_0x0B_when_allowed)
+{
+    int fd;
+    struct seen sn = {0};
+
+    setup(FAKE_LOSE_FIRST, "", "timeout_ms = 20\nretries = 1\n"
+          "serve_stale_ms = 60000");
+    fd = client();
+    send_req(fd, 1, 1, 3, 7, 2);               /* lost once, then answered */
+    run_until(&fd, &sn, 1, 1);
+    fk.mode = FAKE_SILENT;
+    send_req(fd, 2, 1, 3, 7, 2);               /* the device is gone */
+    run_until(&fd, &sn, 1, 2);
+    cr_assert_eq(sn.fc[2], 3, "answered, not 0x0B");
+    cr_assert_eq(sn.first[2], 7);
+    cr_assert_eq(bes[0]->st.stale_served, 1);
+    send_req(fd, 3, 1, 3, 9, 2);               /* never seen: 0x0B */
+    run_until(&fd, &sn, 1, 3);
+    cr_assert_eq(sn.ex[3], MB_EX_GW_TARGET);
+    teardown();
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.c -- registers by (unit, table, address), in chunks of 64 that
+ * are allocated the first time one of their registers is stored and kept
+ * until the backend goes (a device has a bounded register map, so this is
+ * bounded by what the device and its fan-out ever sent).
+ *
+ * Each register has its own arrival time, because a block fanned out by
+ * the dongle and a single register written by a client age differently.
+ * Time 0 means "no value" (never stored, or invalidated by a write).
+ * The table is the function code that reads it (3 holding, 4 input, 0x16
+ * GivEnergy meter product): the Sigenergy document swaps the names of 3 and
+ * 4, so the key is the code, never the address alone.
+ */
+#include <string.h>
+
+#include "cache.h"
+#include "core.h"
+
+/* 64 registers of one (unit, table). */
+struct cache_chunk {
+    struct cache_chunk *next;            /* bucket chain */
+    uint8_t             unit, table;
+    uint16_t            base;            /* first address, a multiple of 64 */
+    uint16_t            val[CACHE_CHUNK];
+    uint64_t            t_ms[CACHE_CHUNK]; /* arrival; 0 = no value */
+};
+
+static unsigned
+cache_hash(uint8_t unit, uint8_t table, uint16_t base)
+{
+    return (unit * 31u + table * 7u + (base / CACHE_CHUNK) * 2654435761u) %
+           CACHE_BUCKETS;
+}
+
+static struct cache_chunk *
+cache_chunk(const struct cache *c, uint8_t unit, uint8_t table,
+            uint16_t addr)
+{
+    uint16_t base = (uint16_t)(addr - addr % CACHE_CHUNK);
+    struct cache_chunk *k = c->buckets[cache_hash(unit, table, base)];
+
+    while (k != NULL && (k->unit != unit || k->table != table ||
+                         k->base != base)) {
+        k = k->next;
+    }
+    return k;
+}
+
+static struct cache_chunk *
+cache_chunk_add(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr)
+{
+    uint16_t base = (uint16_t)(addr - addr % CACHE_CHUNK);
+    unsigned h = cache_hash(unit, table, base);
+    struct cache_chunk *k = cache_chunk(c, unit, table, addr);
+
+    if (k == NULL) {
+        k = xcalloc(1, sizeof(*k));
+        k->unit = unit;
+        k->table = table;
+        k->base = base;
+        k->next = c->buckets[h];
+        c->buckets[h] = k;
+        c->chunks++;
+    }
+    return k;
+}
+
+/*
+ * Make <c> empty.
+ */
+void
+cache_init(struct cache *c)
+{
+    memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Free every chunk of <c>; it is empty afterwards.
+ */
+void
+cache_clear(struct cache *c)
+{
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        struct cache_chunk *k = c->buckets[i], *next;
+
+        for (; k != NULL; k = next) {
+            next = k->next;
+            free(k);
+        }
+    }
+    cache_init(c);
+}
+
+/*
+ * Store <count> registers of <unit>/<table> from <addr>, big-endian in
+ * <be_values>, as arrived at <now_ms> (which must not be 0).
+ */
+void
+cache_store(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
+            uint16_t count, const uint8_t *be_values, uint64_t now_ms)
+{
+    struct cache_chunk *k = NULL;
+
+    for (uint32_t i = 0; i < count && addr + i <= 0xFFFF; i++) {
+        uint16_t a = (uint16_t)(addr + i);
+
+        if (k == NULL || a % CACHE_CHUNK == 0) {
+            k = cache_chunk_add(c, unit, table, a);
+        }
+        k->val[a % CACHE_CHUNK] = (uint16_t)(be_values[2 * i] << 8 |
+                                             be_values[2 * i + 1]);
+        k->t_ms[a % CACHE_CHUNK] = now_ms;
+    }
+}
+
+/*
+ * True if every one of the <count> registers from <addr> has a value that
+ * arrived at or after <since_ms>.
+ */
+bool
+cache_fresh(const struct cache *c, uint8_t unit, uint8_t table,
+            uint16_t addr, uint16_t count, uint64_t since_ms)
+{
+    const struct cache_chunk *k = NULL;
+
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t a = addr + i;
+
+        if (a > 0xFFFF) {
+            return false;
+        }
+        if (k == NULL || a % CACHE_CHUNK == 0) {
+            k = cache_chunk(c, unit, table, (uint16_t)a);
+        }
+        if (k == NULL || k->t_ms[a % CACHE_CHUNK] == 0 ||
+            k->t_ms[a % CACHE_CHUNK] < since_ms) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * If every one of the <count> registers from <addr> arrived at or after
+ * <since_ms>, copy them big-endian to <be_values> and return true.
+ */
+bool
+cache_get(const struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
+          uint16_t count, uint64_t since_ms, uint8_t *be_values)
+{
+    const struct cache_chunk *k = NULL;
+
+    if (!cache_fresh(c, unit, table, addr, count, since_ms)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint16_t a = (uint16_t)(addr + i);
+
+        if (k == NULL || a % CACHE_CHUNK == 0) {
+            k = cache_chunk(c, unit, table, a);
+        }
+        be_values[2 * i] = (uint8_t)(k->val[a % CACHE_CHUNK] >> 8);
+        be_values[2 * i + 1] = (uint8_t)k->val[a % CACHE_CHUNK];
+    }
+    return true;
+}
+
+/*
+ * Forget the <count> registers of <unit>/<table> from <addr> (a write is
+ * changing them).
+ */
+void
+cache_invalidate(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
+                 uint16_t count)
+{
+    struct cache_chunk *k = NULL;
+
+    for (uint32_t i = 0; i < count && addr + i <= 0xFFFF; i++) {
+        uint16_t a = (uint16_t)(addr + i);
+
+        if (k == NULL || a % CACHE_CHUNK == 0) {
+            k = cache_chunk(c, unit, table, a);
+        }
+        if (k != NULL) {
+            k->t_ms[a % CACHE_CHUNK] = 0;
+        }
+    }
+}

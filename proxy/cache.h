@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache.h -- the register cache of one backend: every register of every
+ * (device, table) it has seen, with the time its value arrived. A read is
+ * answered from it only if every register it asks for is fresh enough.
+ * Sparse (64-register chunks, made on first use) and pure: no libuv; the
+ * caller passes the clock.
+ */
+#ifndef MUX_CACHE_H
+#define MUX_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CACHE_CHUNK   64
+#define CACHE_BUCKETS 256
+
+struct cache_chunk;
+
+/* One backend's registers. */
+struct cache {
+    struct cache_chunk *buckets[CACHE_BUCKETS];
+    size_t              chunks;          /* allocated, for the status page */
+};
+
+void cache_init(struct cache *c);
+void cache_clear(struct cache *c);
+void cache_store(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
+                 uint16_t count, const uint8_t *be_values, uint64_t now_ms);
+bool cache_get(const struct cache *c, uint8_t unit, uint8_t table,
+               uint16_t addr, uint16_t count, uint64_t since_ms,
+               uint8_t *be_values);
+bool cache_fresh(const struct cache *c, uint8_t unit, uint8_t table,
+                 uint16_t addr, uint16_t count, uint64_t since_ms);
+void cache_invalidate(struct cache *c, uint8_t unit, uint8_t table,
+                      uint16_t addr, uint16_t count);
+
+#endif /* MUX_CACHE_H */

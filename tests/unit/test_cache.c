@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cache.c -- the register cache: values and their ages per register,
+ * chunk boundaries, freshness as "every register asked for", tables kept
+ * apart, invalidation by writes.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "cache.h"
+
+static struct cache c;
+
+static void
+setup(void)
+{
+    cache_init(&c);
+}
+
+static void
+teardown(void)
+{
+    cache_clear(&c);
+}
+
+TestSuite(cache, .init = setup, .fini = teardown);
+
+/* <n> big-endian registers whose values are their addresses + <bias>. */
+static void
+regs(uint8_t *out, uint16_t addr, uint16_t n, uint16_t bias)
+{
+    for (uint16_t i = 0; i < n; i++) {
+        out[2 * i] = (uint8_t)((addr + i + bias) >> 8);
+        out[2 * i + 1] = (uint8_t)(addr + i + bias);
+    }
+}
+
+Test(cache, a_block_comes_back_across_chunk_boundaries)
+{
+    uint8_t in[250], out[250], want[250];
+
+    regs(in, 40, 125, 0);
+    cache_store(&c, 0x11, 4, 40, 125, in, 1000);
+    cr_assert(cache_get(&c, 0x11, 4, 40, 125, 1000, out));
+    cr_assert_eq(memcmp(in, out, 250), 0);
+    cr_assert(cache_get(&c, 0x11, 4, 100, 10, 1, out), "a part of it");
+    regs(want, 100, 10, 0);
+    cr_assert_eq(memcmp(out, want, 20), 0);
+    cr_assert_eq(c.chunks, 3, "40..164 spans chunks 0, 64 and 128");
+}
+
+Test(cache, every_register_must_be_there_and_fresh)
+{
+    uint8_t in[120], out[120];
+
+    regs(in, 0, 60, 0);
+    cache_store(&c, 0x11, 3, 0, 30, in, 1000);
+    cache_store(&c, 0x11, 3, 30, 30, in + 60, 2000);
+    cr_assert(cache_get(&c, 0x11, 3, 0, 60, 1000, out));
+    cr_assert_not(cache_get(&c, 0x11, 3, 0, 60, 1001, out), "0..29 older");
+    cr_assert(cache_get(&c, 0x11, 3, 30, 30, 2000, out));
+    cr_assert_not(cache_get(&c, 0x11, 3, 0, 61, 1, out), "61 never came");
+    cr_assert_not(cache_fresh(&c, 0x11, 3, 500, 1, 1), "nothing there");
+}
+
+Test(cache, units_and_tables_are_kept_apart)
+{
+    uint8_t a[20], b[20], out[20];
+
+    regs(a, 0, 10, 0);
+    regs(b, 0, 10, 500);
+    cache_store(&c, 0x11, 3, 0, 10, a, 10);
+    cache_store(&c, 0x11, 4, 0, 10, b, 10);
+    cache_store(&c, 0x32, 4, 0, 10, a, 10);
+    cr_assert(cache_get(&c, 0x11, 4, 0, 10, 1, out));
+    cr_assert_eq(memcmp(out, b, 20), 0, "input, not holding");
+    cr_assert(cache_get(&c, 0x32, 4, 0, 10, 1, out));
+    cr_assert_eq(memcmp(out, a, 20), 0);
+    cr_assert_not(cache_fresh(&c, 0x31, 3, 0, 1, 1), "unit 0x31 unseen");
+}
+
+Test(cache, a_write_invalidates_only_its_registers)
+{
+    uint8_t in[120], out[120];
+
+    regs(in, 0, 60, 0);
+    cache_store(&c, 0x11, 3, 0, 60, in, 5);
+    cache_invalidate(&c, 0x11, 3, 20, 2);
+    cr_assert_not(cache_fresh(&c, 0x11, 3, 0, 60, 1));
+    cr_assert(cache_fresh(&c, 0x11, 3, 0, 20, 1));
+    cr_assert(cache_fresh(&c, 0x11, 3, 22, 38, 1));
+    cr_assert_not(cache_fresh(&c, 0x11, 3, 21, 1, 1));
+    cache_store(&c, 0x11, 3, 20, 2, in + 40, 9);
+    cr_assert(cache_get(&c, 0x11, 3, 0, 60, 5, out), "back once stored");
+    cache_invalidate(&c, 0x11, 3, 1000, 5);      /* never stored: no-op */
+}
+
+Test(cache, the_top_of_the_address_space)
+{
+    uint8_t in[8], out[8];
+
+    regs(in, 0xFFFC, 4, 0);
+    cache_store(&c, 1, 3, 0xFFFC, 4, in, 7);
+    cr_assert(cache_get(&c, 1, 3, 0xFFFC, 4, 7, out));
+    cr_assert_eq(memcmp(in, out, 8), 0);
+    cr_assert_not(cache_fresh(&c, 1, 3, 0xFFFC, 5, 7), "past 0xFFFF");
+}
