@@ -31,6 +31,7 @@ static const struct backend_ops *const backend_types[] = {
     &be_tcp_ops,
     &be_rtu_ops,
     &be_rtu_tcp_ops,
+    &be_givenergy_ops,
 };
 
 /*
@@ -248,7 +249,7 @@ cache_learn(struct backend *be, const struct req *r)
 {
     const uint8_t *q = req_pdu(r);
 
-    if (cacheable(r) && req_rsp(r)[0] == req_fc(r) &&
+    if (cacheable(r) && req_rsp(r)[0] == req_fc(r) && !be->ops->own_cache &&
         (be->cfg.cache_ttl_ms > 0 || be->cfg.serve_stale_ms > 0)) {
         cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
                     pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
@@ -484,6 +485,17 @@ backend_continue(struct backend *be, struct req *r)
         deadline_add(be, r);
     }
     backend_kick(be);
+}
+
+/*
+ * The backend type sent something of its own (a keepalive): the next
+ * request waits min_spacing_ms from now, as after any other.
+ */
+void
+backend_paced(struct backend *be)
+{
+    be->ready_ns = MB_MAX(be->ready_ns,
+                          uv_hrtime() + be->cfg.min_spacing_ms * 1000000ull);
 }
 
 /*

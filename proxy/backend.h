@@ -36,6 +36,9 @@ struct backend_ops {
     void (*attempt_timeout)(struct backend *be, struct req *req);
     /* optional: 0 if the type can carry <req>, else the exception code */
     uint8_t (*admit)(struct backend *be, const struct req *req);
+    /* the type stores what it receives in be->cache itself (answers it
+     * assembles from older values must not be stored again as new) */
+    bool own_cache;
     void (*destroy)(struct backend *be);       /* free be->priv */
 };
 
@@ -101,6 +104,7 @@ void backend_attempt_failed(struct backend *be, struct req *r,
                             const char *why);
 void backend_broadcast_sent(struct backend *be, struct req *r);
 void backend_continue(struct backend *be, struct req *r);
+void backend_paced(struct backend *be);
 uint64_t backend_usable_since(const struct backend *be, const struct req *r);
 struct req *backend_match_tid(struct backend *be, uint16_t tid);
 struct req *backend_match_oldest(struct backend *be);
@@ -112,5 +116,6 @@ void backend_conn_lost(struct backend *be, const char *why);
 extern const struct backend_ops be_tcp_ops;
 extern const struct backend_ops be_rtu_ops;
 extern const struct backend_ops be_rtu_tcp_ops;
+extern const struct backend_ops be_givenergy_ops;
 
 #endif /* MUX_BACKEND_H */

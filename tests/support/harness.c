@@ -206,6 +206,17 @@ h_split(char *args, char *argv[], int max, const char *argv0)
 int
 h_sim_start_port(struct sim *s, int port, const char *args)
 {
+    return h_sim_start_bin(s, SIM_TCP, port, args);
+}
+
+/*
+ * Start simulator binary <bin> (one that takes --listen and --stats and
+ * prints "PORT n") on 127.0.0.1:<port> (0: any) with extra <args>.
+ * Returns 0 or -1.
+ */
+int
+h_sim_start_bin(struct sim *s, const char *bin, int port, const char *args)
+{
     static int seq;
     char buf[1024], listen[64], line[128];
     char *argv[64];
@@ -214,7 +225,7 @@ h_sim_start_port(struct sim *s, int port, const char *args)
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
     snprintf(buf, sizeof(buf), "--listen %s --stats %s %s", listen, s->stats,
              args ? args : "");
-    h_split(buf, argv, 64, SIM_TCP);
+    h_split(buf, argv, 64, bin);
     if (h_proc_start(&s->p, "sim", argv) != 0 ||
         !h_wait_file(s->p.out, "PORT ", 5000, line, sizeof(line))) {
         return -1;

@@ -53,6 +53,8 @@ bool h_proc_alive(struct proc *p);
 
 int h_sim_start(struct sim *s, const char *args);
 int h_sim_start_port(struct sim *s, int port, const char *args);
+int h_sim_start_bin(struct sim *s, const char *bin, int port,
+                    const char *args);
 long h_sim_stat(const struct sim *s, const char *key);
 int h_rtu_start(struct rtu_sim *s, const char *args);
 long h_rtu_stat(const struct rtu_sim *s, const char *key);

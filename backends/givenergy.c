@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * givenergy.c -- the GivEnergy data adapter ("dongle", TCP 8899) backend.
+ *
+ * One connection to the dongle, which also talks to the GivEnergy cloud
+ * and the app, and copies every inverter response to every connected
+ * client (givenergy.md 5.1). So:
+ * - heartbeats are echoed at once, whatever is on the wire (1.6);
+ * - responses carry no transaction id: they are matched to the request on
+ *   the wire by (device, function, base, count), and every valid response,
+ *   ours or fanned out, goes into the register cache;
+ * - frames failing CRC, null responses, LAN-config broadcasts and the
+ *   dongle's substituted block never reach the cache or a client
+ *   (givenergy_frame.c says which).
+ *
+ * Clients see plain registers. A read of any range is served from blocks
+ * of block_size registers aligned on block_align (60 and 60: what the
+ * cloud polls, so its fan-out fills the same blocks): each transmit
+ * fetches the first block the cache cannot answer, and when it arrives the
+ * request either completes from the cache or continues with the next block
+ * (backend_continue: paced like any request). FC 6, and FC 16 of one
+ * register, become the inner write (fc 6); FC 16 of several registers is
+ * refused with 0x01 unless split_writes = yes, which writes them one by one
+ * and stops at the first failure. An error frame (it carries no code)
+ * becomes 0x02.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "givenergy_frame.h"
+#include "log.h"
+#include "pdu.h"
+#include "tcplink.h"
+
+/* The backend's state (be->priv). */
+struct giv_be {
+    struct tcplink link;
+    struct giv_rx  rx;
+    uint8_t        serial[GIV_SERIAL_LEN]; /* the adapter's, once learned */
+    bool           serial_known;
+    uint64_t       req_id;       /* the client request the inner one serves */
+    uint8_t        dev, fc;      /* the inner request on the wire */
+    uint16_t       base, count;  /* fc 6: register and value */
+    uint64_t       last_tx_ms;   /* for keepalive_ms */
+    uv_timer_t     keepalive;
+};
+
+/* The inverter answers at 0x11 and, on AC and Gen1 models, at 0x31: one
+ * register file under two addresses (givenergy.md 5.4). */
+static uint8_t
+giv_alias(uint8_t dev)
+{
+    return dev == 0x11 ? 0x31 : dev == 0x31 ? 0x11 : dev;
+}
+
+/* --- blocks -------------------------------------------------------------- */
+
+/* The block that holds register <a>: [*b, *e). Registers between the end
+ * of an aligned block and the next (block_size < block_align) are fetched
+ * as a block of their own. */
+static void
+giv_block(const struct backend *be, uint32_t a, uint32_t *b, uint32_t *e)
+{
+    uint32_t align = be->cfg.block_align, size = be->cfg.block_size;
+
+    *b = a - a % align;
+    if (a >= *b + size) {
+        *b = a;
+    }
+    *e = MB_MIN(*b + size, (*b - *b % align) + align);
+    *e = MB_MIN(*e, 0x10000u);
+}
+
+/* The first block a read <r> still needs, or false if the cache has it
+ * all. Once a whole block was refused (it runs past the end of the
+ * device's map), r->step is set and only the registers asked for are
+ * fetched. */
+static bool
+giv_next_block(struct backend *be, const struct req *r, uint16_t *base,
+               uint16_t *count)
+{
+    const uint8_t *q = req_pdu(r);
+    uint32_t a = pdu_get16(q + 1), end = a + pdu_get16(q + 3), b, e;
+    uint64_t since = backend_usable_since(be, r);
+
+    while (a < end) {
+        giv_block(be, a, &b, &e);
+        if (!cache_fresh(&be->cache, r->be_unit, req_fc(r), (uint16_t)a,
+                         (uint16_t)(MB_MIN(e, end) - a), since)) {
+            if (r->step > 0) {
+                b = a;
+                e = MB_MIN(e, end);
+            }
+            *base = (uint16_t)b;
+            *count = (uint16_t)(e - b);
+            return true;
+        }
+        a = e;
+    }
+    return false;
+}
+
+/* Did the block just refused hold more than <r> asked for? */
+static bool
+giv_block_wider(const struct giv_be *t, const struct req *r)
+{
+    const uint8_t *q = req_pdu(r);
+    uint32_t lo = pdu_get16(q + 1), hi = lo + pdu_get16(q + 3);
+
+    return t->base < lo || (uint32_t)t->base + t->count > hi;
+}
+
+/* Read <r>'s registers are all in the cache: answer it. */
+static void
+giv_answer_read(struct backend *be, struct req *r)
+{
+    const uint8_t *q = req_pdu(r);
+    uint16_t qty = pdu_get16(q + 3);
+    uint8_t *rsp = req_rsp(r);
+    bool all = cache_get(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
+                         qty, backend_usable_since(be, r), rsp + 2);
+
+    ASSERT(all);        /* giv_next_block() said so, on the same clock */
+    rsp[0] = req_fc(r);
+    rsp[1] = (uint8_t)(qty * 2);
+    r->rsp_len = 2 + qty * 2u;
+    backend_done(be, r);
+}
+
+/* --- sending ------------------------------------------------------------- */
+
+static void
+giv_send(struct giv_be *t, struct req *r, bool write)
+{
+    struct backend *be = t->link.be;
+    uint8_t frame[GIV_REQ_LEN];
+    int rc;
+
+    if (write) {
+        giv_build_write(frame, t->serial, t->dev, t->base, t->count);
+    } else {
+        giv_build_read(frame, t->serial, t->dev, t->fc, t->base, t->count);
+    }
+    t->req_id = r->id;
+    t->last_tx_ms = uv_now(be->loop);
+    rc = tcplink_send(&t->link, frame, sizeof(frame));
+    if (rc < 0) {
+        t->req_id = 0;
+        tcplink_lost(&t->link, uv_strerror(rc));
+        return;
+    }
+    backend_attempt_start(be, r);
+}
+
+/* The register and value the next inner write of <r> carries. */
+static void
+giv_write_target(const struct req *r, uint16_t *reg, uint16_t *value)
+{
+    const uint8_t *q = req_pdu(r);
+
+    if (req_fc(r) == MB_FC_WRITE_REGISTER) {
+        *reg = pdu_get16(q + 1);
+        *value = pdu_get16(q + 3);
+    } else {                                    /* FC 16, register <step> */
+        *reg = (uint16_t)(pdu_get16(q + 1) + r->step);
+        *value = pdu_get16(q + 6 + 2 * r->step);
+    }
+}
+
+/*
+ * One dongle transaction for INFLIGHT request <r>: the next block of a
+ * read (or its answer, if fan-out brought everything meanwhile), or the
+ * next register of a write. Takes ownership.
+ */
+static void
+giv_transmit(struct backend *be, struct req *r)
+{
+    struct giv_be *t = be->priv;
+
+    t->dev = r->be_unit;
+    if (pdu_is_read(req_fc(r))) {
+        t->fc = req_fc(r);
+        if (!giv_next_block(be, r, &t->base, &t->count)) {
+            giv_answer_read(be, r);
+            return;
+        }
+        giv_send(t, r, false);
+        return;
+    }
+    t->fc = MB_FC_WRITE_REGISTER;
+    giv_write_target(r, &t->base, &t->count);
+    giv_send(t, r, true);
+}
+
+/* What the dongle can carry: FC 3 and 4, FC 6, FC 16 of one register (or
+ * of several with split_writes). No broadcast. */
+static uint8_t
+giv_admit(struct backend *be, const struct req *r)
+{
+    uint8_t fc = req_fc(r);
+
+    if (r->be_unit == 0) {
+        return MB_EX_ILLEGAL_FUNCTION;
+    }
+    if (fc == MB_FC_READ_HOLDING || fc == MB_FC_READ_INPUT ||
+        fc == MB_FC_WRITE_REGISTER) {
+        return 0;
+    }
+    if (fc == MB_FC_WRITE_REGISTERS &&
+        (pdu_get16(req_pdu(r) + 3) == 1 || be->cfg.split_writes)) {
+        return 0;
+    }
+    return MB_EX_ILLEGAL_FUNCTION;
+}
+
+/* --- receiving ------------------------------------------------------------ */
+
+/* The request the inner one on the wire is for, if still there. */
+static struct req *
+giv_current(struct giv_be *t)
+{
+    struct req *r = backend_match_oldest(t->link.be);
+
+    return r != NULL && t->req_id != 0 && r->id == t->req_id ? r : NULL;
+}
+
+/* Our write was echoed: the next register, or the answer. */
+static void
+giv_write_done(struct backend *be, struct req *r)
+{
+    const uint8_t *q = req_pdu(r);
+    uint8_t rsp[5];
+
+    if (req_fc(r) == MB_FC_WRITE_REGISTERS &&
+        ++r->step < pdu_get16(q + 3)) {
+        backend_continue(be, r);
+        return;
+    }
+    if (req_fc(r) == MB_FC_WRITE_REGISTER) {
+        req_set_response(r, q, 5);
+    } else {
+        memcpy(rsp, q, 5);                      /* fc, address, quantity */
+        req_set_response(r, rsp, 5);
+    }
+    backend_done(be, r);
+}
+
+/* A frame that answers what is on the wire (or fanned-out data that
+ * happens to be exactly what we asked for). */
+static void
+giv_matched(struct giv_be *t, struct req *r, const struct giv_frame *f)
+{
+    struct backend *be = t->link.be;
+
+    t->req_id = 0;
+    if (f->kind == GIV_ERROR_RESPONSE && pdu_is_read(req_fc(r)) &&
+        r->step == 0 && giv_block_wider(t, r)) {
+        rlog(LOG_DEBUG, r, "block %u+%u refused, asking for less", t->base,
+             t->count);
+        r->step = 1;
+        backend_continue(be, r);
+    } else if (f->kind == GIV_ERROR_RESPONSE) {
+        rlog(LOG_DEBUG, r, "error frame 0x%02X from device 0x%02X", f->fc,
+             f->device);
+        backend_fail(be, r, MB_EX_ILLEGAL_ADDRESS);
+    } else if (f->kind == GIV_WRITE_RESPONSE) {
+        if (f->count != t->count) {
+            be->st.bad_responses++;
+            rlog(LOG_WARN, r, "write echo carries 0x%04X, not 0x%04X",
+                 f->count, t->count);
+            backend_attempt_failed(be, r, "wrong write echo");
+            return;
+        }
+        giv_write_done(be, r);
+    } else if (giv_next_block(be, r, &t->base, &t->count)) {
+        backend_continue(be, r);
+    } else {
+        giv_answer_read(be, r);
+    }
+}
+
+static bool
+giv_matches(const struct giv_be *t, const struct giv_frame *f)
+{
+    if (t->req_id == 0 || f->device != t->dev ||
+        (f->fc & 0x7F) != t->fc || f->base != t->base) {
+        return false;
+    }
+    /* error frames sometimes echo the count as 0 (givenergy.md 1.5) */
+    return f->kind == GIV_ERROR_RESPONSE || f->count == t->count;
+}
+
+/* Everything valid feeds the cache; a write echo invalidates (ours and
+ * other masters' alike: the register changed). */
+static void
+giv_learn(struct giv_be *t, const struct giv_frame *f)
+{
+    struct backend *be = t->link.be;
+    uint64_t now = uv_now(be->loop);
+
+    if (f->kind == GIV_READ_RESPONSE) {
+        cache_store(&be->cache, f->device, f->fc, f->base, f->count,
+                    f->values, now);
+    } else if (f->kind == GIV_WRITE_RESPONSE) {
+        cache_invalidate(&be->cache, f->device, MB_FC_READ_HOLDING, f->base, 1);
+        cache_invalidate(&be->cache, giv_alias(f->device), MB_FC_READ_HOLDING,
+                         f->base, 1);
+    }
+}
+
+static void
+giv_heartbeat(struct giv_be *t, const uint8_t *frame, size_t len)
+{
+    struct backend *be = t->link.be;
+    int rc = tcplink_send(&t->link, frame, len);   /* verbatim echo (1.6) */
+
+    if (rc < 0) {
+        tcplink_lost(&t->link, uv_strerror(rc));
+        return;
+    }
+    be->st.heartbeats++;
+    blog(LOG_DEBUG, be, "heartbeat answered");
+}
+
+static void
+giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
+             const struct giv_frame *f)
+{
+    struct giv_be *t = ctx;
+    struct backend *be = t->link.be;
+    struct req *r;
+
+    if (v != GIV_OK) {
+        be->st.guard_drops++;
+        blog(LOG_DEBUG, be, "frame dropped: %s (%zu bytes)",
+             giv_verdict_str(v), len);
+        return;
+    }
+    if (!t->serial_known || memcmp(t->serial, f->adapter_serial,
+                                   GIV_SERIAL_LEN) != 0) {
+        memcpy(t->serial, f->adapter_serial, GIV_SERIAL_LEN);
+        t->serial_known = true;
+        blog(LOG_INFO, be, "adapter serial %.10s", (const char *)t->serial);
+    }
+    if (f->kind == GIV_HEARTBEAT) {
+        giv_heartbeat(t, frame, len);
+        return;
+    }
+    if (f->kind == GIV_REQUEST) {
+        return;                         /* another master's; not data */
+    }
+    giv_learn(t, f);
+    r = giv_current(t);
+    if (r != NULL && giv_matches(t, f)) {
+        giv_matched(t, r, f);
+    } else {
+        be->st.fanout_frames++;
+    }
+}
+
+static void
+giv_up(struct tcplink *l)
+{
+    struct giv_be *t = container_of(l, struct giv_be, link);
+
+    giv_rx_init(&t->rx);
+    t->req_id = 0;
+    t->last_tx_ms = uv_now(l->be->loop);
+}
+
+static void
+giv_data(struct tcplink *l, const uint8_t *data, size_t len)
+{
+    struct giv_be *t = container_of(l, struct giv_be, link);
+    uint64_t skipped = t->rx.skipped;
+
+    giv_rx_feed(&t->rx, data, len, giv_frame_cb, t);
+    l->be->st.stray_bytes += t->rx.skipped - skipped;
+}
+
+/* Some dongles reap a connection that has been quiet for ~10 s: read one
+ * register when nothing went out for keepalive_ms. Its answer is data like
+ * any other. */
+static void
+giv_keepalive_cb(uv_timer_t *timer)
+{
+    struct giv_be *t = timer->data;
+    struct backend *be = t->link.be;
+    uint8_t frame[GIV_REQ_LEN];
+    uint64_t now = uv_now(be->loop);
+
+    if (!be->up || be->n_inflight > 0 || be->sched.queued > 0 ||
+        now - t->last_tx_ms < be->cfg.keepalive_ms) {
+        return;
+    }
+    giv_build_read(frame, t->serial, 0x11, MB_FC_READ_HOLDING, 0, 1);
+    if (tcplink_send(&t->link, frame, sizeof(frame)) == 0) {
+        t->last_tx_ms = now;
+        backend_paced(be);
+        blog(LOG_DEBUG, be, "keepalive read sent");
+    }
+}
+
+static void
+giv_start(struct backend *be)
+{
+    struct giv_be *t = be->priv;
+
+    tcplink_connect(&t->link);
+}
+
+static int
+giv_create(struct backend *be)
+{
+    struct giv_be *t = xcalloc(1, sizeof(*t));
+
+    tcplink_init(&t->link, be, giv_up, giv_data);
+    memset(t->serial, '*', sizeof(t->serial));   /* accepted (1.2) */
+    giv_rx_init(&t->rx);
+    uv_timer_init(be->loop, &t->keepalive);
+    t->keepalive.data = t;
+    if (be->cfg.keepalive_ms > 0) {
+        uv_timer_start(&t->keepalive, giv_keepalive_cb,
+                       MB_MAX(be->cfg.keepalive_ms / 4, 100u),
+                       MB_MAX(be->cfg.keepalive_ms / 4, 100u));
+    }
+    be->priv = t;
+    return 0;
+}
+
+static void
+giv_timer_closed_cb(uv_handle_t *h)
+{
+    struct giv_be *t = h->data;
+
+    t->link.be->open_handles--;
+}
+
+static void
+giv_stop(struct backend *be)
+{
+    struct giv_be *t = be->priv;
+
+    tcplink_stop(&t->link);
+    be->up = false;
+    t->req_id = 0;
+    be->open_handles++;
+    uv_close((uv_handle_t *)&t->keepalive, giv_timer_closed_cb);
+}
+
+static void
+giv_destroy(struct backend *be)
+{
+    free(be->priv);
+    be->priv = NULL;
+}
+
+const struct backend_ops be_givenergy_ops = {
+    .type = "givenergy",
+    .create = giv_create,
+    .start = giv_start,
+    .transmit = giv_transmit,
+    .stop = giv_stop,
+    .admit = giv_admit,
+    .own_cache = true,
+    .destroy = giv_destroy,
+};
