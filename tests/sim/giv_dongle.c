@@ -1125,7 +1125,7 @@ reboot(struct sim *s, int64_t now)
     s->q_len = 0;
     s->busy = false;
     timers_init(s, now);
-    if (s->o.reboot_ms > 0) {
+    if (s->o.reboot_ms > 0 && s->listen_fd >= 0) {
         close(s->listen_fd);
         s->listen_fd = -1;
         s->up_at_us = now + (int64_t)s->o.reboot_ms * 1000;
