@@ -322,3 +322,31 @@ Test(givenergy, heartbeats_answered_for_a_minute_of_load, .timeout = 150)
     cr_assert_eq(h_sim_stat(&s, "connections"), 1, "the link never dropped");
     stop(&s, &m);
 }
+
+Test(givenergy, a_silent_dongle_gives_0x0B_and_keepalive_keeps_it_busy)
+{
+    struct sim s;
+    struct mux m;
+    uint16_t v[1];
+    uint64_t t0, end;
+    int fd;
+
+    /* Every request is lost: a read costs 2 attempts of 300 ms and the
+     * retry delay, then 0x0B. With nobody asking, keepalive_ms still sends
+     * something every 400 ms or so. */
+    cr_assert_eq(start(&s, &m, "--lose 100", "timeout_ms = 300\nretries = 1\n"
+                       "keepalive_ms = 400\ncache_ttl_ms = 0"), 0);
+    fd = h_connect(m.port);
+    t0 = h_now_ms();
+    cr_assert_eq(h_read(fd, 1, 4, 0, 10, v, 10000), 0x0B);
+    cr_assert(h_now_ms() - t0 >= 600, "two attempts");
+    end = h_now_ms() + 5000;
+    while (h_sim_stat(&s, "requests") < 5 && h_now_ms() < end) {
+        usleep(50000);
+    }
+    cr_assert(h_sim_stat(&s, "requests") >= 5, "keepalive reads: %ld",
+              h_sim_stat(&s, "requests") - 2);
+    close(fd);
+    stop(&s, &m);
+    cr_assert(h_file_contains(m.p.err, "keepalive read sent"));
+}
