@@ -19,6 +19,7 @@
  * What it does not own: sockets and framing (backends/), the client side
  * (session.c).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -46,6 +47,27 @@ backend_find_ops(const char *type)
         }
     }
     return NULL;
+}
+
+/*
+ * <be>'s state for people: "up", "connecting" (no answer yet whether it
+ * works), "down" (failing fast with 0x0A) or "stopped".
+ */
+const char *
+backend_state(const struct backend *be)
+{
+    return be->stopping ? "stopped"
+           : be->up     ? "up"
+           : be->down   ? "down"
+                        : "connecting";
+}
+
+/* Remember why <be> last failed, for the status page. */
+static void
+backend_note_error(struct backend *be, const char *why)
+{
+    snprintf(be->last_error, sizeof(be->last_error), "%s", why);
+    be->last_error_ms = uv_now(be->loop);
 }
 
 /*
@@ -359,6 +381,7 @@ backend_done(struct backend *be, struct req *r)
 {
     inflight_remove(be, r);
     be->st.responses++;
+    stats_hist_add(&be->wire_time, uv_now(be->loop) - r->t_sent_ms);
     if (pdu_is_exception(req_rsp(r), r->rsp_len)) {
         be->st.device_exceptions++;
     }
@@ -691,6 +714,10 @@ kick_once(struct backend *be)
             continue;
         }
         req_set_state(r, REQ_INFLIGHT);
+        r->t_sent_ms = uv_now(be->loop);
+        if (r->attempts == 0 && r->step == 0) {
+            stats_hist_add(&be->queue_wait, r->t_sent_ms - r->t_recv_ms);
+        }
         TAILQ_INSERT_TAIL(&be->inflight, r, q_link);
         be->n_inflight++;
         r->attempts++;
@@ -897,6 +924,7 @@ backend_connected(struct backend *be)
 {
     be->st.connects++;
     be->up = true;
+    be->up_since_ms = uv_now(be->loop);
     be->proven = false;
     if (be->down) {
         blog(LOG_INFO, be, "up again after %u failed attempts", be->failures);
@@ -918,6 +946,7 @@ backend_conn_failed(struct backend *be, const char *why)
     be->st.connect_failures++;
     be->up = false;
     be->failures++;
+    backend_note_error(be, why);
     /* A device that stays away logs once, then at each power of two. */
     if ((be->failures & (be->failures - 1)) == 0) {
         blog(LOG_WARN, be, "connect failed (%s), attempt %u, next in %llu ms",
@@ -943,6 +972,7 @@ backend_conn_lost(struct backend *be, const char *why)
 
     be->st.disconnects++;
     be->up = false;
+    backend_note_error(be, why);
     blog(be->stopping ? LOG_DEBUG : LOG_WARN, be, "connection lost: %s", why);
     while ((r = TAILQ_FIRST(&be->inflight)) != NULL) {
         backend_attempt_failed(be, r, why);

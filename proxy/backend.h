@@ -73,6 +73,11 @@ struct backend {
     uv_timer_t          retry_timer;     /* reconnect back-off */
     unsigned            open_handles;    /* timers not yet closed */
     struct cache        cache;           /* registers seen on this link */
+    char                last_error[160]; /* why it last failed, or "" */
+    uint64_t            last_error_ms;   /* uv_now() of that, 0 = never */
+    uint64_t            up_since_ms;     /* uv_now() of the last connect */
+    struct stats_hist   queue_wait;      /* parse -> first transmission */
+    struct stats_hist   wire_time;       /* transmission -> its answer */
     struct stats_backend st;
 };
 
@@ -91,6 +96,7 @@ void backend_start(struct backend *be);
 void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
 const char *backend_name(const struct backend *be);
+const char *backend_state(const struct backend *be);
 
 void backend_submit(struct backend *be, struct req *r);
 void backend_abandon(struct backend *be, struct req *r);

@@ -187,3 +187,29 @@ cache_invalidate(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
         }
     }
 }
+
+/*
+ * Call <fn> with <ctx> for every chunk of <c> that holds a value, in no
+ * particular order (bounded by what the device ever sent).
+ */
+void
+cache_walk(const struct cache *c, cache_walk_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        for (const struct cache_chunk *k = c->buckets[i]; k; k = k->next) {
+            uint64_t lo = UINT64_MAX, hi = 0;
+            unsigned n = 0;
+
+            for (size_t j = 0; j < CACHE_CHUNK; j++) {
+                if (k->t_ms[j] != 0) {
+                    n++;
+                    lo = MB_MIN(lo, k->t_ms[j]);
+                    hi = MB_MAX(hi, k->t_ms[j]);
+                }
+            }
+            if (n > 0) {
+                fn(ctx, k->unit, k->table, k->base, n, lo, hi);
+            }
+        }
+    }
+}

@@ -36,4 +36,11 @@ bool cache_fresh(const struct cache *c, uint8_t unit, uint8_t table,
 void cache_invalidate(struct cache *c, uint8_t unit, uint8_t table,
                       uint16_t addr, uint16_t count);
 
+/* One chunk, for the status page: its registers with a value, and the
+ * oldest and newest arrival among them. */
+typedef void (*cache_walk_fn)(void *ctx, uint8_t unit, uint8_t table,
+                              uint16_t base, unsigned valid,
+                              uint64_t oldest_ms, uint64_t newest_ms);
+void cache_walk(const struct cache *c, cache_walk_fn fn, void *ctx);
+
 #endif /* MUX_CACHE_H */

@@ -34,6 +34,7 @@ enum cfg_kind {
     CFG_LEVEL,
     CFG_LISTEN,
     CFG_ENUM,          /* choices in cfg_key.def_choices, stored as index */
+    CFG_ADDR,          /* one IPV4:PORT or [IPV6]:PORT, "" = none */
     CFG_OVERRIDES,
 };
 
@@ -64,6 +65,7 @@ static const struct cfg_key server_keys[] = {
     {"client_max_pending", CFG_UINT, SRV(client_max_pending), 0, "128",
      1, 4096, 0, NULL},
     {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0, NULL},
+    {"http_listen", CFG_ADDR, SRV(http), 0, "", 0, 0, 0, NULL},
 };
 
 /* A key may appear once per type: the first entry whose types match wins,
@@ -567,6 +569,14 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
             cfg_error(p, line, "%s %s: invalid range \"%s\" (expected "
                       "ADDR[-ADDR]:MS, MS 10..600000, comma-separated, at "
                       "most %d)", label, k->name, bad, CFG_MAX_OVERRIDES);
+        }
+        break;
+    case CFG_ADDR:
+        memset(field, 0, sizeof(struct cfg_listen));
+        if (value[0] != '\0' &&
+            !parse_listen_one(value, (struct cfg_listen *)field)) {
+            cfg_error(p, line, "%s %s: invalid address \"%s\" (expected "
+                      "IPV4:PORT or [IPV6]:PORT)", label, k->name, value);
         }
         break;
     case CFG_LISTEN:

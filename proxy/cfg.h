@@ -71,6 +71,7 @@ struct cfg_server {
     unsigned idle_timeout_s;       /* 0 = never close silent clients */
     unsigned client_max_pending;   /* requests outstanding per client */
     unsigned log_level;            /* enum log_level */
+    struct cfg_listen http;        /* http_listen; AF_UNSPEC = off */
 };
 
 /* [backend NAME] */

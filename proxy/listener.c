@@ -16,11 +16,13 @@
 #define LISTEN_BACKLOG 1024
 
 static void
-listener_refuse(struct server *srv, struct session *s)
+listener_refuse(struct listener *l, struct session *s)
 {
+    struct server *srv = l->srv;
     uint64_t now = uv_now(srv->loop);
 
     stats_srv.clients_refused++;
+    l->refused++;
     srv->refused_quiet++;
     /* A flood of refusals logs once a second, with the count. */
     if (now - srv->last_refusal_log_ms >= 1000 || srv->refused_quiet == 1) {
@@ -49,9 +51,12 @@ listener_connection_cb(uv_stream_t *server, int status)
         return;
     }
     if (srv->n_sessions >= srv->cfg->server.max_clients || srv->stopping) {
-        listener_refuse(srv, s);
+        listener_refuse(l, s);
         return;
     }
+    s->listener = l;
+    l->accepted++;
+    l->connected++;
     session_start(s);
 }
 
@@ -122,5 +127,13 @@ listener_open(struct server *srv, const struct cfg_listen *cl,
 void
 listener_close(struct listener *l)
 {
+    struct session *s;
+
+    /* Its clients may outlive it (shutdown drains them afterwards). */
+    TAILQ_FOREACH(s, &l->srv->sessions, link) {
+        if (s->listener == l) {
+            s->listener = NULL;
+        }
+    }
     uv_close((uv_handle_t *)&l->tcp, listener_closed_cb);
 }

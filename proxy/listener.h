@@ -16,6 +16,9 @@ struct listener {
     uv_tcp_t       tcp;        /* freed in the close callback */
     struct server *srv;        /* borrowed */
     char           name[72];   /* the address actually bound */
+    unsigned       connected;  /* its clients now */
+    uint64_t       accepted;   /* its clients ever */
+    uint64_t       refused;    /* closed at accept (max_clients) */
 };
 
 int listener_open(struct server *srv, const struct cfg_listen *cl,

@@ -53,6 +53,7 @@ struct req {
     uint64_t         t_recv_ms;  /* uv_now() when parsed */
     uint64_t         deadline_ms;  /* t_recv_ms + request_timeout_ms */
     uint64_t         attempt_deadline_ms; /* end of this attempt, or 0 */
+    uint64_t         t_sent_ms;  /* uv_now() of the last transmission */
     size_t           pdu_len;    /* request PDU bytes */
     size_t           rsp_len;    /* response PDU bytes */
     uv_write_t       wreq;       /* the reply write to the client */

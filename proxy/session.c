@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "listener.h"
 #include "pdu.h"
 #include "router.h"
 #include "server.h"
@@ -154,6 +155,7 @@ session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
     struct req *r;
 
     stats_srv.requests++;
+    s->n_requests++;
     r = req_new(s, hdr, pdu, len, uv_now(s->srv->loop));
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "tid %u", r->tid);
@@ -221,6 +223,7 @@ session_start(struct session *s)
     session_peer(s);
     uv_tcp_nodelay(&s->tcp, 1);
     s->last_rx_ms = uv_now(srv->loop);
+    s->connected_ms = s->last_rx_ms;
     slog(LOG_DEBUG, s, "connected (%u clients)", srv->n_sessions);
     session_pause_or_resume(s);
 }
@@ -270,6 +273,9 @@ session_close(struct session *s, int level, const char *fmt, ...)
     }
     TAILQ_REMOVE(&s->srv->sessions, s, link);
     s->srv->n_sessions--;
+    if (s->listener != NULL) {
+        s->listener->connected--;
+    }
     uv_close((uv_handle_t *)&s->tcp, session_closed_cb);
     server_session_gone(s->srv);
 }
@@ -327,6 +333,9 @@ session_write_cb(uv_write_t *w, int status)
 
     if (status == 0) {
         stats_srv.replies++;
+        if (s != NULL) {
+            s->n_replies++;
+        }
     } else {
         stats_srv.replies_dropped++;
     }
@@ -352,6 +361,7 @@ session_reply(struct session *s, struct req *r)
     rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         stats_srv.replies++;
+        s->n_replies++;
         req_free(r);
         return;
     }

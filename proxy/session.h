@@ -23,6 +23,10 @@ struct session {
     struct req_list       reqs;       /* every request it still owns */
     TAILQ_HEAD(, flow)    flows;      /* one per backend it has used */
     struct server        *srv;        /* borrowed: outlives sessions */
+    struct listener      *listener;   /* borrowed; NULL once it closed */
+    uint64_t              n_requests; /* requests received */
+    uint64_t              n_replies;  /* replies written */
+    uint64_t              connected_ms; /* uv_now() at accept */
     uint64_t              id;         /* log id, "S#12" */
     uint64_t              last_rx_ms; /* uv_now() of the last bytes in */
     unsigned              pending;    /* requests in reqs */

@@ -44,3 +44,20 @@ stats_log_backend(const char *name, const struct stats_backend *st)
     STATS_BACKEND(STATS_PRINT)
     log_info("B:%s: stats:%s", name, buf);
 }
+
+/*
+ * Count one observation of <ms> milliseconds in <h>.
+ */
+void
+stats_hist_add(struct stats_hist *h, uint64_t ms)
+{
+    static const uint64_t bounds[] = STATS_HIST_BOUNDS;
+    size_t i = 0;
+
+    while (i < ARRAY_SIZE(bounds) && ms > bounds[i]) {
+        i++;
+    }
+    h->bucket[i]++;
+    h->count++;
+    h->sum_ms += ms;
+}

@@ -60,6 +60,19 @@ struct stats_backend {
     STATS_BACKEND(STATS_FIELD)
 };
 
+/* Upper bounds (ms) of the latency histogram buckets; the last is +Inf. */
+#define STATS_HIST_BOUNDS {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, \
+                           5000, 10000}
+#define STATS_HIST_N 14
+
+/* A latency histogram, Prometheus style (cumulative when printed). */
+struct stats_hist {
+    uint64_t bucket[STATS_HIST_N];   /* counts per bucket, not cumulative */
+    uint64_t count;
+    uint64_t sum_ms;
+};
+
+void stats_hist_add(struct stats_hist *h, uint64_t ms);
 void stats_log_server(const struct stats_server *st);
 void stats_log_backend(const char *name, const struct stats_backend *st);
 
