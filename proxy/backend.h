@@ -73,6 +73,8 @@ struct backend {
     uv_timer_t          retry_timer;     /* reconnect back-off */
     unsigned            open_handles;    /* timers not yet closed */
     struct cache        cache;           /* registers seen on this link */
+    struct cache        writes;          /* when registers were last
+                                            written (min_write_interval_ms) */
     char                last_error[160]; /* why it last failed, or "" */
     uint64_t            last_error_ms;   /* uv_now() of that, 0 = never */
     uint64_t            up_since_ms;     /* uv_now() of the last connect */

@@ -167,6 +167,30 @@ cache_get(const struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
 }
 
 /*
+ * The latest arrival time among the <count> registers from <addr>, 0 if
+ * none has a value.
+ */
+uint64_t
+cache_newest(const struct cache *c, uint8_t unit, uint8_t table,
+             uint16_t addr, uint32_t count)
+{
+    const struct cache_chunk *k = NULL;
+    uint64_t newest = 0;
+
+    for (uint32_t i = 0; i < count && addr + i <= 0xFFFF; i++) {
+        uint16_t a = (uint16_t)(addr + i);
+
+        if (k == NULL || a % CACHE_CHUNK == 0) {
+            k = cache_chunk(c, unit, table, a);
+        }
+        if (k != NULL && k->t_ms[a % CACHE_CHUNK] > newest) {
+            newest = k->t_ms[a % CACHE_CHUNK];
+        }
+    }
+    return newest;
+}
+
+/*
  * Forget the <count> registers of <unit>/<table> from <addr> (a write is
  * changing them).
  */

@@ -35,6 +35,8 @@ bool cache_fresh(const struct cache *c, uint8_t unit, uint8_t table,
                  uint16_t addr, uint16_t count, uint64_t since_ms);
 void cache_invalidate(struct cache *c, uint8_t unit, uint8_t table,
                       uint16_t addr, uint16_t count);
+uint64_t cache_newest(const struct cache *c, uint8_t unit, uint8_t table,
+                      uint16_t addr, uint32_t count);
 
 /* One chunk, for the status page: its registers with a value, and the
  * oldest and newest arrival among them. */

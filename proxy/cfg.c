@@ -35,6 +35,8 @@ enum cfg_kind {
     CFG_LISTEN,
     CFG_ENUM,          /* choices in cfg_key.def_choices, stored as index */
     CFG_ADDR,          /* one IPV4:PORT or [IPV6]:PORT, "" = none */
+    CFG_ACL,           /* client address ranges */
+    CFG_RANGES,        /* register ranges ADDR[-ADDR], comma-separated */
     CFG_OVERRIDES,
 };
 
@@ -66,6 +68,11 @@ static const struct cfg_key server_keys[] = {
      1, 4096, 0, NULL},
     {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0, NULL},
     {"http_listen", CFG_ADDR, SRV(http), 0, "", 0, 0, 0, NULL},
+    {"allow", CFG_ACL, SRV(allow), 0, "", 0, 0, 0, NULL},
+    {"read_only_clients", CFG_ACL, SRV(read_only_clients), 0, "", 0, 0, 0,
+     NULL},
+    {"priority_clients", CFG_ACL, SRV(priority_clients), 0, "", 0, 0, 0,
+     NULL},
 };
 
 /* A key may appear once per type: the first entry whose types match wins,
@@ -98,6 +105,12 @@ static const struct cfg_key backend_keys[] = {
      NULL},
     {"serve_stale_ms", CFG_UINT, BE(serve_stale_ms), 0, "0", 0, 86400000,
      T_ALL, NULL},
+    {"read_only", CFG_BOOL, BE(read_only), 0, "no", 0, 0, T_ALL, NULL},
+    {"deny_write", CFG_RANGES, BE(deny_write), 0, "", 0, 0, T_ALL, NULL},
+    {"write_if_changed", CFG_BOOL, BE(write_if_changed), 0, "no", 0, 0, T_ALL,
+     NULL},
+    {"min_write_interval_ms", CFG_UINT, BE(min_write_interval_ms), 0, "0", 0,
+     86400000, T_ALL, NULL},
     {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, CFG_T_TCP, NULL},
     {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1,
      T_RTU | CFG_T_GIV, NULL},
@@ -481,6 +494,43 @@ parse_addr(const char *s, char **end, unsigned *out)
     return true;
 }
 
+/* "LO[-HI], ..." into <be>'s deny_write; false with <bad> on error. */
+static bool
+parse_ranges(const char *value, struct cfg_backend *be, char *bad,
+             size_t bad_size)
+{
+    char item[CFG_LINE_MAX];
+    const char *p = value;
+
+    be->n_deny_write = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        struct cfg_range *r = &be->deny_write[be->n_deny_write];
+        char *e;
+
+        trim_copy(item, sizeof(item), p, n);
+        snprintf(bad, bad_size, "%s", item);
+        if (be->n_deny_write == CFG_MAX_RANGES ||
+            !parse_addr(item, &e, &r->lo)) {
+            return false;
+        }
+        r->hi = r->lo;
+        if (*e == '-' && !parse_addr(e + 1, &e, &r->hi)) {
+            return false;
+        }
+        while (isspace((unsigned char)*e)) {
+            e++;
+        }
+        if (*e != '\0' || r->hi < r->lo) {
+            return false;
+        }
+        be->n_deny_write++;
+        p = comma ? comma + 1 : p + n;
+    }
+    return true;
+}
+
 /* "LO[-HI]:MS, ..." into <be>'s overrides; false with <bad> on error. */
 static bool
 parse_overrides(const char *value, struct cfg_backend *be, char *bad,
@@ -569,6 +619,20 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
             cfg_error(p, line, "%s %s: invalid range \"%s\" (expected "
                       "ADDR[-ADDR]:MS, MS 10..600000, comma-separated, at "
                       "most %d)", label, k->name, bad, CFG_MAX_OVERRIDES);
+        }
+        break;
+    case CFG_ACL:
+        if (!acl_parse((struct acl *)field, value, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid address range \"%s\" (expected "
+                      "ADDR or ADDR/BITS, IPv4 or IPv6, comma-separated, at "
+                      "most %d)", label, k->name, bad, ACL_MAX);
+        }
+        break;
+    case CFG_RANGES:
+        if (!parse_ranges(value, base, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid range \"%s\" (expected "
+                      "ADDR or ADDR-ADDR, comma-separated, at most %d)",
+                      label, k->name, bad, CFG_MAX_RANGES);
         }
         break;
     case CFG_ADDR:

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "acl.h"
 #include "core.h"
 #include "router.h"
 
@@ -40,6 +41,13 @@ enum cfg_rts {
     CFG_RTS_NONE = 0,
     CFG_RTS_UP,
     CFG_RTS_DOWN,
+};
+
+#define CFG_MAX_RANGES 16
+
+/* A register range, inclusive (deny_write). */
+struct cfg_range {
+    unsigned lo, hi;
 };
 
 /* timeout_override: requests touching registers lo..hi wait timeout_ms. */
@@ -72,6 +80,9 @@ struct cfg_server {
     unsigned client_max_pending;   /* requests outstanding per client */
     unsigned log_level;            /* enum log_level */
     struct cfg_listen http;        /* http_listen; AF_UNSPEC = off */
+    struct acl allow;              /* clients let in; empty = everyone */
+    struct acl read_only_clients;  /* their writes get 0x01 */
+    struct acl priority_clients;   /* served ahead of the others */
 };
 
 /* [backend NAME] */
@@ -90,6 +101,12 @@ struct cfg_backend {
     unsigned retry_delay_ms;       /* pause before a retry, if longer */
     unsigned cache_ttl_ms;         /* reads answered from younger values */
     unsigned serve_stale_ms;       /* older values, when the device fails */
+    /* write safety */
+    bool     read_only;            /* every write gets 0x01 */
+    struct cfg_range deny_write[CFG_MAX_RANGES]; /* writes there get 0x02 */
+    unsigned n_deny_write;
+    bool     write_if_changed;     /* same value again: acknowledged only */
+    unsigned min_write_interval_ms; /* per register; sooner gets 0x06 */
     struct cfg_override overrides[CFG_MAX_OVERRIDES];
     unsigned n_overrides;
     /* rtu */

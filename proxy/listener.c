@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 
+#include "acl.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -34,6 +35,16 @@ listener_refuse(struct listener *l, struct session *s)
     session_discard(s);
 }
 
+/* Is the client of <s> in [server] allow? Closed before a byte is read. */
+static bool
+listener_allowed(struct server *srv, struct session *s)
+{
+    struct sockaddr_storage ss;
+
+    return session_peer_addr(s, &ss) &&
+           acl_match(&srv->cfg->server.allow, (struct sockaddr *)&ss);
+}
+
 static void
 listener_connection_cb(uv_stream_t *server, int status)
 {
@@ -47,6 +58,12 @@ listener_connection_cb(uv_stream_t *server, int status)
     }
     s = session_new(srv);
     if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0) {
+        session_discard(s);
+        return;
+    }
+    if (srv->cfg->server.allow.n > 0 && !listener_allowed(srv, s)) {
+        stats_srv.clients_denied++;
+        log_info("%s: a client not in allow: closed", l->name);
         session_discard(s);
         return;
     }

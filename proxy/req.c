@@ -154,6 +154,7 @@ req_free(struct req *r)
     if (r->session != NULL) {
         session_untrack(r->session, r);
     }
+    free(r->saved);
     free(r);
 }
 

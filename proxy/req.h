@@ -48,6 +48,10 @@ struct req {
     uint16_t         step;       /* progress of a request that takes several
                                     device transactions (split writes) */
     uint32_t         epoch;      /* backend write_epoch when submitted */
+    bool             precheck;   /* write_if_changed: read first */
+    uint8_t         *saved;      /* the write PDU while its pre-read is on
+                                    the wire (allocated: rare) */
+    size_t           saved_len;
     bool             hashed;     /* in a coalescing bucket */
     bool             in_deadlines; /* on backend->deadlines */
     uint64_t         t_recv_ms;  /* uv_now() when parsed */

@@ -6,6 +6,8 @@
  * the flows that have requests; dequeue takes the head request of the
  * first flow and moves that flow to the back of the ring. A client with 50
  * pipelined requests thus gets one turn per round like a client with one.
+ * Clients in priority_clients have a ring of their own that goes first,
+ * SCHED_PRIO_BURST turns at most while others wait.
  * A retried read goes back to the front of its flow, and that flow to the
  * front of the ring: it already waited its turn.
  *
@@ -28,23 +30,27 @@
 void
 sched_init(struct sched *s)
 {
-    TAILQ_INIT(&s->ring);
+    TAILQ_INIT(&s->ring[0]);
+    TAILQ_INIT(&s->ring[1]);
     s->queued = 0;
+    s->prio_streak = 0;
     for (size_t i = 0; i < SCHED_BUCKETS; i++) {
         TAILQ_INIT(&s->buckets[i]);
     }
 }
 
 /*
- * Allocate an empty flow on <s>. Returns it; never NULL.
+ * Allocate an empty flow on <s>, of a priority client if <prio>. Returns
+ * it; never NULL.
  */
 struct flow *
-flow_new(struct sched *s)
+flow_new(struct sched *s, bool prio)
 {
     struct flow *f = xcalloc(1, sizeof(*f));
 
     TAILQ_INIT(&f->queue);
     f->sched = s;
+    f->prio = prio;
     return f;
 }
 
@@ -70,7 +76,7 @@ sched_enqueue(struct sched *s, struct flow *f, struct req *r)
     ASSERT(r->state == REQ_QUEUED && f->sched == s);
     TAILQ_INSERT_TAIL(&f->queue, r, q_link);
     if (f->n++ == 0) {
-        TAILQ_INSERT_TAIL(&s->ring, f, ring_link);
+        TAILQ_INSERT_TAIL(&s->ring[f->prio], f, ring_link);
     }
     r->flow = f;
     s->queued++;
@@ -86,9 +92,9 @@ sched_push_front(struct sched *s, struct flow *f, struct req *r)
     ASSERT(r->state == REQ_QUEUED && f->sched == s);
     TAILQ_INSERT_HEAD(&f->queue, r, q_link);
     if (f->n++ > 0) {
-        TAILQ_REMOVE(&s->ring, f, ring_link);
+        TAILQ_REMOVE(&s->ring[f->prio], f, ring_link);
     }
-    TAILQ_INSERT_HEAD(&s->ring, f, ring_link);
+    TAILQ_INSERT_HEAD(&s->ring[f->prio], f, ring_link);
     r->flow = f;
     s->queued++;
 }
@@ -101,7 +107,7 @@ flow_take(struct sched *s, struct flow *f, struct req *r)
     r->flow = NULL;
     s->queued--;
     if (--f->n == 0) {
-        TAILQ_REMOVE(&s->ring, f, ring_link);
+        TAILQ_REMOVE(&s->ring[f->prio], f, ring_link);
     }
 }
 
@@ -112,17 +118,21 @@ flow_take(struct sched *s, struct flow *f, struct req *r)
 struct req *
 sched_dequeue(struct sched *s)
 {
-    struct flow *f = TAILQ_FIRST(&s->ring);
+    bool others = !TAILQ_EMPTY(&s->ring[0]);
+    bool prio = !TAILQ_EMPTY(&s->ring[1]) &&
+                (!others || s->prio_streak < SCHED_PRIO_BURST);
+    struct flow *f = TAILQ_FIRST(&s->ring[prio]);
     struct req *r;
 
     if (f == NULL) {
         return NULL;
     }
+    s->prio_streak = prio ? s->prio_streak + 1 : 0;
     r = TAILQ_FIRST(&f->queue);
     flow_take(s, f, r);
     if (f->n > 0) {
-        TAILQ_REMOVE(&s->ring, f, ring_link);
-        TAILQ_INSERT_TAIL(&s->ring, f, ring_link);
+        TAILQ_REMOVE(&s->ring[f->prio], f, ring_link);
+        TAILQ_INSERT_TAIL(&s->ring[f->prio], f, ring_link);
     }
     return r;
 }

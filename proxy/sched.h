@@ -20,17 +20,24 @@ struct flow {
     TAILQ_ENTRY(flow) s_link;     /* the owning session's flows */
     struct sched     *sched;      /* the backend queue it belongs to */
     unsigned          n;          /* requests in queue */
+    bool              prio;       /* a priority client's (priority_clients) */
 };
+
+/* Priority flows get this many turns in a row while others wait, then one
+ * turn goes to the others: priority, but no starvation. */
+#define SCHED_PRIO_BURST 4
 
 /* One backend's queue. */
 struct sched {
-    TAILQ_HEAD(, flow) ring;             /* flows with work, next first */
+    TAILQ_HEAD(flow_ring, flow) ring[2]; /* flows with work, next first:
+                                            [0] normal, [1] priority */
     unsigned           queued;           /* requests in all flows */
+    unsigned           prio_streak;      /* priority turns in a row */
     struct req_list    buckets[SCHED_BUCKETS]; /* read leads by key */
 };
 
 void sched_init(struct sched *s);
-struct flow *flow_new(struct sched *s);
+struct flow *flow_new(struct sched *s, bool prio);
 void flow_free(struct flow *f);
 void sched_enqueue(struct sched *s, struct flow *f, struct req *r);
 void sched_push_front(struct sched *s, struct flow *f, struct req *r);

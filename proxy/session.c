@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acl.h"
 #include "backend.h"
 #include "listener.h"
 #include "pdu.h"
@@ -76,16 +77,29 @@ session_id(const struct session *s)
     return s->id;
 }
 
+/*
+ * The client address of <s> in <ss>; false if the socket cannot say.
+ */
+bool
+session_peer_addr(struct session *s, struct sockaddr_storage *ss)
+{
+    int len = sizeof(*ss);
+
+    return uv_tcp_getpeername(&s->tcp, (struct sockaddr *)ss, &len) == 0;
+}
+
 static void
 session_peer(struct session *s)
 {
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
+    const struct cfg_server *cs = &s->srv->cfg->server;
     char ip[INET6_ADDRSTRLEN] = "?";
 
-    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0) {
+    if (!session_peer_addr(s, &ss)) {
         return;
     }
+    s->read_only = acl_match(&cs->read_only_clients, (struct sockaddr *)&ss);
+    s->priority = acl_match(&cs->priority_clients, (struct sockaddr *)&ss);
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
@@ -224,7 +238,8 @@ session_start(struct session *s)
     uv_tcp_nodelay(&s->tcp, 1);
     s->last_rx_ms = uv_now(srv->loop);
     s->connected_ms = s->last_rx_ms;
-    slog(LOG_DEBUG, s, "connected (%u clients)", srv->n_sessions);
+    slog(LOG_DEBUG, s, "connected (%u clients)%s%s", srv->n_sessions,
+         s->read_only ? ", read-only" : "", s->priority ? ", priority" : "");
     session_pause_or_resume(s);
 }
 
@@ -394,7 +409,7 @@ session_flow(struct session *s, struct backend *be)
             return f;
         }
     }
-    f = flow_new(&be->sched);
+    f = flow_new(&be->sched, s->priority);
     TAILQ_INSERT_TAIL(&s->flows, f, s_link);
     return f;
 }

@@ -31,6 +31,8 @@ struct session {
     uint64_t              last_rx_ms; /* uv_now() of the last bytes in */
     unsigned              pending;    /* requests in reqs */
     bool                  reading;    /* uv_read_start()ed */
+    bool                  read_only;  /* in read_only_clients */
+    bool                  priority;   /* in priority_clients */
     bool                  draining;   /* shutdown: no new requests */
     bool                  closing;
     char                  peer[56];   /* "10.0.0.5:51234" */
@@ -42,6 +44,7 @@ struct session {
         (s)->peer, ##__VA_ARGS__)
 
 struct session *session_new(struct server *srv);
+bool session_peer_addr(struct session *s, struct sockaddr_storage *ss);
 void session_start(struct session *s);
 void session_close(struct session *s, int level, const char *fmt, ...)
     MB_PRINTF(3, 4);

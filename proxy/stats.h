@@ -15,6 +15,7 @@
 #define STATS_SERVER(ACTION)                                                 \
     ACTION(clients_accepted, "client connections accepted")                  \
     ACTION(clients_refused, "client connections closed at max_clients")      \
+    ACTION(clients_denied, "client connections closed: not in allow")       \
     ACTION(clients_closed_bad, "client connections closed for bad frames")   \
     ACTION(clients_closed_idle, "client connections closed as idle")         \
     ACTION(requests, "requests received from clients")                       \
@@ -35,6 +36,8 @@
     ACTION(late_responses, "late or unknown responses dropped")              \
     ACTION(stray_bytes, "bytes of noise, echoes and late answers dropped")   \
     ACTION(broadcasts, "broadcast writes sent")                              \
+    ACTION(writes_refused, "writes refused by policy (0x01, 0x02, 0x06)")    \
+    ACTION(writes_skipped, "writes acknowledged unsent: the value was there") \
     ACTION(cache_hits, "reads answered from the register cache")            \
     ACTION(cache_misses, "cacheable reads that had to go to the device")     \
     ACTION(stale_served, "reads answered from older values (serve_stale_ms)") \

@@ -403,6 +403,34 @@ h_connect(int port)
 }
 
 /*
+ * A blocking TCP connection to 127.0.0.1:<port> from address <src> (any
+ * of 127.0.0.0/8 works on Linux), or -1.
+ */
+int
+h_connect_from(int port, const char *src)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in b = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&b, sizeof(b)) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
  * A blocking TCP connection to [::1]:<port>, or -1.
  */
 int

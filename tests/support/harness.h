@@ -65,6 +65,7 @@ int h_mux_stop(struct mux *m);
 
 int h_connect(int port);
 int h_connect6(int port);
+int h_connect_from(int port, const char *src);
 int h_send_read(int fd, uint16_t tid, uint8_t unit, uint8_t fc,
                 uint16_t addr, uint16_t count);
 int h_send(int fd, const uint8_t *buf, size_t len);

@@ -793,6 +793,14 @@ static const struct err_case err_cases[] = {
      "block_size = 61\n" TAIL_ROUTE, 4, "(expected 1..60)"},
     {"block_size on tcp", HEAD_BACKEND "block_size = 30\n" TAIL_ROUTE, 4,
      "block_size: not a key of type tcp"},
+    {"allow not an address", "[server]\nallow = 10.0.0.0/8, lan\n"
+     TAIL_BACKEND_ROUTE, 2, "[server] allow: invalid address range \"lan\""},
+    {"read_only_clients bad prefix", "[server]\nread_only_clients = "
+     "10.0.0.0/40\n" TAIL_BACKEND_ROUTE, 2, "invalid address range"},
+    {"deny_write reversed", HEAD_BACKEND "deny_write = 0x30C2-0x3000\n"
+     TAIL_ROUTE, 4, "[backend sigen] deny_write: invalid range"},
+    {"http_listen bad", "[server]\nhttp_listen = localhost:80\n"
+     TAIL_BACKEND_ROUTE, 2, "[server] http_listen: invalid address"},
     {"type TCP", "[backend sigen]\ntype = TCP\nhost = 1.2.3.4\n" TAIL_ROUTE,
      2, "unknown backend type \"TCP\""},
     {"type empty", "[backend sigen]\ntype =\nhost = 1.2.3.4\n" TAIL_ROUTE, 2,

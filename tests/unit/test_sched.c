@@ -189,9 +189,10 @@ setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
     backend_start(bes[0]);
 }
 
-/* A client: a session on one end of a socketpair, the test on the other. */
+/* A client: a session on one end of a socketpair, the test on the other;
+ * a priority client if <prio>. */
 static int
-client(void)
+client_prio(bool prio)
 {
     int sv[2];
     struct session *s;
@@ -200,7 +201,14 @@ client(void)
     s = session_new(&srv);
     cr_assert_eq(uv_tcp_open(&s->tcp, sv[0]), 0);
     session_start(s);
+    s->priority = prio;
     return sv[1];
+}
+
+static int
+client(void)
+{
+    return client_prio(false);
 }
 
 static void
@@ -651,5 +659,42 @@ Test(sched, stale_values_rather_than_0x0B_when_allowed)
     send_req(fd, 3, 1, 3, 9, 2);               /* never seen: 0x0B */
     run_until(&fd, &sn, 1, 3);
     cr_assert_eq(sn.ex[3], MB_EX_GW_TARGET);
+    teardown();
+}
+
+Test(sched, priority_goes_first_but_never_starves_the_others)
+{
+    int fd[2];
+    struct seen sn[2] = {0};
+    unsigned normal_at = 0, prio_before = 0;
+
+    setup(FAKE_NOW, "", "queue_depth = 100");
+    fd[0] = client();                  /* the dashboard */
+    fd[1] = client_prio(true);         /* the controller */
+    fk.mode = FAKE_SILENT;             /* hold the queue while it fills */
+    send_req(fd[0], 99, 1, 3, 999, 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (uint16_t i = 0; i < 3; i++) {
+        send_req(fd[0], i, 1, 3, i, 1);
+    }
+    for (uint16_t i = 0; i < 20; i++) {
+        send_req(fd[1], (uint16_t)(100 + i), 1, 3, (uint16_t)(500 + i), 1);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    fk.mode = FAKE_NOW;
+    fake_answer(bes[0]);               /* let the first one go */
+    run_until(fd, sn, 2, 24);
+    for (unsigned i = 1; i < fk.n_tx; i++) {
+        if (fk.tx_addr[i] < 3 && normal_at == 0) {
+            normal_at = i;
+        }
+        if (fk.tx_addr[i] >= 500 && normal_at == 0) {
+            prio_before++;
+        }
+    }
+    cr_assert_eq(prio_before, SCHED_PRIO_BURST, "priority first, %u of it",
+                 prio_before);
+    cr_assert_eq(normal_at, SCHED_PRIO_BURST + 1, "then the dashboard's "
+                 "turn, not after all 20");
     teardown();
 }

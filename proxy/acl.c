@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * acl.c -- client address ranges. An IPv4 client on an IPv6 socket
+ * (::ffff:10.0.0.5) matches IPv4 ranges, so "10.0.0.0/8" means the same
+ * whichever socket accepted it.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acl.h"
+
+/* "ADDR" or "ADDR/BITS" into <net>. */
+static bool
+acl_parse_one(const char *s, struct acl_net *net)
+{
+    char host[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned max;
+    char *end;
+    unsigned long bits;
+
+    if (n == 0 || n >= sizeof(host)) {
+        return false;
+    }
+    memcpy(host, s, n);
+    host[n] = '\0';
+    memset(net, 0, sizeof(*net));
+    if (inet_pton(AF_INET, host, net->addr) == 1) {
+        net->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, host, net->addr) == 1) {
+        net->family = AF_INET6;
+        max = 128;
+    } else {
+        return false;
+    }
+    net->prefix = (uint8_t)max;
+    if (slash == NULL) {
+        return true;
+    }
+    if (!isdigit((unsigned char)slash[1])) {
+        return false;
+    }
+    bits = strtoul(slash + 1, &end, 10);
+    if (*end != '\0' || bits > max) {
+        return false;
+    }
+    net->prefix = (uint8_t)bits;
+    return true;
+}
+
+/*
+ * Parse comma-separated ranges <text> into <acl>. On error copies the bad
+ * item to <bad> (<bad_size> bytes) and returns false.
+ */
+bool
+acl_parse(struct acl *acl, const char *text, char *bad, unsigned bad_size)
+{
+    const char *p = text;
+
+    acl->n = 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char item[96];
+        size_t a = 0, b = n;
+
+        while (a < b && isspace((unsigned char)p[a])) {
+            a++;
+        }
+        while (b > a && isspace((unsigned char)p[b - 1])) {
+            b--;
+        }
+        snprintf(item, sizeof(item), "%.*s", (int)(b - a), p + a);
+        if (acl->n == ACL_MAX || !acl_parse_one(item, &acl->net[acl->n])) {
+            snprintf(bad, bad_size, "%s", item);
+            return false;
+        }
+        acl->n++;
+        p = comma ? comma + 1 : p + n;
+    }
+    return true;
+}
+
+static bool
+net_match(const struct acl_net *net, const uint8_t *addr)
+{
+    unsigned full = net->prefix / 8, rest = net->prefix % 8;
+
+    if (memcmp(net->addr, addr, full) != 0) {
+        return false;
+    }
+    return rest == 0 ||
+           ((net->addr[full] ^ addr[full]) & (0xFF00u >> rest) & 0xFF) == 0;
+}
+
+/*
+ * True if client address <sa> is in one of <acl>'s ranges.
+ */
+bool
+acl_match(const struct acl *acl, const struct sockaddr *sa)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0xFF, 0xFF};
+    uint8_t family = (uint8_t)sa->sa_family;
+    const uint8_t *addr;
+
+    if (family == AF_INET) {
+        addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (family == AF_INET6) {
+        addr = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (memcmp(addr, v4mapped, 12) == 0) {
+            family = AF_INET;
+            addr += 12;
+        }
+    } else {
+        return false;
+    }
+    for (unsigned i = 0; i < acl->n; i++) {
+        if (acl->net[i].family == family && net_match(&acl->net[i], addr)) {
+            return true;
+        }
+    }
+    return false;
+}
