@@ -434,7 +434,7 @@ giv_timer_closed_cb(uv_handle_t *h)
 {
     struct giv_be *t = h->data;
 
-    t->link.be->open_handles--;
+    backend_handle_closed(t->link.be);
 }
 
 static void

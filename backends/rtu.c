@@ -324,7 +324,7 @@ rtu_async_closed_cb(uv_handle_t *h)
 {
     struct rtu_bus *bus = h->data;
 
-    bus->be->open_handles--;
+    backend_handle_closed(bus->be);
 }
 
 static void

@@ -160,7 +160,7 @@ rtu_tcp_timer_closed_cb(uv_handle_t *h)
 {
     struct rtu_tcp_be *t = h->data;
 
-    t->link.be->open_handles--;
+    backend_handle_closed(t->link.be);
 }
 
 static void

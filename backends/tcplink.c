@@ -196,19 +196,30 @@ tcplink_timeout_cb(uv_timer_t *timer)
     tcplink_failed(timer->data, "connect timeout");
 }
 
+static void tcplink_connect_to(struct tcplink *l, int status,
+                               struct addrinfo *ai);
+
 static void
 tcplink_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *ai)
 {
     struct tcplink *l = container_of(gai, struct tcplink, gai);
+
+    l->resolving = false;
+    if (!l->stopped) {
+        tcplink_connect_to(l, status, ai);
+    }
+    uv_freeaddrinfo(ai);
+    backend_handle_closed(l->be);   /* may free the backend: last */
+}
+
+/* The host resolved (or not, <status>): connect to its first address. */
+static void
+tcplink_connect_to(struct tcplink *l, int status, struct addrinfo *ai)
+{
     struct tcplink_conn *conn;
     char why[320];
     int rc;
 
-    l->resolving = false;
-    if (l->stopped) {
-        uv_freeaddrinfo(ai);
-        return;
-    }
     if (status < 0) {
         snprintf(why, sizeof(why), "cannot resolve %s: %s", l->be->cfg.host,
                  uv_strerror(status));
@@ -221,7 +232,6 @@ tcplink_resolved_cb(uv_getaddrinfo_t *gai, int status, struct addrinfo *ai)
     l->conn = conn;
     rc = uv_tcp_connect(&conn->creq, &conn->handle, ai->ai_addr,
                         tcplink_connect_cb);
-    uv_freeaddrinfo(ai);
     if (rc < 0) {
         tcplink_failed(l, uv_strerror(rc));
         return;
@@ -270,6 +280,7 @@ tcplink_connect(struct tcplink *l)
         return;
     }
     l->resolving = true;
+    l->be->open_handles++;      /* <l> must outlive the lookup */
 }
 
 static void
@@ -277,7 +288,7 @@ tcplink_timer_closed_cb(uv_handle_t *h)
 {
     struct tcplink *l = h->data;
 
-    l->be->open_handles--;
+    backend_handle_closed(l->be);
 }
 
 /*

@@ -131,6 +131,7 @@ backend_new(struct server *srv, uv_loop_t *loop,
 void
 backend_start(struct backend *be)
 {
+    be->started = true;
     blog(LOG_INFO, be, "%s backend, min_spacing_ms=%u timeout_ms=%u "
          "retries=%u max_inflight=%u queue_depth=%u", be->cfg.type,
          be->cfg.min_spacing_ms, be->cfg.timeout_ms, be->cfg.retries,
@@ -1182,9 +1183,48 @@ backend_conn_lost(struct backend *be, const char *why)
 static void
 timer_closed_cb(uv_handle_t *h)
 {
-    struct backend *be = h->data;
+    backend_handle_closed(h->data);
+}
 
-    be->open_handles--;
+/*
+ * One of <be>'s handles (or a pending lookup) has closed. A released
+ * backend is freed when its last one has.
+ */
+void
+backend_handle_closed(struct backend *be)
+{
+    ASSERT(be->open_handles > 0);
+    if (--be->open_handles == 0 && be->released) {
+        backend_free(be);
+    }
+}
+
+/*
+ * Stop <be> for good outside shutdown (a reload removed or replaced it):
+ * every request it holds completes now (0x0A queued, 0x0B on the wire),
+ * and it frees itself once its handles have closed.
+ */
+void
+backend_release(struct backend *be)
+{
+    backend_stop(be);
+    be->released = true;
+    if (be->open_handles == 0) {
+        backend_free(be);
+    }
+}
+
+/*
+ * A reload kept <be> with new settings <cfg> (the link itself unchanged)
+ * and <request_timeout_ms>. Queue, connection and cache stay.
+ */
+void
+backend_update(struct backend *be, const struct cfg_backend *cfg,
+               unsigned request_timeout_ms)
+{
+    be->cfg = *cfg;
+    be->request_timeout_ms = request_timeout_ms;
+    backend_kick(be);
 }
 
 /*
@@ -1226,6 +1266,7 @@ backend_free(struct backend *be)
         return;
     }
     ASSERT(be->stopping && be->open_handles == 0);
+    server_backend_gone(be->srv, be);
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }

@@ -53,6 +53,8 @@ struct backend {
     bool                down;            /* failing fast with 0x0A */
     bool                proven;          /* a response came on this link */
     bool                stopping;
+    bool                released;        /* free when the handles close */
+    bool                started;         /* backend_start() was called */
     bool                kicking, kick_again;
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */
@@ -97,6 +99,10 @@ struct backend *backend_new(struct server *srv, uv_loop_t *loop,
 void backend_start(struct backend *be);
 void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
+void backend_release(struct backend *be);
+void backend_handle_closed(struct backend *be);
+void backend_update(struct backend *be, const struct cfg_backend *cfg,
+                    unsigned request_timeout_ms);
 const char *backend_name(const struct backend *be);
 const char *backend_state(const struct backend *be);
 

@@ -122,6 +122,7 @@ listener_open(struct server *srv, const struct cfg_listen *cl,
     uv_tcp_init(srv->loop, &l->tcp);
     l->tcp.data = l;
     snprintf(l->name, sizeof(l->name), "%s", cl->text);
+    snprintf(l->text, sizeof(l->text), "%s", cl->text);
     rc = uv_tcp_bind(&l->tcp, (const struct sockaddr *)&cl->addr, flags);
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG,

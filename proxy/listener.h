@@ -16,6 +16,7 @@ struct listener {
     uv_tcp_t       tcp;        /* freed in the close callback */
     struct server *srv;        /* borrowed */
     char           name[72];   /* the address actually bound */
+    char           text[64];   /* as configured (reload compares it) */
     unsigned       connected;  /* its clients now */
     uint64_t       accepted;   /* its clients ever */
     uint64_t       refused;    /* closed at accept (max_clients) */

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "acl.h"
 #include "backend.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "sched.h"
 #include "stats.h"
 
 static void server_finish(struct server *srv);
@@ -24,6 +26,12 @@ signal_cb(uv_signal_t *sig, int signum)
 
     if (signum == SIGUSR1) {
         server_log_stats(srv);
+        return;
+    }
+    if (signum == SIGHUP) {
+        if (!srv->stopping) {
+            server_reload(srv);
+        }
         return;
     }
     log_info("%s received%s", signum == SIGINT ? "SIGINT" : "SIGTERM",
@@ -104,10 +112,12 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
     uv_signal_init(loop, &srv->sig_usr1);
+    uv_signal_init(loop, &srv->sig_hup);
     uv_timer_init(loop, &srv->idle_timer);
     uv_timer_init(loop, &srv->stop_timer);
     uv_timer_init(loop, &srv->finish_timer);
     srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
+    srv->sig_hup.data = srv;
     srv->idle_timer.data = srv->stop_timer.data = srv;
     srv->finish_timer.data = srv;
     return 0;
@@ -136,6 +146,7 @@ server_start(struct server *srv)
     uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     uv_signal_start(&srv->sig_usr1, signal_cb, SIGUSR1);
+    uv_signal_start(&srv->sig_hup, signal_cb, SIGHUP);
     if (cs->idle_timeout_s > 0) {
         uint64_t period = MB_MIN(1000ull, cs->idle_timeout_s * 250ull);
 
@@ -198,7 +209,8 @@ server_finish(struct server *srv)
 {
     uv_handle_t *const own[] = {
         (uv_handle_t *)&srv->sig_term,   (uv_handle_t *)&srv->sig_int,
-        (uv_handle_t *)&srv->sig_usr1,   (uv_handle_t *)&srv->idle_timer,
+        (uv_handle_t *)&srv->sig_usr1,   (uv_handle_t *)&srv->sig_hup,
+        (uv_handle_t *)&srv->idle_timer,
         (uv_handle_t *)&srv->stop_timer, (uv_handle_t *)&srv->finish_timer,
     };
 
@@ -245,4 +257,210 @@ server_free(struct server *srv)
     free(srv->listeners);
     cfg_free(srv->cfg);
     srv->cfg = NULL;
+}
+
+/* --- live reload --------------------------------------------------------- */
+
+/*
+ * Backend <be> is being freed (removed by a reload, or at exit): drop the
+ * (empty) flows every client kept for it, so that no flow outlives its
+ * queue.
+ */
+void
+server_backend_gone(struct server *srv, struct backend *be)
+{
+    struct session *s;
+    struct flow *f, *next;
+
+    TAILQ_FOREACH(s, &srv->sessions, link) {
+        for (f = TAILQ_FIRST(&s->flows); f != NULL; f = next) {
+            next = TAILQ_NEXT(f, s_link);
+            if (f->sched == &be->sched) {
+                TAILQ_REMOVE(&s->flows, f, s_link);
+                flow_free(f);
+            }
+        }
+    }
+}
+
+/* Can a reload keep backend <old> for configuration <c>? Same type and the
+ * same link; a serial bus only if nothing changed (its worker reads the
+ * settings while it works). */
+static bool
+backend_keepable(const struct backend *old, const struct cfg_backend *c)
+{
+    const struct cfg_backend *o = &old->cfg;
+
+    if (strcmp(o->type, c->type) != 0) {
+        return false;
+    }
+    if (c->type_mask == CFG_T_RTU) {
+        return memcmp(o, c, sizeof(*o)) == 0;
+    }
+    return strcmp(o->host, c->host) == 0 && o->port == c->port &&
+           o->connect_timeout_ms == c->connect_timeout_ms &&
+           o->check_tid == c->check_tid && o->max_inflight == c->max_inflight;
+}
+
+static struct backend *
+old_backend(struct server *srv, const char *name)
+{
+    for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+        if (srv->backends[i] != NULL &&
+            strcmp(srv->backends[i]->cfg.name, name) == 0) {
+            return srv->backends[i];
+        }
+    }
+    return NULL;
+}
+
+/* The backends of <nc>: kept, updated, or new (not started yet). Old ones
+ * left in srv->backends are the removed ones. */
+static struct backend **
+reload_backends(struct server *srv, const struct cfg *nc, unsigned *kept)
+{
+    struct backend **nb = xcalloc(nc->n_backends + 1, sizeof(*nb));
+
+    *kept = 0;
+    for (unsigned i = 0; i < nc->n_backends; i++) {
+        const struct cfg_backend *c = &nc->backends[i];
+        struct backend *old = old_backend(srv, c->name);
+
+        if (old != NULL && backend_keepable(old, c)) {
+            backend_update(old, c, nc->server.request_timeout_ms);
+            nb[i] = old;
+            (*kept)++;
+            for (unsigned j = 0; j < srv->cfg->n_backends; j++) {
+                if (srv->backends[j] == old) {
+                    srv->backends[j] = NULL;
+                }
+            }
+            continue;
+        }
+        nb[i] = backend_new(srv, srv->loop, backend_find_ops(c->type), c,
+                            nc->server.request_timeout_ms);
+    }
+    return nb;
+}
+
+/* Listeners: keep those still configured, close the others, open new. */
+static void
+reload_listeners(struct server *srv, const struct cfg_server *cs)
+{
+    struct listener **nl = xcalloc(cs->n_listen + 1, sizeof(*nl));
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < cs->n_listen; i++) {
+        for (unsigned j = 0; j < srv->n_listeners; j++) {
+            if (srv->listeners[j] != NULL &&
+                strcmp(srv->listeners[j]->text, cs->listen[i].text) == 0) {
+                nl[n++] = srv->listeners[j];
+                srv->listeners[j] = NULL;
+                break;
+            }
+        }
+        if (n == i && listener_open(srv, &cs->listen[i], &nl[n]) == 0) {
+            n++;
+        } else if (n == i) {
+            log_error("reload: cannot listen on %s, going on without it",
+                      cs->listen[i].text);
+        }
+    }
+    for (unsigned j = 0; j < srv->n_listeners; j++) {
+        if (srv->listeners[j] != NULL) {
+            log_info("reload: no longer listening on %s",
+                     srv->listeners[j]->name);
+            listener_close(srv->listeners[j]);
+        }
+    }
+    free(srv->listeners);
+    srv->listeners = nl;
+    srv->n_listeners = n;
+}
+
+/* Access rules apply to the clients already connected too. */
+static void
+reload_clients(struct server *srv)
+{
+    const struct cfg_server *cs = &srv->cfg->server;
+    struct session *s, *next;
+    struct sockaddr_storage ss;
+
+    for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+        next = TAILQ_NEXT(s, link);
+        if (!session_peer_addr(s, &ss)) {
+            continue;
+        }
+        if (cs->allow.n > 0 && !acl_match(&cs->allow, (struct sockaddr *)&ss)) {
+            stats_srv.clients_denied++;
+            session_close(s, LOG_INFO, "no longer in allow: closing");
+            continue;
+        }
+        s->read_only = acl_match(&cs->read_only_clients,
+                                 (struct sockaddr *)&ss);
+        s->priority = acl_match(&cs->priority_clients,
+                                (struct sockaddr *)&ss);
+    }
+}
+
+/*
+ * SIGHUP: read the configuration file again. A file with errors is refused
+ * (each error logged) and the running configuration kept. Otherwise
+ * routes, access rules, server settings and listeners take effect;
+ * backends whose link is unchanged keep their connection, queue and cache;
+ * removed ones complete what they hold and go; new ones start. Clients stay
+ * connected. Returns 0, or -1 if the file was refused.
+ */
+int
+server_reload(struct server *srv)
+{
+    struct cfg_errors errs;
+    struct cfg *nc = cfg_load_file(srv->cfg->path, &errs), *old;
+    struct backend **nb;
+    unsigned kept, n_old;
+
+    if (nc == NULL) {
+        for (unsigned i = 0; i < errs.n; i++) {
+            log_error("reload refused: %s", errs.msg[i]);
+        }
+        log_error("reload refused: still running the previous "
+                  "configuration");
+        return -1;
+    }
+    nb = reload_backends(srv, nc, &kept);
+    n_old = srv->cfg->n_backends;
+    for (unsigned i = 0; i < n_old; i++) {
+        if (srv->backends[i] != NULL) {
+            blog(LOG_INFO, srv->backends[i], "removed by the reload");
+            backend_release(srv->backends[i]);
+        }
+    }
+    free(srv->backends);
+    srv->backends = nb;
+    router_init(&srv->router);
+    for (unsigned i = 0; i < nc->n_routes; i++) {
+        router_add(&srv->router, &nc->routes[i]);
+    }
+    old = srv->cfg;
+    srv->cfg = nc;
+    log_level = (int)nc->server.log_level;
+    reload_listeners(srv, &nc->server);
+    reload_clients(srv);
+    uv_timer_stop(&srv->idle_timer);
+    if (nc->server.idle_timeout_s > 0) {
+        uint64_t period = MB_MIN(1000ull, nc->server.idle_timeout_s * 250ull);
+
+        uv_timer_start(&srv->idle_timer, idle_cb, period, period);
+    }
+    for (unsigned i = 0; i < nc->n_backends; i++) {
+        ASSERT(nb[i] != NULL);
+        if (!nb[i]->started) {
+            backend_start(nb[i]);
+        }
+    }
+    log_info("reloaded %s: %u backend(s) (%u kept, %u new, %u removed), "
+             "%u route(s)", nc->path, nc->n_backends, kept,
+             nc->n_backends - kept, n_old - kept, nc->n_routes);
+    cfg_free(old);
+    return 0;
 }

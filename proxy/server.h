@@ -30,7 +30,7 @@ struct server {
     unsigned                refused_quiet;  /* refusals not logged yet */
     bool                    stopping;
     bool                    finished;
-    uv_signal_t             sig_term, sig_int, sig_usr1;
+    uv_signal_t             sig_term, sig_int, sig_usr1, sig_hup;
     uv_timer_t              idle_timer;     /* idle_timeout_s sweep */
     uv_timer_t              stop_timer;     /* shutdown backstop */
     uv_timer_t              finish_timer;   /* shutdown, on a clean stack */
@@ -44,5 +44,7 @@ void server_shutdown(struct server *srv, bool force);
 void server_session_gone(struct server *srv);
 void server_free(struct server *srv);
 void server_log_stats(const struct server *srv);
+int server_reload(struct server *srv);
+void server_backend_gone(struct server *srv, struct backend *be);
 
 #endif /* MUX_SERVER_H */
