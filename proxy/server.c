@@ -11,6 +11,7 @@
 
 #include "acl.h"
 #include "backend.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -155,6 +156,10 @@ server_start(struct server *srv)
     log_info("modbus-mux %s: %u backend(s), %u route(s), up to %u clients",
              MUX_VERSION, srv->cfg->n_backends, srv->cfg->n_routes,
              cs->max_clients);
+    rc = http_open(srv);
+    if (rc != 0) {
+        return rc;
+    }
     return 0;
 }
 
@@ -222,6 +227,7 @@ server_finish(struct server *srv)
         backend_stop(srv->backends[i]);
     }
     server_log_stats(srv);
+    http_close(srv);
     for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
         uv_close(own[i], NULL);
     }
@@ -445,6 +451,13 @@ server_reload(struct server *srv)
     srv->cfg = nc;
     log_level = (int)nc->server.log_level;
     reload_listeners(srv, &nc->server);
+    if (strcmp(old->server.http.text, nc->server.http.text) != 0) {
+        http_close(srv);
+        if (http_open(srv) != 0) {
+            log_error("reload: the HTTP endpoint is off until the next "
+                      "reload");
+        }
+    }
     reload_clients(srv);
     uv_timer_stop(&srv->idle_timer);
     if (nc->server.idle_timeout_s > 0) {

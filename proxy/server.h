@@ -34,6 +34,7 @@ struct server {
     uv_timer_t              idle_timer;     /* idle_timeout_s sweep */
     uv_timer_t              stop_timer;     /* shutdown backstop */
     uv_timer_t              finish_timer;   /* shutdown, on a clean stack */
+    struct http            *http;           /* http_listen; NULL = off */
     uint8_t                 rbuf[SERVER_RBUF]; /* shared by all reads */
 };
 

@@ -14,11 +14,15 @@ cmake --build build -j"$jobs"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
+echo "== the Docker image (podman; prints SKIP where it cannot run)"
+tests/docker/test_image.sh
+
 echo "== build with AddressSanitizer and UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON -DWERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 echo "== tests under ASan/UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.c -- the HTTP endpoint's sockets: binds [server] http_listen,
+ * accepts at most HTTP_MAX_CONNS connections (more are closed at accept),
+ * reads into the server's shared read buffer and feeds http_conn.c, writes
+ * each response with uv_write() from one allocation freed in the write
+ * callback, closes a connection after HTTP_IDLE_MS without a request, and
+ * closes every handle in http_close(). The requests themselves (parsing,
+ * routing, pages) are http_conn.c's and the pages'.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+#include "server.h"
+
+/* One HTTP connection: its socket, its idle timer, its protocol state. */
+struct http_client {
+    struct http_conn           conn;      /* the requests on it */
+    uv_tcp_t                   tcp;
+    uv_timer_t                 idle;      /* HTTP_IDLE_MS per request */
+    uv_shutdown_t              shutdown;  /* done: close after the writes */
+    TAILQ_ENTRY(http_client)   link;      /* http->clients */
+    struct http               *http;      /* NULL once http_close() ran */
+    unsigned                   handles;   /* not closed yet; 0: free */
+    bool                       shutting;  /* shutdown requested */
+    bool                       closing;
+};
+
+/* One response on its way out: one allocation, freed when written. */
+struct http_write {
+    uv_write_t          req;
+    struct http_client *cl;
+    char                data[];
+};
+
+static void
+http_client_closed_cb(uv_handle_t *h)
+{
+    struct http_client *cl = h->data;
+
+    if (--cl->handles == 0) {
+        http_conn_free(&cl->conn);
+        free(cl);
+    }
+}
+
+/* Close <cl> now; queued writes are cancelled. Logs <why> at <level>. */
+static void
+http_client_close(struct http_client *cl, int level, const char *why)
+{
+    if (cl->closing) {
+        return;
+    }
+    cl->closing = true;
+    hlog(level, &cl->conn, "%s", why);
+    if (cl->http != NULL) {
+        TAILQ_REMOVE(&cl->http->clients, cl, link);
+        cl->http->n_clients--;
+        cl->http = NULL;
+    }
+    uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
+    uv_close((uv_handle_t *)&cl->idle, http_client_closed_cb);
+}
+
+static void
+http_idle_cb(uv_timer_t *t)
+{
+    struct http_client *cl = t->data;
+
+    http_client_close(cl, LOG_DEBUG,
+                      cl->shutting ? "closed" : "idle: closing");
+}
+
+static void
+http_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct http_client *cl = req->data;
+
+    if (status < 0) {
+        http_client_close(cl, LOG_DEBUG, "closed");
+        return;
+    }
+    /* Wait a little for the client's end (reading and dropping what it
+     * still sends): closing with unread bytes would reset the connection
+     * and could destroy the last response before the client reads it. */
+    uv_timer_start(&cl->idle, http_idle_cb, HTTP_LINGER_MS, 0);
+}
+
+/* The connection is done: send FIN once the writes are out, then close
+ * when the client closes too (or after HTTP_LINGER_MS). */
+static void
+http_client_finish(struct http_client *cl)
+{
+    if (cl->shutting || cl->closing) {
+        return;
+    }
+    cl->shutting = true;
+    cl->shutdown.data = cl;
+    if (uv_shutdown(&cl->shutdown, (uv_stream_t *)&cl->tcp,
+                    http_shutdown_cb) != 0) {
+        http_client_close(cl, LOG_DEBUG, "closed");
+    }
+}
+
+static void
+http_write_cb(uv_write_t *req, int status)
+{
+    struct http_write *w = container_of(req, struct http_write, req);
+    struct http_client *cl = w->cl;
+
+    free(w);
+    if (status < 0 && status != UV_ECANCELED) {
+        http_client_close(cl, LOG_DEBUG, uv_strerror(status));
+    }
+}
+
+/* http_send_fn of a real connection: one copy, one uv_write(). */
+static void
+http_client_send(struct http_conn *c, const char *head, size_t head_len,
+                 const char *body, size_t body_len)
+{
+    struct http_client *cl = container_of(c, struct http_client, conn);
+    struct http_write *w;
+    uv_buf_t buf;
+    int rc;
+
+    if (cl->closing || cl->shutting) {
+        return;
+    }
+    w = xmalloc(sizeof(*w) + head_len + body_len);
+    w->cl = cl;
+    memcpy(w->data, head, head_len);
+    if (body_len > 0) {
+        memcpy(w->data + head_len, body, body_len);
+    }
+    buf = uv_buf_init(w->data, (unsigned)(head_len + body_len));
+    rc = uv_write(&w->req, (uv_stream_t *)&cl->tcp, &buf, 1, http_write_cb);
+    if (rc != 0) {
+        free(w);
+        http_client_close(cl, LOG_DEBUG, uv_strerror(rc));
+        return;
+    }
+    uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
+}
+
+static void
+http_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct http_client *cl = h->data;
+
+    /* The server's read buffer: each read is parsed before the next. */
+    *buf = uv_buf_init((char *)cl->conn.srv->rbuf, SERVER_RBUF);
+}
+
+static void
+http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct http_client *cl = stream->data;
+
+    if (nread == UV_EOF) {
+        http_client_close(cl, LOG_DEBUG, cl->shutting ? "closed"
+                                         : "closed by the client");
+    } else if (nread < 0) {
+        http_client_close(cl, LOG_DEBUG, uv_strerror((int)nread));
+    } else if (nread > 0 &&
+               http_conn_feed(&cl->conn, buf->base, (size_t)nread) != 0) {
+        http_client_finish(cl);
+    }
+}
+
+/* "a.b.c.d:port" or "[v6]:port" of <addr> into <out>. */
+static void
+http_addr_name(const struct sockaddr_storage *addr, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+
+        uv_ip6_name(a, ip, sizeof(ip));
+        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+
+        uv_ip4_name(a, ip, sizeof(ip));
+        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
+    } else {
+        snprintf(out, size, "?");
+    }
+}
+
+/* Over HTTP_MAX_CONNS: close at once, logged at most once a second. */
+static void
+http_refuse(struct http *h, struct http_client *cl)
+{
+    uint64_t now = uv_now(h->srv->loop);
+
+    h->refused++;
+    h->refused_quiet++;
+    if (now - h->last_refusal_log_ms >= 1000 || h->refused_quiet == 1) {
+        log_warn("http: %u connections open: refused %u more",
+                 HTTP_MAX_CONNS, h->refused_quiet);
+        h->refused_quiet = 0;
+        h->last_refusal_log_ms = now;
+    }
+    cl->closing = true;
+    uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
+}
+
+/* Start reading a connection accepted as <cl>. */
+static void
+http_client_start(struct http *h, struct http_client *cl)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char peer[64] = "?";
+
+    if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        http_addr_name(&ss, peer, sizeof(peer));
+    }
+    http_conn_init(&cl->conn, h->srv, http_client_send, ++h->next_id, peer);
+    uv_timer_init(h->srv->loop, &cl->idle);
+    cl->idle.data = cl;
+    cl->handles++;
+    cl->http = h;
+    TAILQ_INSERT_TAIL(&h->clients, cl, link);
+    h->n_clients++;
+    hlog(LOG_DEBUG, &cl->conn, "connected");
+    uv_tcp_nodelay(&cl->tcp, 1);
+    uv_read_start((uv_stream_t *)&cl->tcp, http_alloc_cb, http_read_cb);
+    uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
+}
+
+static void
+http_connection_cb(uv_stream_t *server, int status)
+{
+    struct http *h = server->data;
+    struct http_client *cl;
+
+    if (status < 0) {
+        log_warn("http: accept: %s", uv_strerror(status));
+        return;
+    }
+    cl = xcalloc(1, sizeof(*cl));
+    uv_tcp_init(h->srv->loop, &cl->tcp);
+    cl->tcp.data = cl;
+    cl->handles = 1;
+    if (uv_accept(server, (uv_stream_t *)&cl->tcp) != 0) {
+        cl->closing = true;
+        uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
+        return;
+    }
+    if (h->n_clients >= HTTP_MAX_CONNS) {
+        http_refuse(h, cl);
+        return;
+    }
+    http_client_start(h, cl);
+}
+
+static void
+http_closed_cb(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+/* The name of the address <h> is bound to, from the socket. */
+static void
+http_bound_name(struct http *h)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (uv_tcp_getsockname(&h->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        http_addr_name(&ss, h->name, sizeof(h->name));
+    }
+}
+
+/*
+ * Serve HTTP for <srv> on [server] http_listen, if it is set (else do
+ * nothing). Returns 0, or a negative UV_E* code if the address cannot be
+ * bound (logged; start-up fails, as for the Modbus listeners).
+ */
+int
+http_open(struct server *srv)
+{
+    const struct cfg_listen *cl = &srv->cfg->server.http;
+    unsigned flags = cl->addr.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+    struct http *h;
+    int rc;
+
+    if (cl->addr.ss_family == AF_UNSPEC) {
+        return 0;
+    }
+    h = xcalloc(1, sizeof(*h));
+    h->srv = srv;
+    TAILQ_INIT(&h->clients);
+    snprintf(h->name, sizeof(h->name), "%s", cl->text);
+    uv_tcp_init(srv->loop, &h->tcp);
+    h->tcp.data = h;
+    rc = uv_tcp_bind(&h->tcp, (const struct sockaddr *)&cl->addr, flags);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *)&h->tcp, 64, http_connection_cb);
+    }
+    if (rc != 0) {
+        log_error("http: cannot listen on %s: %s", cl->text,
+                  uv_strerror(rc));
+        uv_close((uv_handle_t *)&h->tcp, http_closed_cb);
+        return rc;
+    }
+    http_bound_name(h);
+    srv->http = h;
+    log_info("http: serving /status, /metrics and /healthz on %s", h->name);
+    return 0;
+}
+
+/*
+ * Close the endpoint of <srv>: the listening socket and every connection
+ * (unwritten responses are dropped). Everything is freed in close
+ * callbacks, so uv_run() returns once they have run. No-op without one.
+ */
+void
+http_close(struct server *srv)
+{
+    struct http *h = srv->http;
+    struct http_client *cl;
+
+    if (h == NULL) {
+        return;
+    }
+    srv->http = NULL;
+    while ((cl = TAILQ_FIRST(&h->clients)) != NULL) {
+        http_client_close(cl, LOG_DEBUG, "shutting down");
+    }
+    uv_close((uv_handle_t *)&h->tcp, http_closed_cb);
+}
