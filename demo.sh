@@ -1,44 +1,79 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The demo: builds modbus-mux if needed, starts the TCP simulator (a
-# "Sigenergy plant" that wants 1000 ms between requests) on a free port,
-# and runs the proxy in front of it on 127.0.0.1:5020 with conf/demo.ini.
-# Ctrl-C stops both.
+# The demo: builds modbus-mux and the simulators if needed, starts a
+# Sigenergy plant (Modbus TCP, 1000 ms between requests), an RS485 bus
+# with an EV charger and a PV inverter (RTU on a pty, 1 s between
+# requests) and a GivEnergy dongle (heartbeats, cloud polls copied to
+# every client), then modbus-mux in front of all three on 127.0.0.1:5020
+# with its status page on http://127.0.0.1:8502/status. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x build/modbus-mux ] || [ ! -x build/tests/sim/tcp_slave ]; then
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build build -j"$(nproc)" --target modbus-mux tcp_slave >/dev/null
-fi
+need=(build/modbus-mux build/tests/sim/tcp_slave build/tests/sim/rtu_slave
+      build/tests/sim/giv_dongle)
+for bin in "${need[@]}"; do
+    if [ ! -x "$bin" ]; then
+        cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+        cmake --build build -j"$(nproc)" --target modbus-mux tcp_slave \
+            rtu_slave giv_dongle >/dev/null
+        break
+    fi
+done
 
 work=$(mktemp -d /tmp/modbus-mux-demo.XXXXXX)
-sim_pid=
+pids=()
 cleanup() {
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
+# wait_for FILE REGEX PID: poll until FILE has the line, or PID died.
+wait_for() {
+    for _ in $(seq 200); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || { cat "$1" "$1.err" 2>/dev/null; exit 1; }
+        sleep 0.05
+    done
+    echo "demo: $1 never said '$2'" >&2
+    exit 1
+}
+
 build/tests/sim/tcp_slave --listen 127.0.0.1:0 --units 1,2,247 \
-    --min-gap-ms 1000 --stats "$work/sim.stats" >"$work/sim.out" 2>"$work/sim.err" &
-sim_pid=$!
-for _ in $(seq 100); do
-    grep -q '^PORT ' "$work/sim.out" 2>/dev/null && break
-    kill -0 "$sim_pid" 2>/dev/null || { cat "$work/sim.err"; exit 1; }
-    sleep 0.05
-done
-port=$(awk '/^PORT /{print $2}' "$work/sim.out")
-sed "s/@SIM_PORT@/$port/" conf/demo.ini >"$work/demo.ini"
+    --min-gap-ms 1000 --stats "$work/plant.stats" \
+    >"$work/plant" 2>"$work/plant.err" &
+pids+=($!)
+wait_for "$work/plant" '^PORT ' $!
+build/tests/sim/rtu_slave --link "$work/bus" --unit 1:evcharger \
+    --unit 2:pvinverter --min-gap-ms 1000 --stats "$work/bus.stats" \
+    >"$work/bus.out" 2>"$work/bus.err" &
+pids+=($!)
+wait_for "$work/bus.out" '^LINK ' $!
+build/tests/sim/giv_dongle --listen 127.0.0.1:0 --heartbeat-ms 30000 \
+    --cloud-ms 10000 --stats "$work/giv.stats" \
+    >"$work/giv" 2>"$work/giv.err" &
+pids+=($!)
+wait_for "$work/giv" '^PORT ' $!
+
+sed -e "s|@PLANT_PORT@|$(awk '/^PORT /{print $2}' "$work/plant")|" \
+    -e "s|@BUS@|$work/bus|" \
+    -e "s|@GIV_PORT@|$(awk '/^PORT /{print $2}' "$work/giv")|" \
+    conf/demo.ini >"$work/demo.ini"
 
 cat <<EOT
-modbus-mux demo: proxy on 127.0.0.1:5020 -> simulated plant on 127.0.0.1:$port
-Try, in other terminals (several at once: the plant still sees >= 1000 ms
-between requests, so give clients a timeout longer than that: -o 5):
-  mbpoll -m tcp -p 5020 -o 5 -a 1 -t 4 -r 1 -c 4 127.0.0.1      # unit 1 -> plant (247)
-  mbpoll -m tcp -p 5020 -o 5 -a 2 -t 3 -r 1 -c 2 127.0.0.1      # unit 2 -> inverter 1
-  mbpoll -m tcp -p 5020 -o 5 -a 9 -t 4 -r 1 -c 1 -1 127.0.0.1   # no route: 0x0A
-The simulator counts requests that came too early: cat $work/sim.stats
+modbus-mux demo: 127.0.0.1:5020 in front of a Sigenergy plant (TCP), an RS485
+bus with an EV charger and a PV inverter, and a GivEnergy dongle.
+Status page: http://127.0.0.1:8502/status   (metrics: /metrics, health: /healthz)
+Try, in other terminals (several at once; give clients a timeout above the
+devices' 1 s spacing: -o 5):
+  mbpoll -m tcp -p 5020 -o 5 -a 1 -t 4 -r 1 -c 4 127.0.0.1            # plant (unit 247)
+  mbpoll -m tcp -p 5020 -o 5 -a 10 -t 3 -r 1 -c 4 -0 127.0.0.1        # EV charger, input regs 0..3
+  mbpoll -m tcp -p 5020 -o 5 -a 11 -t 4 -r 0x1001 -c 2 -0 127.0.0.1   # PV inverter
+  mbpoll -m tcp -p 5020 -o 5 -a 20 -t 3 -r 0 -c 60 -0 -1 127.0.0.1    # GivEnergy, from the cache
+  mbpoll -m tcp -p 5020 -o 5 -a 10 -t 4 -r 0x0640 -0 -1 127.0.0.1 9   # refused: deny_write (0x02)
+  mbpoll -m tcp -p 5020 -o 5 -a 99 -t 4 -r 1 -c 1 -1 127.0.0.1        # no route: 0x0A
+The simulators count requests that came too early: cat $work/*.stats
 Ctrl-C stops everything.
 EOT
 build/modbus-mux -c "$work/demo.ini" &
@@ -46,4 +81,4 @@ mux_pid=$!
 trap 'kill -TERM $mux_pid 2>/dev/null' INT TERM
 wait "$mux_pid" || true
 wait "$mux_pid" 2>/dev/null || true
-echo "requests that came too early at the plant: $(awk '/^early /{print $2}' "$work/sim.stats")"
+echo "requests too early at the plant: $(awk '/^early /{print $2}' "$work/plant.stats"), on the bus: $(awk '/^early /{print $2}' "$work/bus.stats")"

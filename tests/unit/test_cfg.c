@@ -571,10 +571,23 @@ Test(cfg_valid, conf_modbus_mux_ini)
     cfg_free(cfg);
 }
 
+/* Replace every <key> in <text> (a 16 KiB buffer) with <value>. */
+static void
+fill(char *text, const char *key, const char *value)
+{
+    size_t k = strlen(key), v = strlen(value);
+    char *at;
+
+    while ((at = strstr(text, key)) != NULL) {
+        cr_assert_lt(strlen(text) + v, 16000);
+        memmove(at + v, at + k, strlen(at + k) + 1);
+        memcpy(at, value, v);
+    }
+}
+
 Test(cfg_valid, conf_demo_ini)
 {
     static char text[16384];
-    char *at;
     size_t n;
     FILE *fp = fopen(MUX_FIXTURES "/../../conf/demo.ini", "r");
     struct cfg *cfg;
@@ -583,14 +596,16 @@ Test(cfg_valid, conf_demo_ini)
     n = fread(text, 1, sizeof(text) - 1, fp);
     fclose(fp);
     text[n] = '\0';
-    /* demo.sh fills in the simulator's port. */
-    while ((at = strstr(text, "@SIM_PORT@")) != NULL) {
-        memcpy(at, "1502", 4);
-        memmove(at + 4, at + 10, strlen(at + 10) + 1);
-    }
+    /* demo.sh fills in the simulators' ports and the bus's pty. */
+    fill(text, "@PLANT_PORT@", "1502");
+    fill(text, "@GIV_PORT@", "8899");
+    fill(text, "@BUS@", "/tmp/demo/bus");
     cfg = cfg_load_string("demo.ini", text, &errs);
     cr_assert_not_null(cfg, "%s", errs_text());
+    cr_assert_eq(cfg->n_backends, 3);
     cr_assert_eq(cfg->backends[0].port, 1502);
+    cr_assert_str_eq(cfg->backends[1].device, "/tmp/demo/bus");
+    cr_assert_eq(cfg->backends[2].port, 8899);
     cfg_free(cfg);
 }
 
