@@ -357,17 +357,22 @@ reload_listeners(struct server *srv, const struct cfg_server *cs)
     unsigned n = 0;
 
     for (unsigned i = 0; i < cs->n_listen; i++) {
-        for (unsigned j = 0; j < srv->n_listeners; j++) {
+        bool kept = false;
+
+        for (unsigned j = 0; j < srv->n_listeners && !kept; j++) {
             if (srv->listeners[j] != NULL &&
                 strcmp(srv->listeners[j]->text, cs->listen[i].text) == 0) {
                 nl[n++] = srv->listeners[j];
                 srv->listeners[j] = NULL;
-                break;
+                kept = true;
             }
         }
-        if (n == i && listener_open(srv, &cs->listen[i], &nl[n]) == 0) {
+        if (kept) {
+            continue;
+        }
+        if (listener_open(srv, &cs->listen[i], &nl[n]) == 0) {
             n++;
-        } else if (n == i) {
+        } else {
             log_error("reload: cannot listen on %s, going on without it",
                       cs->listen[i].text);
         }

@@ -157,3 +157,35 @@ Test(reload, routes_backends_and_a_broken_file_under_load)
     h_proc_stop(&a.p, SIGTERM, 5000);
     h_proc_stop(&b.p, SIGTERM, 5000);
 }
+
+Test(reload, listen_addresses_come_and_go)
+{
+    struct sim a;
+    struct mux m;
+    char v1[512], v2[600];
+    uint16_t v[1];
+    int q = h_free_port(), fd, old;
+
+    cr_assert_eq(h_sim_start(&a, "--units 1"), 0);
+    snprintf(v1, sizeof(v1), "[server]\nlisten = 127.0.0.1:0\n[backend a]\n"
+             "type = tcp\nhost = 127.0.0.1\nport = %d\n[route]\n1 = a\n",
+             a.port);
+    cr_assert_eq(h_mux_start(&m, "%s", v1), 0);
+    old = h_connect(m.port);
+    cr_assert(h_connect(q) < 0, "nothing on %d yet", q);
+    snprintf(v2, sizeof(v2), "[server]\nlisten = 127.0.0.1:0, 127.0.0.1:%d\n"
+             "[backend a]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n[route]\n"
+             "1 = a\n", q, a.port);
+    reload(&m, v2, "reloaded", 1);
+    fd = h_connect(q);
+    cr_assert(fd >= 0, "listening on the new address");
+    cr_assert_eq(h_read(fd, 1, 3, 3, 1, v, 3000), 0);
+    close(fd);
+    reload(&m, v1, "reloaded", 2);
+    cr_assert(h_wait_file(m.p.err, "no longer listening on 127.0.0.1:", 3000,
+                          NULL, 0));
+    cr_assert_eq(h_read(old, 1, 3, 3, 1, v, 3000), 0, "kept its client");
+    close(old);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&a.p, SIGTERM, 5000);
+}
