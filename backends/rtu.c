@@ -307,6 +307,7 @@ rtu_finish_txn(struct rtu_bus *bus, enum rtu_res res, struct req *r)
         break;
     case RTU_RES_SILENT:
         be->st.timeouts++;
+        backend_quiet(be, bus->timeout_ms);     /* see backend_quiet() */
         backend_attempt_failed(be, r, "timeout");
         break;
     default:

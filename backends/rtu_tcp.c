@@ -135,6 +135,19 @@ rtu_tcp_transmit(struct backend *be, struct req *r)
     backend_attempt_start(be, r);
 }
 
+/* No transaction ids: a late answer must come while nothing is on the
+ * wire, where it is dropped as stray (see backend_quiet()). */
+static void
+rtu_tcp_attempt_timeout(struct backend *be, struct req *r)
+{
+    struct rtu_tcp_be *t = be->priv;
+
+    t->req_id = 0;
+    uv_timer_stop(&t->byte_timer);
+    backend_quiet(be, be->cfg.timeout_ms);
+    backend_attempt_failed(be, r, "timeout");
+}
+
 static void
 rtu_tcp_start(struct backend *be)
 {
@@ -188,5 +201,6 @@ const struct backend_ops be_rtu_tcp_ops = {
     .start = rtu_tcp_start,
     .transmit = rtu_tcp_transmit,
     .stop = rtu_tcp_stop,
+    .attempt_timeout = rtu_tcp_attempt_timeout,
     .destroy = rtu_tcp_destroy,
 };

@@ -197,7 +197,7 @@ inflight_remove_pause(struct backend *be, struct req *r, unsigned pause_ms)
     TAILQ_REMOVE(&be->inflight, r, q_link);
     be->n_inflight--;
     r->attempt_deadline_ms = 0;
-    be->ready_ns = uv_hrtime() + pause_ms * 1000000ull;
+    be->ready_ns = MB_MAX(be->ready_ns, uv_hrtime() + pause_ms * 1000000ull);
 }
 
 static void
@@ -424,6 +424,17 @@ backend_continue(struct backend *be, struct req *r)
         deadline_add(be, r);
     }
     backend_kick(be);
+}
+
+/*
+ * Keep <be>'s line quiet for <ms> from now: on links without transaction
+ * ids (RTU), an answer that comes after its timeout must arrive while
+ * nothing is on the wire, to be drained, not taken for the next one's.
+ */
+void
+backend_quiet(struct backend *be, unsigned ms)
+{
+    be->ready_ns = MB_MAX(be->ready_ns, uv_hrtime() + ms * 1000000ull);
 }
 
 /*
@@ -999,6 +1010,10 @@ backend_free(struct backend *be)
     }
     ASSERT(be->stopping && be->open_handles == 0);
     server_backend_gone(be->srv, be);
+    if (be->successor != NULL) {
+        blog(LOG_INFO, be, "closed: its replacement starts");
+        backend_start(be->successor);
+    }
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }

@@ -32,7 +32,8 @@ struct backend_ops {
     void (*transmit)(struct backend *be, struct req *req); /* takes req */
     void (*stop)(struct backend *be);          /* close; no callbacks after */
     /* optional: the attempt of <req> timed out; finish it (e.g. through a
-     * reconnect, when late answers could not be told apart) */
+     * reconnect, or a quiet line, when late answers could not be told
+     * apart) */
     void (*attempt_timeout)(struct backend *be, struct req *req);
     /* optional: 0 if the type can carry <req>, else the exception code */
     uint8_t (*admit)(struct backend *be, const struct req *req);
@@ -55,6 +56,7 @@ struct backend {
     bool                stopping;
     bool                released;        /* free when the handles close */
     bool                started;         /* backend_start() was called */
+    struct backend     *successor;       /* starts once this one is freed */
     bool                kicking, kick_again;
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */
@@ -119,6 +121,7 @@ void backend_attempt_failed(struct backend *be, struct req *r,
 void backend_broadcast_sent(struct backend *be, struct req *r);
 void backend_continue(struct backend *be, struct req *r);
 void backend_paced(struct backend *be);
+void backend_quiet(struct backend *be, unsigned ms);
 uint64_t backend_usable_since(const struct backend *be, const struct req *r);
 struct req *backend_match_tid(struct backend *be, uint16_t tid);
 struct req *backend_match_oldest(struct backend *be);

@@ -301,7 +301,10 @@ backend_keepable(const struct backend *old, const struct cfg_backend *c)
         return false;
     }
     if (c->type_mask == CFG_T_RTU) {
-        return memcmp(o, c, sizeof(*o)) == 0;
+        struct cfg_backend a = *o, b = *c;
+
+        a.line = b.line = 0;            /* a moved section is the same bus */
+        return memcmp(&a, &b, sizeof(a)) == 0;
     }
     return strcmp(o->host, c->host) == 0 && o->port == c->port &&
            o->connect_timeout_ms == c->connect_timeout_ms &&
@@ -441,10 +444,23 @@ server_reload(struct server *srv)
     nb = reload_backends(srv, nc, &kept);
     n_old = srv->cfg->n_backends;
     for (unsigned i = 0; i < n_old; i++) {
-        if (srv->backends[i] != NULL) {
-            blog(LOG_INFO, srv->backends[i], "removed by the reload");
-            backend_release(srv->backends[i]);
+        struct backend *gone = srv->backends[i];
+
+        if (gone == NULL) {
+            continue;
         }
+        /* A replacement (same name) must not open the device before the
+         * old link is closed: a serial port read by two, or a
+         * single-client device, would mix answers up or refuse. */
+        for (unsigned j = 0; j < nc->n_backends; j++) {
+            if (strcmp(nb[j]->cfg.name, gone->cfg.name) == 0) {
+                gone->successor = nb[j];
+                nb[j]->started = true;      /* started by backend_free() */
+            }
+        }
+        blog(LOG_INFO, gone, "%s", gone->successor ? "replaced by the reload"
+                                                   : "removed by the reload");
+        backend_release(gone);
     }
     free(srv->backends);
     srv->backends = nb;

@@ -4,16 +4,20 @@
  * harness.h). Binaries are found through MUX_BIN and SIM_TCP, set by CMake.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -636,4 +640,586 @@ h_cleanup(void)
         }
     }
     h_n_children = 0;
+}
+
+/*
+ * h_read() with the caller's transaction id <tid>, for tests that poll from
+ * several threads (h_read's own counter is not shared safely). The reply
+ * must carry <tid>, <unit> and <fc> (or fc | 0x80) and, for a normal
+ * answer, exactly <count> values, stored in <vals>. Returns 0, the
+ * exception code, -1 on timeout, -2 if the peer closed, -3 for a frame
+ * that is not the answer to this request.
+ */
+int
+h_read_tid(int fd, uint16_t tid, uint8_t unit, uint8_t fc, uint16_t addr,
+           uint16_t count, uint16_t *vals, int timeout_ms)
+{
+    uint8_t f[300];
+    unsigned bytes = fc <= 2 ? (count + 7u) / 8u : 2u * count;
+    int n;
+
+    if (h_send_read(fd, tid, unit, fc, addr, count) != 0) {
+        return -2;
+    }
+    n = h_recv_frame(fd, f, sizeof(f), timeout_ms);
+    if (n < 0) {
+        return n;
+    }
+    if (n < 9 || (f[0] << 8 | f[1]) != tid || f[2] != 0 || f[3] != 0 ||
+        f[6] != unit) {
+        return -3;
+    }
+    if (f[7] == (fc | 0x80)) {
+        return n == 9 ? f[8] : -3;
+    }
+    if (f[7] != fc || f[8] != bytes || n != 9 + (int)bytes) {
+        return -3;
+    }
+    for (unsigned i = 0; i < count; i++) {
+        vals[i] = fc <= 2 ? (f[9 + i / 8] >> (i % 8)) & 1
+                          : (uint16_t)(f[9 + 2 * i] << 8 | f[10 + 2 * i]);
+    }
+    return 0;
+}
+
+/*
+ * The value of <key> on the last proxy-wide "info stats:" line of <m>'s
+ * log (the one logged at exit, once the proxy has stopped), or -1.
+ */
+long
+h_mux_stat(const struct mux *m, const char *key)
+{
+    char line[2048], want[64];
+    long v = -1;
+    FILE *f = fopen(m->p.err, "r");
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(want, sizeof(want), " %s=", key);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *k;
+
+        if (strstr(line, " info stats: ") == NULL) {
+            continue;
+        }
+        k = strstr(line, want);
+        v = k != NULL ? strtol(k + strlen(want), NULL, 10) : -1;
+    }
+    fclose(f);
+    return v;
+}
+
+/*
+ * True if the stopped proxy <m> answered every request it counted: on its
+ * final stats line, requests == replies + replies_dropped. The three
+ * numbers (or why they could not be read) go to <why>, for the message.
+ */
+bool
+h_mux_counters_balance(const struct mux *m, char *why, size_t n)
+{
+    long req = h_mux_stat(m, "requests");
+    long rep = h_mux_stat(m, "replies");
+    long drop = h_mux_stat(m, "replies_dropped");
+
+    if (m->p.pid > 0) {
+        snprintf(why, n, "the proxy is still running");
+        return false;
+    }
+    snprintf(why, n, "requests=%ld replies=%ld replies_dropped=%ld", req,
+             rep, drop);
+    return req >= 0 && rep >= 0 && drop >= 0 && req == rep + drop;
+}
+
+/*
+ * How many lines of <path> contain <needle> now (0 if it cannot be read).
+ */
+int
+h_count_lines(const char *path, const char *needle)
+{
+    char line[2048];
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        n += strstr(line, needle) != NULL;
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * The number of open file descriptors of process <pid> (/proc/PID/fd), or
+ * -1.
+ */
+int
+h_fd_count(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    d = opendir(path);
+    if (d == NULL) {
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * Raise this process's open-file soft limit to its hard limit (for tests
+ * that open a thousand sockets). Returns the soft limit now in force, or
+ * -1.
+ */
+long
+h_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return -1;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            return -1;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)rl.rlim_cur;
+}
+
+/*
+ * Monotonic microseconds.
+ */
+uint64_t
+h_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * Sleep <ms> milliseconds: for pacing a client or an attacker, or one step
+ * of a bounded polling loop; never to wait for a condition.
+ */
+void
+h_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * Mark <fd> close-on-exec, so that processes started later (a restarted
+ * simulator) do not hold a copy of it. Returns <fd>.
+ */
+int
+h_cloexec(int fd)
+{
+    if (fd >= 0) {
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    return fd;
+}
+
+/*
+ * Poll <path> until at least <n> of its lines contain <needle>, or
+ * <timeout_ms> passes. True if they did.
+ */
+bool
+h_wait_lines(const char *path, const char *needle, int n, int timeout_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+
+    do {
+        if (h_count_lines(path, needle) >= n) {
+            return true;
+        }
+        h_nap();
+    } while (h_now_ms() < end);
+    return false;
+}
+
+/*
+ * Poll simulator statistics file <stats> until <key> reaches <n>, or
+ * <timeout_ms> passes. True if it did.
+ */
+bool
+h_wait_stat(const char *stats, const char *key, long n, int timeout_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+
+    do {
+        if (h_stat_file(stats, key) >= n) {
+            return true;
+        }
+        h_nap();
+    } while (h_now_ms() < end);
+    return false;
+}
+
+/*
+ * The value of <key> on the last "B:<backend>: stats:" line of <m>'s log
+ * (the one logged at exit, once the proxy has stopped), or -1.
+ */
+long
+h_mux_backend_stat(const struct mux *m, const char *backend, const char *key)
+{
+    char line[2048], tag[96], want[64];
+    long v = -1;
+    FILE *f = fopen(m->p.err, "r");
+
+    if (f == NULL) {
+        return -1;
+    }
+    snprintf(tag, sizeof(tag), " B:%s: stats: ", backend);
+    snprintf(want, sizeof(want), " %s=", key);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *k;
+
+        if (strstr(line, tag) == NULL) {
+            continue;
+        }
+        k = strstr(line, want);
+        v = k != NULL ? strtol(k + strlen(want), NULL, 10) : -1;
+    }
+    fclose(f);
+    return v;
+}
+
+/*
+ * Send a FC 6 write of <value> to holding register <addr> of <unit> with
+ * transaction id <tid>, without waiting for the answer. Returns 0 or -1.
+ */
+int
+h_send_write1(int fd, uint16_t tid, uint8_t unit, uint16_t addr,
+              uint16_t value)
+{
+    uint8_t q[12] = {tid >> 8, tid & 0xFF, 0, 0, 0, 6, unit, 6,
+                     addr >> 8, addr & 0xFF, value >> 8, value & 0xFF};
+
+    return h_send(fd, q, sizeof(q));
+}
+
+/*
+ * Send the <n> reads of <e> on <fd>, back to back (pipelined). Returns 0
+ * or -1.
+ */
+int
+h_send_expected(int fd, const struct h_expect *e, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (h_send_read(fd, e[i].tid, e[i].unit, e[i].fc, e[i].addr,
+                        e[i].count) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The <count> values sim_map.h gives for <fc> at <addr> of <unit> (bits
+ * one per element), into <vals>.
+ */
+void
+h_sim_values(uint8_t unit, uint8_t fc, uint16_t addr, uint16_t count,
+             uint16_t *vals)
+{
+    for (unsigned i = 0; i < count; i++) {
+        unsigned a = addr + i;
+
+        vals[i] = fc == 1   ? sim_coil(unit, a)
+                  : fc == 2 ? sim_discrete(unit, a)
+                  : fc == 3 ? sim_holding(unit, a)
+                            : sim_input(unit, a);
+    }
+}
+
+/*
+ * Receive one answer on <fd> within <timeout_ms> and match it by
+ * transaction id to one of the <n> requests of <e> not answered yet
+ * (marking it). It must carry that request's unit and function and, if it
+ * is not an exception, exactly the values sim_map.h gives for that range
+ * of its device. Returns 0 for correct values, the exception code, or -1
+ * (nothing in time, the peer closed, or a wrong frame), with the reason in
+ * <why>.
+ */
+int
+h_recv_expected(int fd, struct h_expect *e, int n, int timeout_ms, char *why,
+                size_t why_size)
+{
+    uint8_t f[300];
+    uint16_t v[2000];
+    int len = h_recv_frame(fd, f, sizeof(f), timeout_ms);
+    int tid;
+
+    if (len < 9) {
+        snprintf(why, why_size, "no answer (%s)",
+                 len == -2 ? "closed" : "timeout or bad frame");
+        return -1;
+    }
+    tid = f[0] << 8 | f[1];
+    for (int i = 0; i < n; i++) {
+        struct h_expect *x = &e[i];
+        unsigned bytes = x->fc <= 2 ? (x->count + 7u) / 8u : 2u * x->count;
+
+        if (x->tid != tid || x->got) {
+            continue;
+        }
+        x->got = true;
+        if (f[2] != 0 || f[3] != 0 || f[6] != x->unit) {
+            snprintf(why, why_size, "tid %d: unit %u, wanted %u", tid, f[6],
+                     x->unit);
+            return -1;
+        }
+        if (f[7] == (x->fc | 0x80) && len == 9) {
+            snprintf(why, why_size, "tid %d: exception 0x%02X", tid, f[8]);
+            return f[8];
+        }
+        if (f[7] != x->fc || f[8] != bytes || len != 9 + (int)bytes) {
+            snprintf(why, why_size, "tid %d: fc %u, %u bytes", tid, f[7],
+                     f[8]);
+            return -1;
+        }
+        for (unsigned k = 0; k < x->count; k++) {
+            v[k] = x->fc <= 2 ? (f[9 + k / 8] >> (k % 8)) & 1
+                              : (uint16_t)(f[9 + 2 * k] << 8 | f[10 + 2 * k]);
+        }
+        if (!h_check_regs(x->dev, x->fc, x->addr, x->count, v)) {
+            uint16_t want[1];
+
+            h_sim_values(x->dev, x->fc, x->addr, 1, want);
+            snprintf(why, why_size, "tid %d: wrong values for fc %u, %u at "
+                     "%u: the first is %u, not %u", tid, x->fc, x->count,
+                     x->addr, v[0], want[0]);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(why, why_size, "tid %d was not asked, or answered twice", tid);
+    return -1;
+}
+
+/* A listening socket whose thread accepts and reads, never writing. */
+struct h_blackhole {
+    int         lfd;           /* listening, 127.0.0.1 */
+    atomic_bool stop;          /* set by h_blackhole_stop() */
+    atomic_long bytes;         /* read from every connection */
+    pthread_t   th;
+};
+
+static void *
+h_blackhole_run(void *arg)
+{
+    struct h_blackhole *b = arg;
+    struct pollfd p[16];
+    int n = 1;
+    uint8_t buf[4096];
+
+    p[0] = (struct pollfd){.fd = b->lfd, .events = POLLIN};
+    while (!atomic_load(&b->stop)) {
+        if (poll(p, (nfds_t)n, 50) <= 0) {
+            continue;
+        }
+        if ((p[0].revents & POLLIN) && n < 16) {
+            int fd = h_cloexec(accept(b->lfd, NULL, NULL));
+
+            if (fd >= 0) {
+                p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+            }
+        }
+        for (int i = 1; i < n; i++) {
+            ssize_t got;
+
+            if (p[i].revents == 0) {
+                continue;
+            }
+            got = recv(p[i].fd, buf, sizeof(buf), 0);
+            if (got > 0) {
+                atomic_fetch_add(&b->bytes, (long)got);
+            } else {
+                close(p[i].fd);
+                p[i--] = p[--n];
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        close(p[i].fd);
+    }
+    return NULL;
+}
+
+/*
+ * Start a device on 127.0.0.1 that accepts connections (up to 15) and
+ * reads whatever comes, never writing a byte. Its port goes to <port>.
+ * Returns it, or NULL.
+ */
+struct h_blackhole *
+h_blackhole_start(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    struct h_blackhole *b = calloc(1, sizeof(*b));
+
+    if (b == NULL) {
+        return NULL;
+    }
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    b->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (b->lfd < 0 || bind(b->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(b->lfd, 16) != 0 ||
+        getsockname(b->lfd, (struct sockaddr *)&a, &len) != 0) {
+        if (b->lfd >= 0) {
+            close(b->lfd);
+        }
+        free(b);
+        return NULL;
+    }
+    *port = ntohs(a.sin_port);
+    atomic_init(&b->stop, false);
+    atomic_init(&b->bytes, 0);
+    if (pthread_create(&b->th, NULL, h_blackhole_run, b) != 0) {
+        close(b->lfd);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/*
+ * Stop and free blackhole <b> (closing its connections). Returns how many
+ * bytes it read in all.
+ */
+long
+h_blackhole_stop(struct h_blackhole *b)
+{
+    long bytes;
+
+    atomic_store(&b->stop, true);
+    pthread_join(b->th, NULL);
+    bytes = atomic_load(&b->bytes);
+    free(b);
+    return bytes;
+}
+
+static void *
+h_poller_run(void *arg)
+{
+    struct h_poller *p = arg;
+    int fd = h_connect(p->port);
+    uint16_t tid = p->tid0;
+
+    while (!atomic_load(&p->stop)) {
+        struct h_expect e = {.tid = tid++, .unit = p->unit, .fc = 3,
+                             .dev = p->dev,
+                             .addr = (uint16_t)(p->addr + tid % 16),
+                             .count = 3};
+        uint64_t t0 = h_now_ms();
+        int rc = fd < 0 ? -1 : h_send_expected(fd, &e, 1);
+        unsigned dt;
+
+        if (rc == 0) {
+            rc = h_recv_expected(fd, &e, 1, 5000, p->why, sizeof(p->why));
+        } else {
+            snprintf(p->why, sizeof(p->why), "cannot send");
+        }
+        dt = (unsigned)(h_now_ms() - t0);
+        p->max_ms = dt > p->max_ms ? dt : p->max_ms;
+        if (rc != 0) {
+            p->failed++;
+            p->exceptions += rc > 0;
+            if (rc < 0) {
+                break;          /* the connection is gone or out of step */
+            }
+        } else {
+            atomic_fetch_add(&p->good, 1);
+        }
+        h_sleep_ms(p->pace_ms);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    atomic_store(&p->done, true);
+    return NULL;
+}
+
+/*
+ * Start poller <p>, whose port, unit, dev, addr, tid0 and pace_ms are set
+ * (the rest zero): a thread with one connection to the proxy that reads 3
+ * holding registers near <addr> of <unit> (values of <dev>), each answer
+ * checked, until h_poller_stop(). Returns 0 or -1.
+ */
+int
+h_poller_start(struct h_poller *p)
+{
+    atomic_init(&p->stop, false);
+    atomic_init(&p->done, false);
+    atomic_init(&p->good, 0);
+    return pthread_create(&p->th, NULL, h_poller_run, p) == 0 ? 0 : -1;
+}
+
+/*
+ * Stop poller <p> and wait for its thread. Returns how many polls failed.
+ */
+unsigned
+h_poller_stop(struct h_poller *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->th, NULL);
+    return p->failed;
+}
+
+/*
+ * Poll process <pid>'s open fds until there are at least <min> and at most
+ * <max>, or <timeout_ms> passes. Returns the last count (-1: unreadable).
+ */
+int
+h_wait_fd_count(pid_t pid, int min, int max, int timeout_ms)
+{
+    uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+    int n;
+
+    while (((n = h_fd_count(pid)) < min || n > max) && h_now_ms() < end) {
+        h_nap();
+    }
+    return n;
+}
+
+/*
+ * Replace file <path> with <text> in one step (a temporary file renamed
+ * over it), so that a process reading it never sees half of it. Returns 0
+ * or -1.
+ */
+int
+h_write_file(const char *path, const char *text)
+{
+    char tmp[600];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    if (fputs(text, f) < 0) {
+        fclose(f);
+        return -1;
+    }
+    if (fclose(f) != 0) {
+        return -1;
+    }
+    return rename(tmp, path);
 }

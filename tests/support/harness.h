@@ -9,6 +9,8 @@
 #ifndef MUX_HARNESS_H
 #define MUX_HARNESS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,5 +80,67 @@ int h_write1(int fd, uint8_t unit, uint16_t addr, uint16_t value,
 bool h_check_regs(uint8_t unit, uint8_t fc, uint16_t addr, uint16_t count,
                   const uint16_t *vals);
 void h_cleanup(void);
+
+/* Chaos and load helpers (tests/integration/test_chaos.c). */
+int h_read_tid(int fd, uint16_t tid, uint8_t unit, uint8_t fc, uint16_t addr,
+               uint16_t count, uint16_t *vals, int timeout_ms);
+long h_mux_stat(const struct mux *m, const char *key);
+bool h_mux_counters_balance(const struct mux *m, char *why, size_t n);
+int h_count_lines(const char *path, const char *needle);
+int h_fd_count(pid_t pid);
+long h_raise_nofile(void);
+uint64_t h_now_us(void);
+void h_sleep_ms(unsigned ms);
+int h_cloexec(int fd);
+bool h_wait_lines(const char *path, const char *needle, int n,
+                  int timeout_ms);
+bool h_wait_stat(const char *stats, const char *key, long n, int timeout_ms);
+long h_mux_backend_stat(const struct mux *m, const char *backend,
+                        const char *key);
+int h_send_write1(int fd, uint16_t tid, uint8_t unit, uint16_t addr,
+                  uint16_t value);
+
+/* A request a test sent, and what must come back for it. */
+struct h_expect {
+    uint16_t tid;              /* the client's transaction id */
+    uint8_t  unit, fc;         /* as the client sent them */
+    uint8_t  dev;              /* the unit whose sim_map.h image answers */
+    uint16_t addr, count;      /* the read's range */
+    bool     got;              /* answered already */
+};
+
+void h_sim_values(uint8_t unit, uint8_t fc, uint16_t addr, uint16_t count,
+                  uint16_t *vals);
+int h_send_expected(int fd, const struct h_expect *e, int n);
+int h_recv_expected(int fd, struct h_expect *e, int n, int timeout_ms,
+                    char *why, size_t why_size);
+
+/* A client polling 3 holding registers of one unit from a thread of its
+ * own, every answer checked (h_poller_start). */
+struct h_poller {
+    int         port;          /* the proxy's */
+    uint8_t     unit, dev;     /* client unit, and the device behind it */
+    uint16_t    addr, tid0;    /* first register, first transaction id */
+    unsigned    pace_ms;       /* pause between polls */
+    atomic_bool stop;
+    atomic_bool done;          /* its thread has ended */
+    atomic_uint good;          /* correct answers */
+    unsigned    failed;        /* anything else; it stops at a closed link */
+    unsigned    exceptions;    /* of those, Modbus exceptions */
+    unsigned    max_ms;        /* the slowest answer */
+    char        why[160];      /* the last failure */
+    pthread_t   th;
+};
+
+int h_poller_start(struct h_poller *p);
+unsigned h_poller_stop(struct h_poller *p);
+int h_wait_fd_count(pid_t pid, int min, int max, int timeout_ms);
+int h_write_file(const char *path, const char *text);
+
+/* A device that accepts and reads but never answers (opaque). */
+struct h_blackhole;
+
+struct h_blackhole *h_blackhole_start(int *port);
+long h_blackhole_stop(struct h_blackhole *b);
 
 #endif /* MUX_HARNESS_H */
