@@ -134,6 +134,12 @@ server_start(struct server *srv)
     struct cfg_server *cs = &srv->cfg->server;
     int rc;
 
+    /* Signals first: once "listening on" is logged, a SIGHUP or SIGTERM
+     * must find its handler, not the default action that kills. */
+    uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
+    uv_signal_start(&srv->sig_usr1, signal_cb, SIGUSR1);
+    uv_signal_start(&srv->sig_hup, signal_cb, SIGHUP);
     for (unsigned i = 0; i < cs->n_listen; i++) {
         rc = listener_open(srv, &cs->listen[i], &srv->listeners[i]);
         if (rc != 0) {
@@ -144,10 +150,6 @@ server_start(struct server *srv)
     for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
         backend_start(srv->backends[i]);
     }
-    uv_signal_start(&srv->sig_term, signal_cb, SIGTERM);
-    uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
-    uv_signal_start(&srv->sig_usr1, signal_cb, SIGUSR1);
-    uv_signal_start(&srv->sig_hup, signal_cb, SIGHUP);
     if (cs->idle_timeout_s > 0) {
         uint64_t period = MB_MIN(1000ull, cs->idle_timeout_s * 250ull);
 

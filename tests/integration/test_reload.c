@@ -62,7 +62,7 @@ reload(struct mux *m, const char *text, const char *outcome, int n)
     write_ini(m->ini, text);
     kill(m->p.pid, SIGHUP);
     snprintf(needle, sizeof(needle), "%s", outcome);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 500; i++) {             /* 10 s: a loaded machine */
         FILE *f = fopen(m->p.err, "r");
         char line[1024];
         int seen = 0;
