@@ -182,6 +182,7 @@ giv_transmit(struct backend *be, struct req *r)
     if (pdu_is_read(req_fc(r))) {
         t->fc = req_fc(r);
         if (!giv_next_block(be, r, &t->base, &t->count)) {
+            r->local = true;        /* fan-out or a lead brought it all */
             giv_answer_read(be, r);
             return;
         }

@@ -106,7 +106,7 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->loop = loop;
     be->request_timeout_ms = request_timeout_ms;
     be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
-    sched_init(&be->sched);
+    sched_init(&be->sched, cfg->queue_depth);
     cache_init(&be->cache);
     cache_init(&be->writes);
     TAILQ_INIT(&be->inflight);
@@ -295,7 +295,8 @@ backend_done(struct backend *be, struct req *r)
     if (r->saved != NULL && policy_precheck_done(be, r)) {
         return;
     }
-    inflight_remove(be, r);
+    /* Answered without the device (from the cache): no pause owed. */
+    inflight_remove_pause(be, r, r->local ? 0 : be->cfg.min_spacing_ms);
     be->st.responses++;
     stats_hist_add(&be->wire_time, uv_now(be->loop) - r->t_sent_ms);
     if (pdu_is_exception(req_rsp(r), r->rsp_len)) {
@@ -1019,5 +1020,6 @@ backend_free(struct backend *be)
     }
     cache_clear(&be->cache);
     cache_clear(&be->writes);
+    sched_close(&be->sched);
     free(be);
 }

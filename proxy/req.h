@@ -49,6 +49,7 @@ struct req {
                                     device transactions (split writes) */
     uint32_t         epoch;      /* backend write_epoch when submitted */
     bool             precheck;   /* write_if_changed: read first */
+    bool             local;      /* answered without the device */
     uint8_t         *saved;      /* the write PDU while its pre-read is on
                                     the wire (allocated: rare) */
     size_t           saved_len;

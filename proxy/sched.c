@@ -14,7 +14,8 @@
  * Coalescing: a read lead (a request that will be, or is being, sent) is
  * indexed by (backend unit, PDU); an identical read that arrives while it
  * is queued or on the wire attaches to it instead of queueing. The index is
- * a fixed array of buckets, so lookup costs no allocation.
+ * a table sized once for queue_depth (about one lead per bucket), so a
+ * lookup walks a short chain and costs no allocation.
  *
  * Who frees what: flows belong to their session (session_close frees them,
  * empty); requests belong to whoever the lifecycle in req.c says.
@@ -25,18 +26,37 @@
 #include "sched.h"
 
 /*
- * Make <s> an empty queue.
+ * Make <s> an empty queue whose coalescing index suits <queue_depth>
+ * queued reads. Free it with sched_close().
  */
 void
-sched_init(struct sched *s)
+sched_init(struct sched *s, unsigned queue_depth)
 {
+    unsigned n = SCHED_BUCKETS_MIN;
+
+    while (n < queue_depth && n < SCHED_BUCKETS_MAX) {
+        n *= 2;
+    }
+    s->buckets = xcalloc(n, sizeof(*s->buckets));
+    s->mask = n - 1;
     TAILQ_INIT(&s->ring[0]);
     TAILQ_INIT(&s->ring[1]);
     s->queued = 0;
     s->prio_streak = 0;
-    for (size_t i = 0; i < SCHED_BUCKETS; i++) {
+    for (size_t i = 0; i <= s->mask; i++) {
         TAILQ_INIT(&s->buckets[i]);
     }
+}
+
+/*
+ * Free what sched_init() allocated for <s>, which must be empty.
+ */
+void
+sched_close(struct sched *s)
+{
+    ASSERT(s->queued == 0);
+    free(s->buckets);
+    s->buckets = NULL;
 }
 
 /*
@@ -156,7 +176,7 @@ sched_bucket(const struct req *r)
 
     h = (h ^ pdu_get16(p + 1)) * 2654435761u;
     h ^= pdu_get16(p + 3) * 40503u;
-    return (h >> 8) & (SCHED_BUCKETS - 1);
+    return (h >> 8) & 0xFFFFFFu;
 }
 
 static bool
@@ -174,7 +194,7 @@ sched_find_read(struct sched *s, const struct req *r)
 {
     struct req *l;
 
-    TAILQ_FOREACH(l, &s->buckets[sched_bucket(r)], h_link) {
+    TAILQ_FOREACH(l, &s->buckets[sched_bucket(r) & s->mask], h_link) {
         if (sched_same_read(l, r)) {
             return l;
         }
@@ -189,7 +209,7 @@ void
 sched_index(struct sched *s, struct req *r)
 {
     ASSERT(!r->hashed && pdu_is_read(req_fc(r)));
-    TAILQ_INSERT_TAIL(&s->buckets[sched_bucket(r)], r, h_link);
+    TAILQ_INSERT_TAIL(&s->buckets[sched_bucket(r) & s->mask], r, h_link);
     r->hashed = true;
 }
 
@@ -200,7 +220,7 @@ void
 sched_unindex(struct sched *s, struct req *r)
 {
     if (r->hashed) {
-        TAILQ_REMOVE(&s->buckets[sched_bucket(r)], r, h_link);
+        TAILQ_REMOVE(&s->buckets[sched_bucket(r) & s->mask], r, h_link);
         r->hashed = false;
     }
 }

@@ -11,7 +11,8 @@
 #include "core.h"
 #include "req.h"
 
-#define SCHED_BUCKETS 256     /* coalescing index; a power of two */
+#define SCHED_BUCKETS_MIN 256     /* coalescing index, a power of two */
+#define SCHED_BUCKETS_MAX 65536
 
 /* The requests one client has queued on one backend. */
 struct flow {
@@ -33,10 +34,12 @@ struct sched {
                                             [0] normal, [1] priority */
     unsigned           queued;           /* requests in all flows */
     unsigned           prio_streak;      /* priority turns in a row */
-    struct req_list    buckets[SCHED_BUCKETS]; /* read leads by key */
+    struct req_list   *buckets;          /* read leads by key */
+    unsigned           mask;             /* buckets - 1 */
 };
 
-void sched_init(struct sched *s);
+void sched_init(struct sched *s, unsigned queue_depth);
+void sched_close(struct sched *s);
 struct flow *flow_new(struct sched *s, bool prio);
 void flow_free(struct flow *f);
 void sched_enqueue(struct sched *s, struct flow *f, struct req *r);

@@ -30,7 +30,10 @@ done
 WORK=$(mktemp -d /tmp/mux-givbench.XXXXXX)
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    # only our children still running: a pid we already reaped may belong
+    # to someone else by now
+    local p
+    for p in $(jobs -rp); do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }

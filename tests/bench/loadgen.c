@@ -9,12 +9,19 @@
  * image (tests/sim/sim_map.h): transaction id, unit, function code, byte
  * count and every register value. Latency is taken from staging a request to
  * reading its reply and kept in a log-linear histogram; nothing is allocated
- * per request. At the end one key=value line goes to stdout; the exit status
+ * per request. At the end one key=value line goes to stdout (it ends with
+ * the totals over every phase: requests sent, replies matched, replies that
+ * came after the 5 s timeout, requests never answered); the exit status
  * is 0 only when no reply was wrong, no connection was closed by the peer and
  * every client connected.
  *
  * With --idle it only opens the connections, prints "connected N" and holds
  * them silent, so that the proxy's memory per idle client can be measured.
+ *
+ * With --interval-ms N each client behaves like a real poller: after a reply
+ * it waits N ms before sending the next request (the first requests of the
+ * clients are spread evenly over the first N ms). The waits are one FIFO,
+ * sorted by construction, behind one timer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +41,7 @@
 #include "sim_map.h"
 
 #define CLIENTS_MAX       20000u
+#define INTERVAL_MAX_MS   3600000u         /* --interval-ms */
 #define PIPELINE_MAX      256u
 #define COUNT_MAX         125u             /* registers per FC 3/4 read */
 #define REQ_PDU_LEN       5u               /* fc, addr(2), count(2) */
@@ -109,6 +117,8 @@ struct opts {
     struct sockaddr_in target;
     uint32_t clients;
     uint32_t pipeline;
+    uint32_t interval_ms;    /* 0: the next request at once */
+    uint32_t addr_span;      /* distinct reads lie in [0, span) */
     double   duration_s;
     bool     duration_set;
     double   warmup_s;
@@ -135,7 +145,17 @@ struct stats {
     uint64_t closed;
     uint64_t timeouts;
     uint64_t connect_errors;
+    uint64_t sent;           /* requests handed out, every phase */
+    uint64_t replies;        /* replies matched to a request, every phase */
+    uint64_t late;           /* replies to requests already counted as timeouts */
+    uint64_t unanswered;     /* requests still without a reply at the end */
     struct hist lat;         /* microseconds, good replies in the window */
+};
+
+/* A request slot waiting out --interval-ms before its next request. */
+struct wait {
+    uint64_t due_ms;         /* uv_now() at which to send */
+    uint32_t conn;
 };
 
 struct gen {
@@ -161,6 +181,11 @@ struct gen {
     uv_timer_t   tick;
     uv_timer_t   phase_timer;
     uv_timer_t   scan;
+    uv_timer_t   pace;           /* --interval-ms: the head of <waits> */
+    struct wait *waits;          /* ring of clients * pipeline entries */
+    uint32_t     waits_cap;
+    uint32_t     waits_head;
+    uint32_t     waits_len;
     uv_signal_t  sigint;
     uv_signal_t  sigterm;
     struct stats st;
@@ -252,6 +277,9 @@ request_addr(const struct conn *c, uint32_t slot)
         return 0;
     }
     block = (uint64_t)c->idx * g.o.pipeline + slot % g.o.pipeline;
+    if (g.o.addr_span != 0) {
+        return (uint16_t)((block % (g.o.addr_span / g.o.count)) * g.o.count);
+    }
     return (uint16_t)((block * g.o.count) % (65536u - g.o.count));
 }
 
@@ -284,6 +312,79 @@ conn_stage(struct conn *c)
                                      sizeof(pdu));
     c->outstanding++;
     g.outstanding++;
+    g.st.sent++;
+}
+
+/* ---- --interval-ms ------------------------------------------------------ */
+
+static void on_pace(uv_timer_t *t);
+
+/* Arm the pace timer for the head of the queue. */
+static void
+pace_arm(void)
+{
+    uint64_t now = uv_now(g.loop), due;
+
+    if (g.waits_len == 0 || g.phase == PH_DONE) {
+        return;
+    }
+    due = g.waits[g.waits_head].due_ms;
+    uv_timer_start(&g.pace, on_pace, due > now ? due - now : 0, 0);
+}
+
+/* Queue one request of <c> to be staged at <due_ms>; entries come in order
+ * of due time, so the ring stays sorted. */
+static void
+pace_push(const struct conn *c, uint64_t due_ms)
+{
+    struct wait *w;
+
+    if (g.waits_len == g.waits_cap) {
+        return;              /* cannot happen: one entry per free slot */
+    }
+    w = &g.waits[(g.waits_head + g.waits_len) % g.waits_cap];
+    w->due_ms = due_ms;
+    w->conn = c->idx;
+    g.waits_len++;
+    if (g.waits_len == 1) {
+        pace_arm();
+    }
+}
+
+/* Stage every request that is due; a client closed meanwhile is skipped. */
+static void
+on_pace(uv_timer_t *t)
+{
+    uint64_t now = uv_now(g.loop);
+
+    (void)t;
+    g.now = uv_hrtime();
+    while (g.waits_len > 0 && g.waits[g.waits_head].due_ms <= now) {
+        struct conn *c = &g.conns[g.waits[g.waits_head].conn];
+
+        g.waits_head = (g.waits_head + 1u) % g.waits_cap;
+        g.waits_len--;
+        if ((g.phase == PH_WARMUP || g.phase == PH_MEASURE) &&
+            c->state == CS_UP && c->outstanding < g.o.pipeline) {
+            conn_stage(c);
+            conn_flush(c);
+        }
+    }
+    pace_arm();
+}
+
+/* The next request of <c> after a reply: now, or --interval-ms later. */
+static void
+conn_next(struct conn *c)
+{
+    if (g.phase != PH_WARMUP && g.phase != PH_MEASURE) {
+        return;
+    }
+    if (g.o.interval_ms == 0) {
+        conn_stage(c);
+        return;
+    }
+    pace_push(c, uv_now(g.loop) + g.o.interval_ms);
 }
 
 static void
@@ -352,6 +453,10 @@ on_frame(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         note_wrong(c, hdr->tid, "unexpected transaction id");
         return 0;
     }
+    g.st.replies++;
+    if (s->expired) {
+        g.st.late++;
+    }
     if (hdr->unit != g.o.unit) {
         note_wrong(c, hdr->tid, "unit mismatch");
     } else if (pdu[0] == (g.o.fc | 0x80u) && pdu_len == 2) {
@@ -363,9 +468,7 @@ on_frame(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         count_good(s);
     }
     slot_release(c, s);
-    if (g.phase == PH_WARMUP || g.phase == PH_MEASURE) {
-        conn_stage(c);
-    }
+    conn_next(c);
     return 0;
 }
 
@@ -757,6 +860,16 @@ start_load(void)
     for (i = 0; i < g.o.clients; i++) {
         struct conn *c = &g.conns[i];
 
+        if (g.o.interval_ms != 0) {
+            /* pollers start spread over one interval, not all at once */
+            uint64_t at = uv_now(g.loop) +
+                          (uint64_t)i * g.o.interval_ms / g.o.clients;
+
+            for (k = 0; k < g.o.pipeline && c->state == CS_UP; k++) {
+                pace_push(c, at);
+            }
+            continue;
+        }
         for (k = 0; k < g.o.pipeline && c->state == CS_UP; k++) {
             conn_stage(c);
         }
@@ -828,8 +941,10 @@ finish(void)
     if (g.outstanding > 0) {
         scan_timeouts();
     }
+    g.st.unanswered = g.outstanding;
     g.phase = PH_DONE;
     uv_close((uv_handle_t *)&g.tick, NULL);
+    uv_close((uv_handle_t *)&g.pace, NULL);
     uv_close((uv_handle_t *)&g.phase_timer, NULL);
     uv_close((uv_handle_t *)&g.scan, NULL);
     uv_close((uv_handle_t *)&g.sigint, NULL);
@@ -888,7 +1003,9 @@ print_load(void)
             printf(" ex_%02x=%" PRIu64, i, g.st.ex[i]);
         }
     }
-    printf("\n");
+    printf(" interval_ms=%u sent=%" PRIu64 " replies=%" PRIu64 " late=%" PRIu64
+           " unanswered=%" PRIu64 "\n", g.o.interval_ms, g.st.sent,
+           g.st.replies, g.st.late, g.st.unanswered);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -912,8 +1029,14 @@ usage(FILE *f)
         " at 0 (default distinct)\n"
         "  --idle                 connect, print \"connected N\", hold"
         " silent\n"
-        "  --connect-rate R       new connections per %u ms (default 500)\n",
-        CLIENTS_MAX, PIPELINE_MAX, COUNT_MAX, TICK_MS);
+        "  --connect-rate R       new connections per %u ms (default 500)\n"
+        "  --interval-ms N        after a reply, wait N ms before the next"
+        " request\n"
+        "                         (a poller; 0..%u, default 0 = at once)\n"
+        "  --addr-span S          distinct mode: every read lies in [0, S),"
+        " S >= count\n"
+        "                         (default 65536)\n",
+        CLIENTS_MAX, PIPELINE_MAX, COUNT_MAX, TICK_MS, INTERVAL_MAX_MS);
 }
 
 /* Parse an unsigned integer in [lo, hi]; exits with a message otherwise. */
@@ -994,6 +1117,8 @@ static const struct option long_opts[] = {
     { "addr-mode", required_argument, NULL, 'a' },
     { "idle", no_argument, NULL, 'i' },
     { "connect-rate", required_argument, NULL, 'r' },
+    { "interval-ms", required_argument, NULL, 'I' },
+    { "addr-span", required_argument, NULL, 'S' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -1037,6 +1162,12 @@ parse_one(int opt, const char *arg, bool *have_target)
     case 'r':
         g.o.connect_rate = parse_uint("connect-rate", arg, 1, CLIENTS_MAX);
         break;
+    case 'I':
+        g.o.interval_ms = parse_uint("interval-ms", arg, 0, INTERVAL_MAX_MS);
+        break;
+    case 'S':
+        g.o.addr_span = parse_uint("addr-span", arg, 1, 65536);
+        break;
     case 'h':
         usage(stdout);
         exit(0);
@@ -1065,6 +1196,11 @@ parse_args(int argc, char **argv)
     }
     if (!have_target || optind != argc) {
         usage(stderr);
+        exit(2);
+    }
+    if (g.o.addr_span != 0 && g.o.addr_span < g.o.count) {
+        fprintf(stderr, "loadgen: --addr-span %u is under --count %u\n",
+                g.o.addr_span, (unsigned)g.o.count);
         exit(2);
     }
 }
@@ -1128,6 +1264,10 @@ alloc_conns(void)
         c->sbuf = g.buf_pool + (size_t)i * 2u * bufsz;
         c->wbuf = c->sbuf + bufsz;
     }
+    if (g.o.interval_ms != 0 && !g.o.idle) {
+        g.waits_cap = g.o.clients * g.o.pipeline;
+        g.waits = alloc_or_die(g.waits_cap, sizeof(*g.waits));
+    }
 }
 
 static void
@@ -1140,6 +1280,7 @@ setup_loop(void)
     uv_timer_init(g.loop, &g.tick);
     uv_timer_init(g.loop, &g.phase_timer);
     uv_timer_init(g.loop, &g.scan);
+    uv_timer_init(g.loop, &g.pace);
     uv_signal_init(g.loop, &g.sigint);
     uv_signal_init(g.loop, &g.sigterm);
     uv_signal_start(&g.sigint, on_signal, SIGINT);
@@ -1167,6 +1308,7 @@ main(int argc, char **argv)
     fflush(stdout);
     ok = g.st.wrong == 0 && g.st.closed == 0 && g.st.connect_errors == 0;
     uv_loop_close(g.loop);
+    free(g.waits);
     free(g.buf_pool);
     free(g.slot_pool);
     free(g.conns);

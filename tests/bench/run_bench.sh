@@ -6,10 +6,11 @@
 # Starts the device simulator (tests/sim/tcp_slave) and measures, with
 # tests/bench/loadgen, the serialized link directly against the simulator
 # (1 client; 10 and 60 for reference, as the simulator takes at most 64
-# connections), then 1/10/100/1000 clients through the proxy (max_inflight =
-# 1, distinct addresses so nothing can be coalesced), the latency the proxy
-# adds, and the proxy's memory with 10,000 idle clients. Prints the machine,
-# one line per run and a final table with the project's targets.
+# connections), then 1/10/100/1000/10000 clients through the proxy
+# (max_inflight = 1, distinct addresses so nothing can be coalesced), the
+# latency the proxy adds, and the proxy's memory with 10,000 idle clients.
+# Prints the machine, one line per run and a final table with the project's
+# targets.
 # See tests/bench/README.md.
 #
 # Environment:
@@ -21,6 +22,7 @@
 #   BENCH_LAT_DURATION=3   seconds per run of those pairs
 #   BENCH_PREHEAT=3    seconds of unmeasured load before the first run
 #   BENCH_IDLE_CLIENTS=10000
+#   BENCH_PROXY_CLIENTS="1 10 100 1000 10000"   the proxy-N runs
 #   STRICT=1           also exit 1 when a target is missed
 # Exit status: 0 when every run completed with every reply verified (no wrong
 # reply, no closed connection, no timeout); 1 otherwise.
@@ -36,26 +38,27 @@ LAT_DUR=${BENCH_LAT_DURATION:-3}
 SLOW_DUR=${BENCH_SLOW_DURATION:-4}
 PREHEAT=${BENCH_PREHEAT:-3}
 STRICT=${STRICT:-0}
-PROXY_CLIENTS=(1 10 100 1000)
+read -r -a PROXY_CLIENTS <<<"${BENCH_PROXY_CLIENTS:-1 10 100 1000 10000}"
 DIRECT_CLIENTS=(10 60)          # the simulator accepts at most 64 connections
 SIM_MAX_CLIENTS=64
 # a run's bound: warm-up + measurement + connect and drain allowances
 RUN_LIMIT_S=$(awk -v d="$DUR" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 90 }')
 
 WORK=$(mktemp -d /tmp/mux-bench.XXXXXX)
-PIDS=()
 FAILED=0
 declare -A RES=()
 
-# Stop what we started, by pid; keep the logs when something went wrong.
+# Stop what we started that still runs, by pid (jobs -r: a pid of ours that
+# has exited may belong to someone else by now); keep the logs when something
+# went wrong.
 cleanup() {
     local rc=$? pid
-    for pid in "${PIDS[@]}"; do
+    trap - EXIT INT TERM
+    jobs -rp >"$WORK/.jobs" 2>/dev/null || true
+    while read -r pid; do
         kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    done <"$WORK/.jobs"
+    wait 2>/dev/null || true
     if [[ $rc -eq 0 ]]; then
         rm -rf "$WORK"
     else
@@ -63,6 +66,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 die() {
     echo "run_bench: $*" >&2
@@ -135,10 +139,12 @@ loadavg() {
 # line goes to RES[NAME].
 run_load() {
     local name=$1 port=$2 clients=$3 secs=${4:-$DUR} rc=0 line
+    # in the background, so that a signal stops the run at once (cleanup)
     timeout "$RUN_LIMIT_S" "$LOADGEN" --target "127.0.0.1:$port" \
         --clients "$clients" --pipeline 1 --addr-mode distinct \
         --duration "$secs" --warmup "$WARMUP" \
-        >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    wait "$!" || rc=$?
     line=$(grep -m1 '^clients=' "$WORK/$name.out" || true)
     RES[$name]=$line
     printf '%-12s %s\n' "$name" "${line:-<no result, exit $rc>}"
@@ -155,7 +161,6 @@ run_load() {
 start_sim() {
     "$SIM" --listen 127.0.0.1:0 --units 1 "$@" >"$WORK/sim.out" 2>"$WORK/sim.err" &
     SIM_PID=$!
-    PIDS+=("$SIM_PID")
     SIM_PORT=$(wait_line "$WORK/sim.out" '^PORT [0-9]+' "$SIM_PID" 10 | awk '{ print $2 }')
 }
 
@@ -187,7 +192,6 @@ start_proxy() {
     local log="$WORK/proxy-$1.log"
     "$PROXY" -c "$WORK/mux.ini" >/dev/null 2>"$log" &
     PROXY_PID=$!
-    PIDS+=("$PROXY_PID")
     PROXY_PORT=$(wait_line "$log" 'listening on 127\.0\.0\.1:[0-9]+' "$PROXY_PID" 10 \
         | grep -oE 'listening on 127\.0\.0\.1:[0-9]+' | sed 's/.*://')
 }
@@ -286,7 +290,6 @@ measure_idle() {
     "$LOADGEN" --target "127.0.0.1:$PROXY_PORT" --clients "$IDLE_N" --idle \
         --duration 120 >"$WORK/idle.out" 2>"$WORK/idle.err" &
     lg_pid=$!
-    PIDS+=("$lg_pid")
     wait_line "$WORK/idle.out" '^connected [0-9]+' "$lg_pid" 90 >/dev/null
     wait_accepted "$PROXY_PID" $((base_fds + IDLE_N)) || FAILED=1
     sleep 1
@@ -411,6 +414,7 @@ print_table() {
     done
     printf '%-12s %7s  %s\n' direct-100 100 "n/a: the simulator takes $SIM_MAX_CLIENTS connections"
     printf '%-12s %7s  %s\n' direct-1000 1000 "n/a: the simulator takes $SIM_MAX_CLIENTS connections"
+    printf '%-12s %7s  %s\n' direct-10000 10000 "n/a: the simulator takes $SIM_MAX_CLIENTS connections"
     for n in "${PROXY_CLIENTS[@]}"; do
         print_row "proxy-$n"
     done
@@ -419,13 +423,19 @@ print_table() {
 }
 
 main() {
-    local limit
+    local limit n
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     limit=$(ulimit -n)
     if ((limit < IDLE_N + 64)); then
         echo "note: descriptor limit $limit, idle test reduced" >&2
         IDLE_N=$((limit - 64))
     fi
+    for n in "${!PROXY_CLIENTS[@]}"; do
+        if ((PROXY_CLIENTS[n] + 64 > limit)); then
+            echo "note: descriptor limit $limit, proxy-${PROXY_CLIENTS[n]} reduced" >&2
+            PROXY_CLIENTS[n]=$((limit - 64))
+        fi
+    done
     echo "== modbus-mux benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
          "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "machine: nproc=$(nproc) cpu=\"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)\"" \

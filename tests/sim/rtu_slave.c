@@ -729,12 +729,17 @@ reply_send(struct sim *s, const struct device *d, const uint8_t *rsp,
     if (d->split_after >= 0 && (size_t)d->split_after < n) {
         first = (size_t)d->split_after;
     }
-    ok = bus_write(s, rsp, first);
-    if (ok && first < n) {
-        ok = answer_pause(s, d->split_pause_ms) &&
-             bus_write(s, rsp + first, n - first);
+    /* The bus is idle from the last write on. Read the clock before it:
+     * a read after can come late on a busy machine (we may be preempted)
+     * and make the next gap look shorter than it was. */
+    if (first < n) {
+        ok = bus_write(s, rsp, first) && answer_pause(s, d->split_pause_ms);
+        s->last_done_us = now_us();
+        ok = ok && bus_write(s, rsp + first, n - first);
+    } else {
+        s->last_done_us = now_us();
+        ok = bus_write(s, rsp, first);
     }
-    s->last_done_us = now_us();
     if (ok) {
         log_frame(s, s->last_done_us, false, rsp, n, -1);
     }

@@ -702,6 +702,10 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
     }
     log_line(s, t_ready, c, req, len, gap, closing ? ACT_CLOSE : act);
     stats_write(s);
+    /* The answer leaves now. A clock read after send() can come late on a
+     * busy machine (we may be preempted in between) and make the next gap
+     * look shorter than it was: read it before. */
+    s->last_done_us = now_us();
     if (answer && send_reply(s, req, len, act) < 0) {
         s->st.replies--;
         s->dirty = true;
@@ -712,7 +716,6 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
             client_close(s, c, "--close-after reached");
         }
     }
-    s->last_done_us = now_us();
 }
 
 static void
