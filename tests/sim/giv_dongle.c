@@ -37,6 +37,7 @@
 
 #include "giv_image.h"
 #include "sim_map.h"
+#include "sim_util.h"
 
 #define MAX_CLIENTS 16
 #define QUEUE_MAX 32          /* requests waiting for the serial port */
@@ -155,27 +156,6 @@ struct sim {
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_kick;
 
-__attribute__((format(printf, 1, 2))) static void
-note(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("giv_dongle: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * The big-endian 16-bit value at <p>.
  */
@@ -248,21 +228,6 @@ on_signal(int sig)
     }
 }
 
-static bool
-parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* "P" or "P%" (0..100, decimals allowed), "first:N" or "every:N"; with
  * <ms> (--slow-tail) followed by ":MS". */
 static bool
@@ -275,16 +240,16 @@ parse_chance(const char *arg, struct chance *c, long *ms)
                                            : strlen(arg);
 
     if (n >= sizeof(spec) || (ms != NULL && (colon == NULL ||
-                              !parse_long(colon + 1, 0, 3600000, ms)))) {
+                              !sim_parse_long(colon + 1, 0, 3600000, ms)))) {
         return false;
     }
     memcpy(spec, arg, n);
     spec[n] = '\0';
     if (strncmp(spec, "first:", 6) == 0) {
-        return parse_long(spec + 6, 1, LONG_MAX, &c->first);
+        return sim_parse_long(spec + 6, 1, LONG_MAX, &c->first);
     }
     if (strncmp(spec, "every:", 6) == 0) {
-        return parse_long(spec + 6, 1, LONG_MAX, &c->every);
+        return sim_parse_long(spec + 6, 1, LONG_MAX, &c->every);
     }
     errno = 0;
     c->pct = strtod(spec, &end);
@@ -301,7 +266,7 @@ parse_listen(struct opts *o, const char *arg)
 
     return sscanf(arg, "%15[0-9.]:%7s", o->host, port) == 2 &&
            inet_pton(AF_INET, o->host, &a) == 1 &&
-           parse_long(port, 0, 65535, &o->port);
+           sim_parse_long(port, 0, 65535, &o->port);
 }
 
 static void
@@ -359,7 +324,7 @@ apply_opt(struct opts *o, const struct optdef *d, const char *arg)
 
     switch (d->kind) {
     case K_LONG:
-        return parse_long(arg, 0, d->max, field);
+        return sim_parse_long(arg, 0, d->max, field);
     case K_CHANCE:
         return parse_chance(arg, field, NULL);
     case K_SLOW:
@@ -409,12 +374,12 @@ parse_args(struct opts *o, int argc, char **argv)
             return c == 'h' ? 1 : -1;
         }
         if (c >= 256 && !apply_opt(o, &optdefs[c - 256], optarg)) {
-            note("bad value for --%s: '%s'", lo[idx].name, optarg);
+            sim_note("bad value for --%s: '%s'", lo[idx].name, optarg);
             return -1;
         }
     }
     if (optind != argc) {
-        note("unexpected argument '%s'", argv[optind]);
+        sim_note("unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return 0;
@@ -529,14 +494,14 @@ stats_write(struct sim *s)
     }
     f = fopen(s->stats_tmp, "w");
     if (f == NULL) {
-        note("%s: %s", s->stats_tmp, strerror(errno));
+        sim_note("%s: %s", s->stats_tmp, strerror(errno));
         return;
     }
 #define STAT_PRINT(name) fprintf(f, "%s %" PRId64 "\n", #name, s->st.name);
     STATS(STAT_PRINT)
 #undef STAT_PRINT
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
-        note("%s: %s", s->o.stats_path, strerror(errno));
+        sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
 }
 
@@ -585,7 +550,7 @@ client_close(struct sim *s, struct client *c, const char *why)
     c->fd = -1;
     s->nclients--;
     s->dirty = true;
-    note("conn %" PRIu64 " closed: %s (%d open)", c->id, why, s->nclients);
+    sim_note("conn %" PRIu64 " closed: %s (%d open)", c->id, why, s->nclients);
 }
 
 /* A client that lets its socket buffer fill up does not read: closed. */
@@ -787,7 +752,7 @@ accept_all(struct sim *s)
         if (c == NULL || (s->o.single_client && s->nclients > 0)) {
             close(fd);
             s->st.refused++;
-            note("refused a connection (%d open)", s->nclients);
+            sim_note("refused a connection (%d open)", s->nclients);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -796,10 +761,10 @@ accept_all(struct sim *s)
         if (++s->nclients > s->st.max_clients_seen) {
             s->st.max_clients_seen = s->nclients;
         }
-        note("conn %" PRIu64 " open (%d open)", c->id, s->nclients);
+        sim_note("conn %" PRIu64 " open (%d open)", c->id, s->nclients);
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
-        note("accept: %s", strerror(errno));
+        sim_note("accept: %s", strerror(errno));
     }
 }
 
@@ -819,7 +784,7 @@ listen_open(struct sim *s)
         bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         listen(fd, MAX_CLIENTS) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
-        note("listen on %s:%ld: %s", s->o.host, s->o.port, strerror(errno));
+        sim_note("listen on %s:%ld: %s", s->o.host, s->o.port, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
@@ -948,7 +913,7 @@ reboot(struct sim *s, int64_t now)
         close(s->listen_fd);
         s->listen_fd = -1;
         s->up_at_us = now + (int64_t)s->o.reboot_ms * 1000;
-        note("rebooting: not listening for %ld ms", s->o.reboot_ms);
+        sim_note("rebooting: not listening for %ld ms", s->o.reboot_ms);
     }
 }
 
@@ -999,7 +964,7 @@ poll_once(struct sim *s)
 {
     struct pollfd pfd[1 + MAX_CLIENTS];
     int slot[1 + MAX_CLIENTS], n = 0;
-    int64_t d = next_deadline(s), left = d - now_us(), now;
+    int64_t d = next_deadline(s), left = d - sim_now_us(), now;
     struct timespec ts = { 0, 0 };
 
     if (s->listen_fd >= 0) {
@@ -1018,7 +983,7 @@ poll_once(struct sim *s)
     if (ppoll(pfd, (nfds_t)n, d == INT64_MAX ? NULL : &ts, &s->waitmask) < 0) {
         return errno == EINTR ? 0 : -1;
     }
-    now = now_us();
+    now = sim_now_us();
     for (int i = 0; i < n; i++) {
         if (slot[i] < 0 && pfd[i].revents != 0) {
             accept_all(s);
@@ -1027,7 +992,7 @@ poll_once(struct sim *s)
             client_read(s, &s->cl[slot[i]], now);
         }
     }
-    timers_run(s, now_us());
+    timers_run(s, sim_now_us());
     return 0;
 }
 
@@ -1037,10 +1002,10 @@ run(struct sim *s)
     while (!g_stop) {
         if (g_kick) {
             g_kick = 0;
-            reboot(s, now_us());
+            reboot(s, sim_now_us());
         }
         if (poll_once(s) < 0) {
-            note("ppoll: %s", strerror(errno));
+            sim_note("ppoll: %s", strerror(errno));
             return -1;
         }
         if (s->dirty) {
@@ -1050,34 +1015,12 @@ run(struct sim *s)
     return 0;
 }
 
-/* Signals stay blocked except inside ppoll(): one that comes just before
- * it is not lost, and none cuts a frame short. */
-static void
-signals_init(struct sim *s)
-{
-    static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigset_t block;
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&sa.sa_mask);
-    sigemptyset(&block);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigaction(sigs[i], &sa, NULL);
-        sigaddset(&block, sigs[i]);
-    }
-    sigprocmask(SIG_BLOCK, &block, &s->waitmask);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigdelset(&s->waitmask, sigs[i]);
-    }
-}
-
 static bool
 outputs_init(struct sim *s)
 {
     if (s->o.log_path != NULL &&
         (s->log = fopen(s->o.log_path, "a")) == NULL) {
-        note("%s: %s", s->o.log_path, strerror(errno));
+        sim_note("%s: %s", s->o.log_path, strerror(errno));
         return false;
     }
     return s->o.stats_path == NULL ||
@@ -1100,12 +1043,12 @@ main(int argc, char **argv)
     for (int i = 0; i < MAX_CLIENTS; i++) {
         s.cl[i].fd = -1;
     }
-    signals_init(&s);
+    sim_signals_init(on_signal, &s.waitmask);
     rc = 1;
     /* the stats file is there before PORT is announced */
     if (outputs_init(&s) && gimg_init(&s.im, s.o.plain) && (stats_write(&s), true) &&
         listen_open(&s)) {
-        timers_init(&s, now_us());
+        timers_init(&s, sim_now_us());
         rc = run(&s) == 0 ? 0 : 1;
         stats_write(&s);
     }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "sim_map.h"
+#include "sim_util.h"
 
 #define RTU_MAX_UNIT 247      /* highest address a device can have */
 #define RTU_MAX_DEVICES 32    /* --unit given at most this often */
@@ -177,27 +178,6 @@ static const struct fcdef fcdefs[] = {
 
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_toggle;
-
-__attribute__((format(printf, 1, 2))) static void
-note(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("rtu_slave: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static struct timespec
 ts_us(int64_t us)
@@ -361,7 +341,7 @@ static bool
 check_opts(struct opts *o)
 {
     if (o->link == NULL) {
-        note("--link PATH is required");
+        sim_note("--link PATH is required");
         return false;
     }
     if (o->ndev == 0) {
@@ -373,7 +353,7 @@ check_opts(struct opts *o)
 
         if (d->prof == NULL &&
             (d->silent || d->corrupt > 0 || d->split_after >= 0)) {
-            note("unit %d has quirks but no --unit %d:PROFILE", u, u);
+            sim_note("unit %d has quirks but no --unit %d:PROFILE", u, u);
             return false;
         }
     }
@@ -413,12 +393,12 @@ parse_args(struct opts *o, int argc, char **argv)
             return c == 'h' ? 1 : -1;
         }
         if (!apply_opt(o, c, optarg)) {
-            note("bad value for --%s: '%s'", lo[idx].name, optarg);
+            sim_note("bad value for --%s: '%s'", lo[idx].name, optarg);
             return -1;
         }
     }
     if (optind != argc) {
-        note("unexpected argument '%s'", argv[optind]);
+        sim_note("unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return check_opts(o) ? 0 : -1;
@@ -437,7 +417,7 @@ devices_init(struct sim *s)
             }
             d->tab[t] = malloc(RTU_TAB_SIZE * sizeof(uint16_t));
             if (d->tab[t] == NULL) {
-                note("out of memory");
+                sim_note("out of memory");
                 return false;
             }
             for (unsigned a = 0; a < RTU_TAB_SIZE; a++) {
@@ -594,7 +574,7 @@ stats_write(struct sim *s)
     }
     f = fopen(s->stats_tmp, "w");
     if (f == NULL) {
-        note("%s: %s", s->stats_tmp, strerror(errno));
+        sim_note("%s: %s", s->stats_tmp, strerror(errno));
         return;
     }
     fprintf(f, "requests %" PRIu64 "\nreplies %" PRIu64 "\nbroadcasts %" PRIu64
@@ -605,7 +585,7 @@ stats_write(struct sim *s)
             st->silent, st->crc_errors, st->corrupted, st->early,
             st->min_gap_us, st->vanished);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
-        note("%s: %s", s->o.stats_path, strerror(errno));
+        sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
 }
 
@@ -665,11 +645,11 @@ bus_write(struct sim *s, const uint8_t *p, size_t n)
             p += w;
             n -= (size_t)w;
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-            note("write: %s", strerror(errno));
+            sim_note("write: %s", strerror(errno));
             return false;
         } else if (w < 0 && errno == EAGAIN &&
                    poll(&pfd, 1, WRITE_TIMEOUT_MS) != 1) {
-            note("write: nobody reads the bus; %zu bytes dropped", n);
+            sim_note("write: nobody reads the bus; %zu bytes dropped", n);
             return false;
         }
     }
@@ -681,7 +661,7 @@ static void
 send_logged(struct sim *s, const uint8_t *p, size_t n)
 {
     if (bus_write(s, p, n)) {
-        log_frame(s, now_us(), false, p, n, -1);
+        log_frame(s, sim_now_us(), false, p, n, -1);
     }
 }
 
@@ -692,9 +672,9 @@ send_logged(struct sim *s, const uint8_t *p, size_t n)
 static bool
 answer_pause(struct sim *s, long ms)
 {
-    int64_t end = now_us() + (int64_t)ms * 1000, left;
+    int64_t end = sim_now_us() + (int64_t)ms * 1000, left;
 
-    while (!g_toggle && (left = end - now_us()) > 0) {
+    while (!g_toggle && (left = end - sim_now_us()) > 0) {
         struct timespec ts = ts_us(left);
 
         ppoll(NULL, 0, &ts, &s->waitmask);
@@ -734,10 +714,10 @@ reply_send(struct sim *s, const struct device *d, const uint8_t *rsp,
      * and make the next gap look shorter than it was. */
     if (first < n) {
         ok = bus_write(s, rsp, first) && answer_pause(s, d->split_pause_ms);
-        s->last_done_us = now_us();
+        s->last_done_us = sim_now_us();
         ok = ok && bus_write(s, rsp + first, n - first);
     } else {
-        s->last_done_us = now_us();
+        s->last_done_us = sim_now_us();
         ok = bus_write(s, rsp, first);
     }
     if (ok) {
@@ -838,7 +818,7 @@ frame_fill(struct sim *s, struct frame *f)
         if (r > 0) {
             f->n += room ? (size_t)r : 0;
             f->overflow |= !room;
-            f->t_last = now_us();
+            f->t_last = sim_now_us();
         } else if (r == 0 || errno != EINTR) {
             return r < 0 && errno == EAGAIN ? 0 : -1;
         }
@@ -865,7 +845,7 @@ frame_read(struct sim *s, struct frame *f, int64_t t_first)
         if (frame_fill(s, f) < 0) {
             return -1;
         }
-        left = f->t_last + gap_us - now_us();
+        left = f->t_last + gap_us - sim_now_us();
         if (left <= 0) {
             return 0;
         }
@@ -890,9 +870,9 @@ bus_wait(struct sim *s)
         return errno == EINTR ? 0 : -1;
     }
     errno = 0;
-    if (frame_read(s, &f, now_us()) < 0) {
+    if (frame_read(s, &f, sim_now_us()) < 0) {
         /* Cannot happen while we hold a slave fd; never spin if it does. */
-        note("read: %s", errno != 0 ? strerror(errno) : "hang-up");
+        sim_note("read: %s", errno != 0 ? strerror(errno) : "hang-up");
         poll(NULL, 0, IO_RETRY_MS);
         return 0;
     }
@@ -909,13 +889,13 @@ link_make(struct sim *s)
     struct stat st;
 
     if (lstat(s->o.link, &st) == 0 && !S_ISLNK(st.st_mode)) {
-        note("%s exists and is not a symlink; not replacing it", s->o.link);
+        sim_note("%s exists and is not a symlink; not replacing it", s->o.link);
         return false;
     }
     unlink(s->link_tmp);
     if (symlink(s->pts, s->link_tmp) != 0 ||
         rename(s->link_tmp, s->o.link) != 0) {
-        note("symlink %s -> %s: %s", s->o.link, s->pts, strerror(errno));
+        sim_note("symlink %s -> %s: %s", s->o.link, s->pts, strerror(errno));
         unlink(s->link_tmp);
         return false;
     }
@@ -961,7 +941,7 @@ bus_open(struct sim *s)
     struct termios t;
 
     if (openpty(&s->master, &s->slave, NULL, NULL, NULL) != 0) {
-        note("openpty: %s", strerror(errno));
+        sim_note("openpty: %s", strerror(errno));
         return false;
     }
     if (tcgetattr(s->slave, &t) == 0) {
@@ -972,7 +952,7 @@ bus_open(struct sim *s)
         fcntl(s->master, F_SETFL, O_NONBLOCK) != 0 ||
         fcntl(s->master, F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(s->slave, F_SETFD, FD_CLOEXEC) != 0) {
-        note("pty set-up: %s", strerror(errno));
+        sim_note("pty set-up: %s", strerror(errno));
         bus_close(s);
         return false;
     }
@@ -982,7 +962,7 @@ bus_open(struct sim *s)
     }
     s->return_at_us = -1;
     s->last_done_us = -1;
-    note("bus up: %s -> %s", s->o.link, s->pts);
+    sim_note("bus up: %s -> %s", s->o.link, s->pts);
     printf("LINK %s\n", s->o.link);
     fflush(stdout);
     return true;
@@ -997,9 +977,9 @@ bus_vanish(struct sim *s)
     s->st.vanished++;
     s->return_at_us = s->o.return_after_ms < 0
                           ? -1
-                          : now_us() + (int64_t)s->o.return_after_ms * 1000;
+                          : sim_now_us() + (int64_t)s->o.return_after_ms * 1000;
     stats_write(s);
-    note("bus vanished");
+    sim_note("bus vanished");
 }
 
 /*
@@ -1010,7 +990,7 @@ static int
 vanished_wait(struct sim *s)
 {
     struct timespec ts;
-    int64_t left = s->return_at_us - now_us();
+    int64_t left = s->return_at_us - sim_now_us();
 
     ts = ts_us(left > 0 ? left : 0);
     if (ppoll(NULL, 0, s->return_at_us >= 0 ? &ts : NULL, &s->waitmask) < 0) {
@@ -1037,35 +1017,9 @@ run(struct sim *s)
         rc = s->master >= 0 ? bus_wait(s) : vanished_wait(s);
     }
     if (rc == -1) {
-        note("ppoll: %s", strerror(errno));
+        sim_note("ppoll: %s", strerror(errno));
     }
     return rc;
-}
-
-/*
- * Signals stay blocked except in ppoll() while waiting for the bus or in
- * answer_pause(), so they never cut a frame short, and one that comes just
- * before the wait is not lost.
- */
-static void
-signals_init(struct sim *s)
-{
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigset_t block;
-
-    static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&sa.sa_mask);
-    sigemptyset(&block);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigaction(sigs[i], &sa, NULL);
-        sigaddset(&block, sigs[i]);
-    }
-    sigprocmask(SIG_BLOCK, &block, &s->waitmask);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigdelset(&s->waitmask, sigs[i]);
-    }
 }
 
 static bool
@@ -1074,13 +1028,13 @@ outputs_init(struct sim *s)
     if (asprintf(&s->link_tmp, "%s.tmp", s->o.link) < 0 ||
         (s->o.stats_path != NULL &&
          asprintf(&s->stats_tmp, "%s.tmp", s->o.stats_path) < 0)) {
-        note("out of memory");
+        sim_note("out of memory");
         return false;
     }
     if (s->o.log_path != NULL) {
         s->log = fopen(s->o.log_path, "a");
         if (s->log == NULL) {
-            note("%s: %s", s->o.log_path, strerror(errno));
+            sim_note("%s: %s", s->o.log_path, strerror(errno));
             return false;
         }
     }
@@ -1121,7 +1075,9 @@ main(int argc, char **argv)
     s.return_at_us = -1;
     s.st.min_gap_us = -1;
     s.rng = 0x2545F491u;
-    signals_init(&s);
+    /* Signals are open only in ppoll(), waiting for the bus or in
+     * answer_pause(): they never cut a frame short. */
+    sim_signals_init(on_signal, &s.waitmask);
     rc = 1;
     if (outputs_init(&s) && devices_init(&s) && bus_open(&s)) {
         stats_write(&s);

@@ -38,6 +38,7 @@
 #include <modbus.h>
 
 #include "sim_map.h"
+#include "sim_util.h"
 
 #define MAX_CLIENTS 64
 #define MAX_UNIT 255          /* highest unit id a request can carry */
@@ -109,27 +110,6 @@ struct sim {
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_kick;
 
-__attribute__((format(printf, 1, 2))) static void
-note(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("tcp_slave: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static int64_t
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 sleep_ms(long ms)
 {
@@ -157,21 +137,6 @@ on_signal(int sig)
 }
 
 static bool
-parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool
 parse_listen(struct opts *o, const char *arg)
 {
     struct in_addr a;
@@ -179,7 +144,7 @@ parse_listen(struct opts *o, const char *arg)
     long v;
 
     if (sscanf(arg, "%15[0-9.]:%7s", o->host, port) != 2 ||
-        inet_pton(AF_INET, o->host, &a) != 1 || !parse_long(port, 0, 65535, &v)) {
+        inet_pton(AF_INET, o->host, &a) != 1 || !sim_parse_long(port, 0, 65535, &v)) {
         return false;
     }
     o->port = (int)v;
@@ -200,8 +165,8 @@ parse_units(struct opts *o, const char *arg)
         if ((dash = strchr(it, '-')) != NULL) {
             *dash++ = '\0';
         }
-        ok = parse_long(it, 1, MAX_UNIT, &lo) &&
-             parse_long(dash != NULL ? dash : it, lo, MAX_UNIT, &hi);
+        ok = sim_parse_long(it, 1, MAX_UNIT, &lo) &&
+             sim_parse_long(dash != NULL ? dash : it, lo, MAX_UNIT, &hi);
         for (long u = lo; ok && u <= hi; u++) {
             n += !o->served[u];
             o->served[u] = true;
@@ -230,15 +195,15 @@ apply_opt(struct opts *o, int c, const char *arg)
     case 'u':
         return parse_units(o, arg);
     case 'm':
-        return parse_long(arg, 1, 65536, &o->map_size);
+        return sim_parse_long(arg, 1, 65536, &o->map_size);
     case 'd':
-        return parse_long(arg, 0, 3600000, &o->delay_ms);
+        return sim_parse_long(arg, 0, 3600000, &o->delay_ms);
     case 'g':
-        return parse_long(arg, 0, 3600000, &o->min_gap_ms);
+        return sim_parse_long(arg, 0, 3600000, &o->min_gap_ms);
     case 'D':
-        return parse_long(arg, 1, LONG_MAX, &o->drop_every);
+        return sim_parse_long(arg, 1, LONG_MAX, &o->drop_every);
     case 'C':
-        return parse_long(arg, 1, LONG_MAX, &o->close_after);
+        return sim_parse_long(arg, 1, LONG_MAX, &o->close_after);
     case 'L':
         o->log_path = arg;
         return true;
@@ -280,12 +245,12 @@ parse_args(struct opts *o, int argc, char **argv)
             return c == 'h' ? 1 : -1;
         }
         if (!apply_opt(o, c, optarg)) {
-            note("bad value for --%s: '%s'", lo[idx].name, optarg);
+            sim_note("bad value for --%s: '%s'", lo[idx].name, optarg);
             return -1;
         }
     }
     if (optind != argc) {
-        note("unexpected argument '%s'", argv[optind]);
+        sim_note("unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return 0;
@@ -316,7 +281,7 @@ maps_init(struct sim *s)
         if (s->o.served[u]) {
             s->map[u] = map_new(u, s->o.map_size);
             if (s->map[u] == NULL) {
-                note("mapping for unit %u: %s", u, modbus_strerror(errno));
+                sim_note("mapping for unit %u: %s", u, modbus_strerror(errno));
                 return false;
             }
         }
@@ -434,7 +399,7 @@ stats_write(struct sim *s)
     }
     f = fopen(s->stats_tmp, "w");
     if (f == NULL) {
-        note("%s: %s", s->stats_tmp, strerror(errno));
+        sim_note("%s: %s", s->stats_tmp, strerror(errno));
         return;
     }
     fprintf(f, "requests %" PRIu64 "\nreplies %" PRIu64 "\ndropped %" PRIu64
@@ -445,7 +410,7 @@ stats_write(struct sim *s)
             st->unknown_unit, st->early, st->min_gap_us, st->connections,
             st->refused, st->closed_on_demand, st->max_clients_seen);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
-        note("%s: %s", s->o.stats_path, strerror(errno));
+        sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
 }
 
@@ -517,7 +482,7 @@ client_close(struct sim *s, struct client *c, const char *why)
     c->ready = false;
     s->nclients--;
     s->dirty = true;
-    note("conn %" PRIu64 " closed: %s (%d open)", c->id, why, s->nclients);
+    sim_note("conn %" PRIu64 " closed: %s (%d open)", c->id, why, s->nclients);
 }
 
 static void
@@ -536,7 +501,7 @@ accept_one(struct sim *s, int fd, const struct sockaddr_in *peer)
     if (c == NULL) {
         close(fd);
         s->st.refused++;
-        note("refused %s:%u: %s", ip, ntohs(peer->sin_port),
+        sim_note("refused %s:%u: %s", ip, ntohs(peer->sin_port),
              busy ? "single client" : "too many clients");
         return;
     }
@@ -548,7 +513,7 @@ accept_one(struct sim *s, int fd, const struct sockaddr_in *peer)
     if (s->nclients > s->st.max_clients_seen) {
         s->st.max_clients_seen = s->nclients;
     }
-    note("conn %" PRIu64 " open from %s:%u (%d open)", c->id, ip,
+    sim_note("conn %" PRIu64 " open from %s:%u (%d open)", c->id, ip,
          ntohs(peer->sin_port), s->nclients);
 }
 
@@ -562,7 +527,7 @@ accept_all(struct sim *s)
 
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
-                note("accept: %s", strerror(errno));
+                sim_note("accept: %s", strerror(errno));
             }
             return;
         }
@@ -705,7 +670,7 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
     /* The answer leaves now. A clock read after send() can come late on a
      * busy machine (we may be preempted in between) and make the next gap
      * look shorter than it was: read it before. */
-    s->last_done_us = now_us();
+    s->last_done_us = sim_now_us();
     if (answer && send_reply(s, req, len, act) < 0) {
         s->st.replies--;
         s->dirty = true;
@@ -776,7 +741,7 @@ poll_once(struct sim *s)
     if (ppoll(pfd, (nfds_t)n, NULL, &s->waitmask) < 0) {
         return errno == EINTR ? 0 : -1;
     }
-    t = now_us();
+    t = sim_now_us();
     for (int i = 1; i < n; i++) {
         s->cl[slot_of[i]].ready = pfd[i].revents != 0;
     }
@@ -796,7 +761,7 @@ run(struct sim *s)
             kick_all(s);
         }
         if (poll_once(s) < 0) {
-            note("ppoll: %s", strerror(errno));
+            sim_note("ppoll: %s", strerror(errno));
             return -1;
         }
         if (s->dirty) {
@@ -804,32 +769,6 @@ run(struct sim *s)
         }
     }
     return 0;
-}
-
-/*
- * Signals stay blocked except inside ppoll(), so they never interrupt
- * libmodbus or the --delay-ms sleep in the middle of a request, and a signal
- * that comes just before ppoll() is not lost.
- */
-static void
-signals_init(struct sim *s)
-{
-    struct sigaction sa = { .sa_handler = on_signal };
-    sigset_t block;
-
-    static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1 };
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&sa.sa_mask);
-    sigemptyset(&block);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigaction(sigs[i], &sa, NULL);
-        sigaddset(&block, sigs[i]);
-    }
-    sigprocmask(SIG_BLOCK, &block, &s->waitmask);
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigdelset(&s->waitmask, sigs[i]);
-    }
 }
 
 static bool
@@ -840,7 +779,7 @@ listen_init(struct sim *s)
 
     s->ctx = modbus_new_tcp(s->o.host, s->o.port);
     if (s->ctx == NULL) {
-        note("modbus_new_tcp: %s", modbus_strerror(errno));
+        sim_note("modbus_new_tcp: %s", modbus_strerror(errno));
         return false;
     }
     modbus_set_indication_timeout(s->ctx, IO_TIMEOUT_S, 0);
@@ -851,7 +790,7 @@ listen_init(struct sim *s)
     s->listen_fd = modbus_tcp_listen(s->ctx, MAX_CLIENTS);
     if (s->listen_fd < 0 ||
         getsockname(s->listen_fd, (struct sockaddr *)&a, &alen) != 0) {
-        note("listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
+        sim_note("listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
         return false;
     }
     fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK);
@@ -867,7 +806,7 @@ outputs_init(struct sim *s)
     if (s->o.log_path != NULL) {
         s->log = fopen(s->o.log_path, "a");
         if (s->log == NULL) {
-            note("%s: %s", s->o.log_path, strerror(errno));
+            sim_note("%s: %s", s->o.log_path, strerror(errno));
             return false;
         }
     }
@@ -917,7 +856,7 @@ main(int argc, char **argv)
     for (int i = 0; i < MAX_CLIENTS; i++) {
         s.cl[i].fd = -1;
     }
-    signals_init(&s);
+    sim_signals_init(on_signal, &s.waitmask);
     rc = 1;
     if (outputs_init(&s) && maps_init(&s) && listen_init(&s)) {
         stats_write(&s);
