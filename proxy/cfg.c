@@ -494,6 +494,49 @@ parse_addr(const char *s, char **end, unsigned *out)
     return true;
 }
 
+/*
+ * Take the next item of a comma-separated list at *<p>, trimmed, into <item>
+ * (and a copy into <bad> for the error message); false at the end.
+ */
+static bool
+next_item(const char **p, char *item, size_t size, char *bad,
+          size_t bad_size)
+{
+    const char *comma = strchr(*p, ',');
+    size_t n = comma ? (size_t)(comma - *p) : strlen(*p);
+
+    if (**p == '\0') {
+        return false;
+    }
+    trim_copy(item, size, *p, n);
+    snprintf(bad, bad_size, "%s", item);
+    *p = comma ? comma + 1 : *p + n;
+    return true;
+}
+
+/*
+ * "LO[-HI]" at <s> into <lo>, <hi>, with HI >= LO and spaces allowed around
+ * the dash; <end> after it and any spaces that follow.
+ */
+static bool
+parse_span(const char *s, char **end, unsigned *lo, unsigned *hi)
+{
+    if (!parse_addr(s, end, lo)) {
+        return false;
+    }
+    while (isspace((unsigned char)**end)) {
+        (*end)++;
+    }
+    *hi = *lo;
+    if (**end == '-' && !parse_addr(*end + 1, end, hi)) {
+        return false;
+    }
+    while (isspace((unsigned char)**end)) {
+        (*end)++;
+    }
+    return *hi >= *lo;
+}
+
 /* "LO[-HI], ..." into <be>'s deny_write; false with <bad> on error. */
 static bool
 parse_ranges(const char *value, struct cfg_backend *be, char *bad,
@@ -503,30 +546,15 @@ parse_ranges(const char *value, struct cfg_backend *be, char *bad,
     const char *p = value;
 
     be->n_deny_write = 0;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    while (next_item(&p, item, sizeof(item), bad, bad_size)) {
         struct cfg_range *r = &be->deny_write[be->n_deny_write];
         char *e;
 
-        trim_copy(item, sizeof(item), p, n);
-        snprintf(bad, bad_size, "%s", item);
         if (be->n_deny_write == CFG_MAX_RANGES ||
-            !parse_addr(item, &e, &r->lo)) {
-            return false;
-        }
-        r->hi = r->lo;
-        if (*e == '-' && !parse_addr(e + 1, &e, &r->hi)) {
-            return false;
-        }
-        while (isspace((unsigned char)*e)) {
-            e++;
-        }
-        if (*e != '\0' || r->hi < r->lo) {
+            !parse_span(item, &e, &r->lo, &r->hi) || *e != '\0') {
             return false;
         }
         be->n_deny_write++;
-        p = comma ? comma + 1 : p + n;
     }
     return true;
 }
@@ -540,28 +568,16 @@ parse_overrides(const char *value, struct cfg_backend *be, char *bad,
     const char *p = value;
 
     be->n_overrides = 0;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    while (next_item(&p, item, sizeof(item), bad, bad_size)) {
         struct cfg_override *o = &be->overrides[be->n_overrides];
         char *e;
 
-        trim_copy(item, sizeof(item), p, n);
-        snprintf(bad, bad_size, "%s", item);
         if (be->n_overrides == CFG_MAX_OVERRIDES ||
-            !parse_addr(item, &e, &o->lo)) {
-            return false;
-        }
-        o->hi = o->lo;
-        if (*e == '-' && !parse_addr(e + 1, &e, &o->hi)) {
-            return false;
-        }
-        if (*e != ':' || o->hi < o->lo ||
+            !parse_span(item, &e, &o->lo, &o->hi) || *e != ':' ||
             !parse_uint(e + 1, 10, 600000, &o->timeout_ms)) {
             return false;
         }
         be->n_overrides++;
-        p = comma ? comma + 1 : p + n;
     }
     return true;
 }

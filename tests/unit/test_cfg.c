@@ -812,6 +812,15 @@ static const struct err_case err_cases[] = {
      TAIL_BACKEND_ROUTE, 2, "[server] allow: invalid address range \"lan\""},
     {"read_only_clients bad prefix", "[server]\nread_only_clients = "
      "10.0.0.0/40\n" TAIL_BACKEND_ROUTE, 2, "invalid address range"},
+    {"deny_write empty item", HEAD_BACKEND "deny_write = 1,,2\n"
+     TAIL_ROUTE, 4, "[backend sigen] deny_write: invalid range \"\""},
+    {"deny_write junk after", HEAD_BACKEND "deny_write = 1-2 x\n"
+     TAIL_ROUTE, 4, "invalid range \"1-2 x\""},
+    {"deny_write 17 ranges", HEAD_BACKEND "deny_write = 1,2,3,4,5,6,7,8,9,"
+     "10,11,12,13,14,15,16,17\n" TAIL_ROUTE, 4, "invalid range \"17\""},
+    {"override 9 ranges", HEAD_BACKEND "timeout_override = 1:10,2:10,3:10,"
+     "4:10,5:10,6:10,7:10,8:10,9:10\n" TAIL_ROUTE, 4,
+     "invalid range \"9:10\""},
     {"deny_write reversed", HEAD_BACKEND "deny_write = 0x30C2-0x3000\n"
      TAIL_ROUTE, 4, "[backend sigen] deny_write: invalid range"},
     {"http_listen bad", "[server]\nhttp_listen = localhost:80\n"
@@ -1116,6 +1125,35 @@ Test(cfg_valid, rtu_and_rtu_tcp_keys_and_defaults)
     cr_assert_eq(g->connect_timeout_ms, 3000);
     cr_assert_eq(g->byte_timeout_ms, 500, "a network hop adds jitter");
     cr_assert_eq(g->n_overrides, 0);
+    cfg_free(cfg);
+}
+
+/* deny_write and timeout_override read their lists with one item reader. */
+Test(cfg_valid, register_lists_share_one_grammar)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = h\n"
+        "deny_write = 0x0640 ,  0x3000 -0x30C2,7,\n"
+        "timeout_override = 5 - 6 :100 ,0x10:200,\n"
+        "[route]\n"
+        "1 = sigen\n";
+    struct cfg *cfg = load_ok(text);
+    const struct cfg_backend *b = &cfg->backends[0];
+
+    cr_assert_eq(b->n_deny_write, 3, "a trailing comma ends the list");
+    cr_assert_eq(b->deny_write[0].lo, 0x0640);
+    cr_assert_eq(b->deny_write[0].hi, 0x0640);
+    cr_assert_eq(b->deny_write[1].lo, 0x3000);
+    cr_assert_eq(b->deny_write[1].hi, 0x30C2);
+    cr_assert_eq(b->deny_write[2].lo, 7);
+    cr_assert_eq(b->n_overrides, 2);
+    cr_assert_eq(b->overrides[0].lo, 5);
+    cr_assert_eq(b->overrides[0].hi, 6);
+    cr_assert_eq(b->overrides[0].timeout_ms, 100);
+    cr_assert_eq(b->overrides[1].lo, 0x10);
+    cr_assert_eq(b->overrides[1].timeout_ms, 200);
     cfg_free(cfg);
 }
 
