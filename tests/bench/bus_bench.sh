@@ -11,40 +11,17 @@
 # the simulator included) is measured first with one client and no
 # spacing. Everything is on this machine; the script stops what it starts.
 #
-#   BUILD_DIR=build-rel SPACING_MS=100 DURATION=10 tests/bench/bus_bench.sh
+#   SPACING_MS=100 DURATION=10 tests/bench/bus_bench.sh
+# (BUILD_DIR: as in lib.sh, build-bench/ built when unset)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init busbench
 
-BUILD_DIR=${BUILD_DIR:-build}
 SPACING_MS=${SPACING_MS:-100}
 DURATION=${DURATION:-10}
-LOADGEN=$BUILD_DIR/tests/bench/loadgen
+bench_binaries rtu_slave
 SIM=$BUILD_DIR/tests/sim/rtu_slave
-PROXY=$BUILD_DIR/modbus-mux
-for bin in "$LOADGEN" "$SIM" "$PROXY"; do
-    [[ -x $bin ]] || { echo "bus_bench: build first: missing $bin" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/mux-busbench.XXXXXX)
-PIDS=()
-cleanup() {
-    # only our children still running: a pid we already reaped may belong
-    # to someone else by now
-    local p
-    for p in $(jobs -rp); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {    # FILE REGEX: poll, 10 s at most
-    for _ in $(seq 200); do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "bus_bench: timed out waiting for '$2' in $1" >&2
-    exit 1
-}
 
 start_proxy() {     # SPACING: a proxy in front of the bus
     cat >"$WORK/mux.ini" <<EOT
@@ -64,22 +41,16 @@ queue_depth = 1000
 EOT
     "$PROXY" -c "$WORK/mux.ini" 2>"$WORK/mux-$1.log" &
     MUX_PID=$!
-    PIDS+=("$MUX_PID")
-    wait_for "$WORK/mux-$1.log" 'listening on'
-    wait_for "$WORK/mux-$1.log" 'B:bus: connected'
+    wait_for "$WORK/mux-$1.log" 'listening on' "$MUX_PID"
+    wait_for "$WORK/mux-$1.log" 'B:bus: connected' "$MUX_PID"
     PORT=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$WORK/mux-$1.log" | sed 's/.*://')
 }
 
-kv() {          # LINE KEY
-    for tok in $1; do [[ $tok == "$2="* ]] && { echo "${tok#*=}"; return; }; done
-}
-
 "$SIM" --link "$WORK/bus" --unit 1:generic >"$WORK/sim.out" 2>"$WORK/sim.err" &
-PIDS+=("$!")
-wait_for "$WORK/sim.out" '^LINK '
+wait_for "$WORK/sim.out" '^LINK ' "$!"
 
 echo "== modbus-mux RS485 bus utilisation $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "machine: nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: nproc=$(nproc) load=$(loadavg)"
 
 start_proxy 0
 line=$("$LOADGEN" --target "127.0.0.1:$PORT" --clients 1 --duration 3 --warmup 0.5)

@@ -13,44 +13,17 @@
 # Every reply is checked by the load generator. Loopback only; the script
 # stops what it starts.
 #
-#   BUILD_DIR=build-rel DURATION=30 tests/bench/giv_bench.sh
+#   DURATION=30 tests/bench/giv_bench.sh
+# (BUILD_DIR: as in lib.sh, build-bench/ built when unset)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init givbench
 
-BUILD_DIR=${BUILD_DIR:-build}
 DURATION=${DURATION:-30}
 TTL_MS=${TTL_MS:-5000}
-LOADGEN=$BUILD_DIR/tests/bench/loadgen
+bench_binaries giv_dongle
 SIM=$BUILD_DIR/tests/sim/giv_dongle
-PROXY=$BUILD_DIR/modbus-mux
-for bin in "$LOADGEN" "$SIM" "$PROXY"; do
-    [[ -x $bin ]] || { echo "giv_bench: build first: missing $bin" >&2; exit 1; }
-done
-
-WORK=$(mktemp -d /tmp/mux-givbench.XXXXXX)
-PIDS=()
-cleanup() {
-    # only our children still running: a pid we already reaped may belong
-    # to someone else by now
-    local p
-    for p in $(jobs -rp); do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {    # FILE REGEX: poll, 10 s at most
-    for _ in $(seq 200); do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "giv_bench: timed out waiting for '$2' in $1" >&2
-    exit 1
-}
-
-kv() {          # LINE KEY
-    for tok in $1; do [[ $tok == "$2="* ]] && { echo "${tok#*=}"; return; }; done
-}
 
 stat() {        # KEY: from the simulator's stats file
     awk -v k="$1" '$1 == k { print $2 }' "$WORK/sim.stats"
@@ -60,8 +33,7 @@ stat() {        # KEY: from the simulator's stats file
 # device 0x11, unit 50 device 0x32), 250 ms per answer, heartbeats.
 "$SIM" --listen 127.0.0.1:0 --plain-image --delay-ms 250 --heartbeat-ms 10000 \
     --stats "$WORK/sim.stats" >"$WORK/sim.out" 2>"$WORK/sim.err" &
-PIDS+=("$!")
-wait_for "$WORK/sim.out" '^PORT '
+wait_for "$WORK/sim.out" '^PORT ' "$!"
 SIM_PORT=$(awk '/^PORT /{print $2}' "$WORK/sim.out")
 
 start_proxy() {     # TAG TTL_MS
@@ -83,8 +55,7 @@ queue_depth = 1000
 EOT
     "$PROXY" -c "$WORK/mux-$1.ini" 2>"$WORK/mux-$1.log" &
     MUX_PID=$!
-    PIDS+=("$MUX_PID")
-    wait_for "$WORK/mux-$1.log" 'B:giv: connected'
+    wait_for "$WORK/mux-$1.log" 'B:giv: connected' "$MUX_PID"
     PORT=$(grep -oE 'listening on 127\.0\.0\.1:[0-9]+' "$WORK/mux-$1.log" | sed 's/.*://')
 }
 
@@ -93,7 +64,7 @@ stop_proxy() {
 }
 
 echo "== modbus-mux GivEnergy cache $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "machine: nproc=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: nproc=$(nproc) load=$(loadavg)"
 
 echo "-- a. 100 clients, IR(0,60) of the inverter"
 row() {         # LABEL LOADGEN-LINE DONGLE-FRAMES

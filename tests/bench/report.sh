@@ -25,87 +25,24 @@
 # other_benches summary; default all, in that order). The exit
 # status is 1 when a step failed (a wrong reply, a lost one, a script error).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init report
 
 DUR=${REPORT_DURATION:-5}
 COALESCE_CLIENTS=(1 10 100 1000)
 COST_CLIENTS=(1 10 100 1000 10000)
 COST_REPEATS=${REPORT_COST_REPEATS:-3}
-WORK=$(mktemp -d /tmp/mux-report.XXXXXX)
 FAILED=0
 T_BEGIN=$(date +%s)
 declare -A RES=()
 
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    # only what still runs (a pid of ours that has exited may be reused); a
-    # bg_wait job leads a process group: stop the whole group
-    jobs -rp >"$WORK/.jobs" 2>/dev/null || true
-    while read -r p; do
-        kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true
-    done <"$WORK/.jobs"
-    wait 2>/dev/null || true
-    if [[ $rc -eq 0 ]]; then
-        rm -rf "$WORK"
-    else
-        echo "report: logs kept in $WORK" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "report: $*" >&2; exit 1; }
-
-# bg_wait CMD...: run CMD in a process group of its own in the background
-# and wait for it, so that a signal is handled at once: cleanup stops the
-# whole group (a script and the processes it started). Returns its status.
-bg_wait() {
-    setsid "$@" &
-    wait "$!"
-}
-
 # ---- binaries ---------------------------------------------------------------
 
-if [[ -z ${BUILD_DIR:-} ]]; then
-    BUILD_DIR=build-bench
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTS=ON \
-        >"$WORK/cmake.log" 2>&1 || { tail -20 "$WORK/cmake.log"; die "configure failed"; }
-    cmake --build "$BUILD_DIR" -j "$(nproc)" >"$WORK/build.log" 2>&1 \
-        || { tail -20 "$WORK/build.log"; die "build failed"; }
-fi
-export BUILD_DIR
-LOADGEN=$BUILD_DIR/tests/bench/loadgen
+bench_binaries tcp_slave rtu_slave giv_dongle
 SIM=$BUILD_DIR/tests/sim/tcp_slave
-PROXY=$BUILD_DIR/modbus-mux
-for bin in "$LOADGEN" "$SIM" "$PROXY" "$BUILD_DIR/tests/sim/rtu_slave" \
-           "$BUILD_DIR/tests/sim/giv_dongle"; do
-    [[ -x $bin ]] || die "not found or not executable: $bin"
-done
 
 # ---- helpers ----------------------------------------------------------------
-
-wait_for() {    # FILE REGEX PID: poll 15 s at most; fail if PID exits
-    local i
-    for ((i = 0; i < 300; i++)); do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || { cat "$1" >&2 || true; die "pid $3 exited before '$2'"; }
-        sleep 0.05
-    done
-    die "timed out waiting for '$2' in $1"
-}
-
-kv() {          # LINE KEY
-    local tok
-    for tok in $1; do [[ $tok == "$2="* ]] && { echo "${tok#*=}"; return; }; done
-    echo 0
-}
-
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # cpu_snapshot: "busy nice total" jiffies of all CPUs from /proc/stat
 cpu_snapshot() {

@@ -27,8 +27,9 @@
 # Exit status: 0 when every run completed with every reply verified (no wrong
 # reply, no closed connection, no timeout); 1 otherwise.
 set -euo pipefail
-
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init bench
 
 DUR=${BENCH_DURATION:-5}
 WARMUP=${BENCH_WARMUP:-1}
@@ -44,96 +45,16 @@ SIM_MAX_CLIENTS=64
 # a run's bound: warm-up + measurement + connect and drain allowances
 RUN_LIMIT_S=$(awk -v d="$DUR" -v w="$WARMUP" 'BEGIN { printf "%d", d + w + 90 }')
 
-WORK=$(mktemp -d /tmp/mux-bench.XXXXXX)
 FAILED=0
 declare -A RES=()
 
-# Stop what we started that still runs, by pid (jobs -r: a pid of ours that
-# has exited may belong to someone else by now); keep the logs when something
-# went wrong.
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    jobs -rp >"$WORK/.jobs" 2>/dev/null || true
-    while read -r pid; do
-        kill "$pid" 2>/dev/null || true
-    done <"$WORK/.jobs"
-    wait 2>/dev/null || true
-    if [[ $rc -eq 0 ]]; then
-        rm -rf "$WORK"
-    else
-        echo "logs kept in $WORK" >&2
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() {
-    echo "run_bench: $*" >&2
-    exit 1
-}
-
 # ---- binaries ---------------------------------------------------------------
 
-build() {
-    if [[ -n ${BUILD_DIR:-} ]]; then
-        return
-    fi
-    BUILD_DIR=build-bench
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTS=ON \
-        >"$WORK/cmake.log" 2>&1 || { tail -20 "$WORK/cmake.log"; die "configure failed"; }
-    cmake --build "$BUILD_DIR" -j "$(nproc)" >"$WORK/build.log" 2>&1 \
-        || { tail -20 "$WORK/build.log"; die "build failed"; }
-}
-
-build
-LOADGEN=${LOADGEN:-$BUILD_DIR/tests/bench/loadgen}
+bench_binaries
 SIM=${SIM:-$BUILD_DIR/tests/sim/tcp_slave}
-PROXY=${PROXY:-$BUILD_DIR/modbus-mux}
-for bin in "$LOADGEN" "$SIM" "$PROXY"; do
-    [[ -x $bin ]] || die "not found or not executable: $bin"
-done
+[[ -x $SIM ]] || die "not found or not executable: $SIM"
 
 # ---- helpers ----------------------------------------------------------------
-
-# wait_line FILE ERE PID SECONDS: poll until FILE has a line matching ERE;
-# fail early if PID exits. Prints the first matching line.
-wait_line() {
-    local file=$1 re=$2 pid=$3 tries=$(($4 * 20))
-    while ((tries-- > 0)); do
-        if grep -m1 -E "$re" "$file" 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "pid $pid exited before '$re'"; }
-        sleep 0.05
-    done
-    die "timed out waiting for '$re' in $file"
-}
-
-# kv LINE KEY: the value of KEY=value in a loadgen result line.
-kv() {
-    local tok
-    for tok in $1; do
-        if [[ $tok == "$2="* ]]; then
-            echo "${tok#*=}"
-            return
-        fi
-    done
-    echo ""
-}
-
-rss_kb() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
-}
-
-fd_count() {
-    local fds=("/proc/$1/fd/"*)
-    echo "${#fds[@]}"
-}
-
-loadavg() {
-    cut -d' ' -f1-3 /proc/loadavg
-}
 
 # run_load NAME PORT CLIENTS [SECONDS]: one timed loadgen run; its result
 # line goes to RES[NAME].

@@ -33,14 +33,17 @@
 # what the clients sent and got).
 #
 # Environment:
-#   BUILD_DIR=build-bench  binaries (built if missing: Release, tests on)
+#   BUILD_DIR              binaries as they are (default: configure and
+#                          build build-bench/, Release, tests on)
 #   SOAK_SECONDS=180       length of the load
 #   SOAK_WARMUP=30         seconds before the RSS baseline sample
 #   SOAK_SAMPLE=10         RSS sample period, seconds
 #   SOAK_TCP_CLIENTS=2000 SOAK_GIV_CLIENTS=320 SOAK_RTU_CLIENTS=40
 #   SOAK_CHURN_CLIENTS=100 (0: no churn)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init soak
 
 SOAK_SECONDS=${SOAK_SECONDS:-180}
 SOAK_WARMUP=${SOAK_WARMUP:-30}
@@ -53,78 +56,18 @@ RSS_PCT=10                      # allowed growth: 10 % ...
 RSS_SLACK_KB=2048               # ... + 2 MB
 LG_LIMIT=$((SOAK_SECONDS + 60)) # hard bound of each load generator
 
-WORK=$(mktemp -d /tmp/mux-soak.XXXXXX)
 FAILED=0
 T_BEGIN=$(date +%s)
 
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    # only what still runs: a pid of ours that has exited may be reused
-    jobs -rp >"$WORK/.jobs" 2>/dev/null || true
-    while read -r p; do kill "$p" 2>/dev/null || true; done <"$WORK/.jobs"
-    wait 2>/dev/null || true
-    if [[ $rc -eq 0 ]]; then
-        rm -rf "$WORK"
-    else
-        echo "soak: logs kept in $WORK" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "soak: $*" >&2; exit 1; }
-
-# nap SECONDS: sleep in the background, so that a signal is handled at once
-nap() {
-    sleep "$1" &
-    NAP_PID=$!
-    wait "$NAP_PID" || true
-    NAP_PID=
-}
-
 # ---- binaries ---------------------------------------------------------------
 
-BUILD_DIR=${BUILD_DIR:-build-bench}
-LOADGEN=$BUILD_DIR/tests/bench/loadgen
+bench_binaries tcp_slave rtu_slave giv_dongle
 TCP_SIM=$BUILD_DIR/tests/sim/tcp_slave
 RTU_SIM=$BUILD_DIR/tests/sim/rtu_slave
 GIV_SIM=$BUILD_DIR/tests/sim/giv_dongle
-PROXY=$BUILD_DIR/modbus-mux
-need_build=0
-for bin in "$LOADGEN" "$TCP_SIM" "$RTU_SIM" "$GIV_SIM" "$PROXY"; do
-    [[ -x $bin ]] || need_build=1
-done
-if ((need_build)); then
-    echo "soak: building $BUILD_DIR (Release)"
-    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTS=ON \
-        >"$WORK/cmake.log" 2>&1 || { tail -20 "$WORK/cmake.log"; die "configure failed"; }
-    cmake --build "$BUILD_DIR" -j "$(nproc)" >"$WORK/build.log" 2>&1 \
-        || { tail -20 "$WORK/build.log"; die "build failed"; }
-fi
 
 # ---- helpers ----------------------------------------------------------------
 
-wait_for() {    # FILE REGEX PID: poll 15 s at most; fail if PID exits
-    local i
-    for ((i = 0; i < 300; i++)); do
-        grep -qE "$2" "$1" 2>/dev/null && return 0
-        kill -0 "$3" 2>/dev/null || { cat "$1" >&2 || true; die "pid $3 exited before '$2'"; }
-        sleep 0.05
-    done
-    die "timed out waiting for '$2' in $1"
-}
-
-kv() {          # LINE KEY: the value of KEY=value
-    local tok
-    for tok in $1; do [[ $tok == "$2="* ]] && { echo "${tok#*=}"; return; }; done
-    echo 0
-}
-
-rss_kb()  { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
 sim_stat() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 
 # ---- simulators and the proxy -----------------------------------------------
