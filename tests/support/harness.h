@@ -4,7 +4,9 @@
  * the simulators: a scratch directory, child processes with their output in
  * files, readiness by polling for a log line (never a guessed sleep), raw
  * MBAP sockets for pipelining and malformed frames, and the simulator's
- * statistics file.
+ * statistics file. Processes, files and counters are in harness.c; the
+ * client side (sockets, requests, replies, blackhole, poller) is in
+ * harness_client.c.
  */
 #ifndef MUX_HARNESS_H
 #define MUX_HARNESS_H
