@@ -183,7 +183,8 @@ find_tool(const char *tool, char *out, size_t size)
 }
 
 /* Start the simulator and the proxy with one backend "dev" on it and
- * http_listen; wait until HTTP serves. Returns the HTTP port. */
+ * http_listen; wait until HTTP serves and the backend is connected (before
+ * that /healthz rightly says 503). Returns the HTTP port. */
 static int
 start_pair(struct sim *s, struct mux *m, const char *extra)
 {
@@ -194,6 +195,8 @@ start_pair(struct sim *s, struct mux *m, const char *extra)
                              s->port, extra), 0);
     cr_assert(h_wait_file(m->p.err, "http: serving", 5000, NULL, 0),
               "no \"http: serving\" line in %s", m->p.err);
+    cr_assert(h_wait_file(m->p.err, "B:dev: connected", 5000, NULL, 0),
+              "no \"B:dev: connected\" line in %s", m->p.err);
     return hport;
 }
 
