@@ -22,9 +22,9 @@
  * it waits N ms before sending the next request (the first requests of the
  * clients are spread evenly over the first N ms). The waits are one FIFO,
  * sorted by construction, behind one timer.
+ *
+ * The command line is lg_opts.c, the latency histogram lg_hist.c.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -37,13 +37,11 @@
 
 #include <uv.h>
 
+#include "lg_hist.h"
+#include "lg_opts.h"
 #include "mbap.h"
 #include "sim_map.h"
 
-#define CLIENTS_MAX       20000u
-#define INTERVAL_MAX_MS   3600000u         /* --interval-ms */
-#define PIPELINE_MAX      256u
-#define COUNT_MAX         125u             /* registers per FC 3/4 read */
 #define REQ_PDU_LEN       5u               /* fc, addr(2), count(2) */
 #define REQ_ADU_LEN       (MB_MBAP_HDR + REQ_PDU_LEN)
 #define NS_PER_US         1000ull
@@ -51,7 +49,6 @@
 #define NS_PER_S          1000000000ull
 #define REPLY_TIMEOUT_NS  (5 * NS_PER_S)
 #define DRAIN_GRACE_MS    (5000u + 500u)   /* > reply timeout + one scan */
-#define TICK_MS           10u              /* connect pacing period */
 #define SCAN_MS           250u             /* timeout scan period */
 #define CONNECT_TRIES     5u               /* attempts per connection */
 #define CONNECT_BACKOFF_MS 20u             /* doubled on every retry */
@@ -59,14 +56,6 @@
 #define READ_BUF_SIZE     65536u
 #define LOG_MAX           10u              /* stderr lines per kind */
 #define NO_CONN           UINT32_MAX
-
-/* Histogram: exact 1 us buckets below 1024 us, then 512 buckets per octave
- * (under 0.2 % error) up to 2^64 us, so no value is ever clamped. */
-#define HIST_SUB_BITS     9u
-#define HIST_SUB          (1u << HIST_SUB_BITS)
-#define HIST_LINEAR       (2u * HIST_SUB)
-#define HIST_OCTAVES      (64u - HIST_SUB_BITS - 1u)
-#define HIST_BUCKETS      (HIST_LINEAR + HIST_OCTAVES * HIST_SUB)
 
 enum phase {
     PH_CONNECT,              /* opening connections, nothing sent yet */
@@ -111,30 +100,6 @@ struct conn {
     uint8_t        state;
     uint8_t        tries;
     uint8_t        wbusy;
-};
-
-struct opts {
-    struct sockaddr_in target;
-    uint32_t clients;
-    uint32_t pipeline;
-    uint32_t interval_ms;    /* 0: the next request at once */
-    uint32_t addr_span;      /* distinct reads lie in [0, span) */
-    double   duration_s;
-    bool     duration_set;
-    double   warmup_s;
-    uint8_t  unit;
-    uint8_t  fc;
-    uint16_t count;
-    bool     same_addr;
-    bool     idle;
-    uint32_t connect_rate;
-};
-
-struct hist {
-    uint64_t n;
-    uint64_t sum;
-    uint64_t max;
-    uint64_t bucket[HIST_BUCKETS];
 };
 
 struct stats {
@@ -196,71 +161,6 @@ static struct gen g;
 
 static void finish(void);
 static void conn_flush(struct conn *c);
-
-/* ---- histogram ---------------------------------------------------------- */
-
-static uint32_t
-hist_index(uint64_t v)
-{
-    unsigned m;
-
-    if (v < HIST_LINEAR) {
-        return (uint32_t)v;
-    }
-    m = 63u - (unsigned)__builtin_clzll(v);
-    return HIST_LINEAR + (m - HIST_SUB_BITS - 1u) * HIST_SUB +
-           (uint32_t)((v >> (m - HIST_SUB_BITS)) - HIST_SUB);
-}
-
-/* The largest value that falls into bucket <i>. */
-static uint64_t
-hist_upper(uint32_t i)
-{
-    uint32_t j, m, top;
-
-    if (i < HIST_LINEAR) {
-        return i;
-    }
-    j = i - HIST_LINEAR;
-    m = j / HIST_SUB + HIST_SUB_BITS + 1u;
-    top = HIST_SUB + j % HIST_SUB;
-    return (((uint64_t)top + 1u) << (m - HIST_SUB_BITS)) - 1u;
-}
-
-static void
-hist_add(struct hist *h, uint64_t v)
-{
-    h->bucket[hist_index(v)]++;
-    h->n++;
-    h->sum += v;
-    if (v > h->max) {
-        h->max = v;
-    }
-}
-
-/* Value at quantile <per10k>/10000: the upper edge of the bucket holding that
- * rank, never above the exact maximum. */
-static uint64_t
-hist_quantile(const struct hist *h, uint64_t per10k)
-{
-    uint64_t rank, seen = 0;
-    uint32_t i;
-
-    if (h->n == 0) {
-        return 0;
-    }
-    rank = (h->n * per10k + 9999u) / 10000u;
-    if (rank == 0) {
-        rank = 1;
-    }
-    for (i = 0; i < HIST_BUCKETS; i++) {
-        seen += h->bucket[i];
-        if (seen >= rank) {
-            break;
-        }
-    }
-    return hist_upper(i) < h->max ? hist_upper(i) : h->max;
-}
 
 /* ---- requests ----------------------------------------------------------- */
 
@@ -1008,203 +908,6 @@ print_load(void)
            g.st.replies, g.st.late, g.st.unanswered);
 }
 
-/* ---- options ------------------------------------------------------------ */
-
-static void
-usage(FILE *f)
-{
-    fprintf(f,
-        "usage: loadgen --target HOST:PORT [options]\n"
-        "  --target HOST:PORT     IPv4 address and port to connect to\n"
-        "  --clients N            connections, 1..%u (default 1)\n"
-        "  --pipeline D           requests outstanding per client, 1..%u"
-        " (default 1)\n"
-        "  --duration S           seconds of measurement (default 5;"
-        " --idle: hold until a signal)\n"
-        "  --warmup S             seconds before measuring (default 0.5)\n"
-        "  --unit U               unit id, 0..255 (default 1)\n"
-        "  --fc 3|4               read holding / input registers (default 3)\n"
-        "  --count C              registers per read, 1..%u (default 2)\n"
-        "  --addr-mode distinct|same   distinct blocks per request, or all"
-        " at 0 (default distinct)\n"
-        "  --idle                 connect, print \"connected N\", hold"
-        " silent\n"
-        "  --connect-rate R       new connections per %u ms (default 500)\n"
-        "  --interval-ms N        after a reply, wait N ms before the next"
-        " request\n"
-        "                         (a poller; 0..%u, default 0 = at once)\n"
-        "  --addr-span S          distinct mode: every read lies in [0, S),"
-        " S >= count\n"
-        "                         (default 65536)\n",
-        CLIENTS_MAX, PIPELINE_MAX, COUNT_MAX, TICK_MS, INTERVAL_MAX_MS);
-}
-
-/* Parse an unsigned integer in [lo, hi]; exits with a message otherwise. */
-static uint32_t
-parse_uint(const char *opt, const char *s, uint32_t lo, uint32_t hi)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "loadgen: --%s wants an integer in %u..%u, got '%s'\n",
-                opt, lo, hi, s);
-        exit(2);
-    }
-    return (uint32_t)v;
-}
-
-static double
-parse_secs(const char *opt, const char *s)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0) || v > 1e6) {
-        fprintf(stderr, "loadgen: --%s wants seconds, got '%s'\n", opt, s);
-        exit(2);
-    }
-    return v;
-}
-
-static void
-parse_target(const char *s)
-{
-    char host[64];
-    const char *colon = strrchr(s, ':');
-    size_t n = colon ? (size_t)(colon - s) : 0;
-    uint32_t port;
-
-    if (colon == NULL || n == 0 || n >= sizeof(host)) {
-        fprintf(stderr, "loadgen: --target wants HOST:PORT, got '%s'\n", s);
-        exit(2);
-    }
-    memcpy(host, s, n);
-    host[n] = '\0';
-    port = parse_uint("target port", colon + 1, 1, 65535);
-    if (uv_ip4_addr(host, (int)port, &g.o.target) != 0) {
-        fprintf(stderr, "loadgen: '%s' is not an IPv4 address\n", host);
-        exit(2);
-    }
-}
-
-static void
-parse_addr_mode(const char *s)
-{
-    if (strcmp(s, "distinct") == 0) {
-        g.o.same_addr = false;
-    } else if (strcmp(s, "same") == 0) {
-        g.o.same_addr = true;
-    } else {
-        fprintf(stderr, "loadgen: --addr-mode is distinct or same\n");
-        exit(2);
-    }
-}
-
-static const struct option long_opts[] = {
-    { "target", required_argument, NULL, 't' },
-    { "clients", required_argument, NULL, 'n' },
-    { "pipeline", required_argument, NULL, 'p' },
-    { "duration", required_argument, NULL, 'd' },
-    { "warmup", required_argument, NULL, 'w' },
-    { "unit", required_argument, NULL, 'u' },
-    { "fc", required_argument, NULL, 'f' },
-    { "count", required_argument, NULL, 'c' },
-    { "addr-mode", required_argument, NULL, 'a' },
-    { "idle", no_argument, NULL, 'i' },
-    { "connect-rate", required_argument, NULL, 'r' },
-    { "interval-ms", required_argument, NULL, 'I' },
-    { "addr-span", required_argument, NULL, 'S' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-};
-
-static void
-parse_one(int opt, const char *arg, bool *have_target)
-{
-    switch (opt) {
-    case 't':
-        parse_target(arg);
-        *have_target = true;
-        break;
-    case 'n':
-        g.o.clients = parse_uint("clients", arg, 1, CLIENTS_MAX);
-        break;
-    case 'p':
-        g.o.pipeline = parse_uint("pipeline", arg, 1, PIPELINE_MAX);
-        break;
-    case 'd':
-        g.o.duration_s = parse_secs("duration", arg);
-        g.o.duration_set = true;
-        break;
-    case 'w':
-        g.o.warmup_s = parse_secs("warmup", arg);
-        break;
-    case 'u':
-        g.o.unit = (uint8_t)parse_uint("unit", arg, 0, 255);
-        break;
-    case 'f':
-        g.o.fc = (uint8_t)parse_uint("fc", arg, 3, 4);
-        break;
-    case 'c':
-        g.o.count = (uint16_t)parse_uint("count", arg, 1, COUNT_MAX);
-        break;
-    case 'a':
-        parse_addr_mode(arg);
-        break;
-    case 'i':
-        g.o.idle = true;
-        break;
-    case 'r':
-        g.o.connect_rate = parse_uint("connect-rate", arg, 1, CLIENTS_MAX);
-        break;
-    case 'I':
-        g.o.interval_ms = parse_uint("interval-ms", arg, 0, INTERVAL_MAX_MS);
-        break;
-    case 'S':
-        g.o.addr_span = parse_uint("addr-span", arg, 1, 65536);
-        break;
-    case 'h':
-        usage(stdout);
-        exit(0);
-    default:
-        usage(stderr);
-        exit(2);
-    }
-}
-
-static void
-parse_args(int argc, char **argv)
-{
-    bool have_target = false;
-    int opt;
-
-    g.o.clients = 1;
-    g.o.pipeline = 1;
-    g.o.duration_s = 5.0;
-    g.o.warmup_s = 0.5;
-    g.o.unit = 1;
-    g.o.fc = 3;
-    g.o.count = 2;
-    g.o.connect_rate = 500;
-    while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        parse_one(opt, optarg, &have_target);
-    }
-    if (!have_target || optind != argc) {
-        usage(stderr);
-        exit(2);
-    }
-    if (g.o.addr_span != 0 && g.o.addr_span < g.o.count) {
-        fprintf(stderr, "loadgen: --addr-span %u is under --count %u\n",
-                g.o.addr_span, (unsigned)g.o.count);
-        exit(2);
-    }
-}
-
 /* ---- setup -------------------------------------------------------------- */
 
 /* One socket per client: raise the soft descriptor limit if it is short. */
@@ -1294,7 +997,7 @@ main(int argc, char **argv)
 {
     bool ok;
 
-    parse_args(argc, argv);
+    lg_opts_parse(&g.o, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     alloc_conns();
