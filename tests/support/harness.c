@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,17 +31,30 @@ static unsigned h_n_children;
 
 static long h_stat_file(const char *path, const char *key);
 /*
- * A scratch directory for this test process, made on first use.
+ * A scratch directory for this test process, made on first use, in
+ * $MUX_TEST_DIR (ctest sets it to the build's test-scratch/, emptied at the
+ * start of every run, so that the logs of the last run stay and no more),
+ * or in /tmp.
  */
 const char *
 h_dir(void)
 {
-    if (h_tmp[0] == '\0') {
-        snprintf(h_tmp, sizeof(h_tmp), "/tmp/mux-test-XXXXXX");
-        if (mkdtemp(h_tmp) == NULL) {
-            perror("mkdtemp");
-            abort();
-        }
+    const char *base = getenv("MUX_TEST_DIR");
+    int n;
+
+    if (h_tmp[0] != '\0') {
+        return h_tmp;
+    }
+    if (base == NULL || base[0] == '\0') {
+        base = "/tmp";
+    } else if (mkdir(base, 0755) != 0 && errno != EEXIST) {
+        perror(base);
+        abort();
+    }
+    n = snprintf(h_tmp, sizeof(h_tmp), "%s/mux-test-XXXXXX", base);
+    if (n < 0 || (size_t)n >= sizeof(h_tmp) || mkdtemp(h_tmp) == NULL) {
+        perror("mkdtemp");
+        abort();
     }
     return h_tmp;
 }
