@@ -28,6 +28,11 @@
 #   kv LINE KEY           the value of KEY=value among LINE's tokens; 0 if
 #                         absent
 #   rss_kb PID, fd_count PID, cpu_ticks PID (user + system), loadavg
+#   write_serial_ini FILE SIM_PORT
+#                         the proxy of the throughput and cost runs: one tcp
+#                         backend "sim" on SIM_PORT, serialized
+#                         (max_inflight = 1, no spacing, no retry), room for
+#                         20,000 clients, unit 1 routed to it
 
 bench_init() {
     BENCH_NAME=$1
@@ -125,3 +130,27 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+write_serial_ini() {
+    local port=$2
+    cat >"$1" <<EOF
+[server]
+listen = 127.0.0.1:0
+max_clients = 20000
+request_timeout_ms = 10000
+log_level = info
+
+[backend sim]
+type = tcp
+host = 127.0.0.1
+port = $port
+min_spacing_ms = 0
+timeout_ms = 2000
+retries = 0
+max_inflight = 1
+queue_depth = 20000
+
+[route]
+1 = sim:1
+EOF
+}

@@ -88,26 +88,7 @@ start_sim() {   # TAG [ARGS...]: sets SIM_PID SIM_PORT
 }
 
 start_proxy() { # TAG: a fresh proxy in front of SIM_PORT; sets MUX_PID MUX_PORT
-    cat >"$WORK/mux-$1.ini" <<EOF
-[server]
-listen = 127.0.0.1:0
-max_clients = 20000
-request_timeout_ms = 10000
-log_level = info
-
-[backend sim]
-type = tcp
-host = 127.0.0.1
-port = $SIM_PORT
-min_spacing_ms = 0
-timeout_ms = 2000
-retries = 0
-max_inflight = 1
-queue_depth = 20000
-
-[route]
-1 = sim:1
-EOF
+    write_serial_ini "$WORK/mux-$1.ini" "$SIM_PORT"
     "$PROXY" -c "$WORK/mux-$1.ini" >/dev/null 2>"$WORK/mux-$1.log" &
     MUX_PID=$!
     wait_for "$WORK/mux-$1.log" 'listening on 127\.0\.0\.1:[0-9]+' "$MUX_PID"

@@ -86,26 +86,7 @@ start_sim() {
 }
 
 write_proxy_ini() {
-    cat >"$WORK/mux.ini" <<EOF
-[server]
-listen = 127.0.0.1:0
-max_clients = 20000
-request_timeout_ms = 10000
-log_level = info
-
-[backend sim]
-type = tcp
-host = 127.0.0.1
-port = $SIM_PORT
-min_spacing_ms = 0
-timeout_ms = 2000
-retries = 0
-max_inflight = 1
-queue_depth = 20000
-
-[route]
-1 = sim:1
-EOF
+    write_serial_ini "$WORK/mux.ini" "$SIM_PORT"
 }
 
 # start_proxy TAG: a fresh proxy logging to proxy-TAG.log; sets PROXY_PID/PORT.
