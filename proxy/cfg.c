@@ -38,6 +38,7 @@ enum cfg_kind {
     CFG_ACL,           /* client address ranges */
     CFG_RANGES,        /* register ranges ADDR[-ADDR], comma-separated */
     CFG_OVERRIDES,
+    CFG_FUNCTIONS,     /* function codes N[-M], comma-separated */
 };
 
 /* One ini key: where it goes, its default and its bounds. */
@@ -111,6 +112,8 @@ static const struct cfg_key backend_keys[] = {
      NULL},
     {"min_write_interval_ms", CFG_UINT, BE(min_write_interval_ms), 0, "0", 0,
      86400000, T_ALL, NULL},
+    {"allow_functions", CFG_FUNCTIONS, BE(allow_functions), 0, "", 0, 0,
+     T_ALL, NULL},
     {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, CFG_T_TCP, NULL},
     {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1,
      T_RTU | CFG_T_GIV, NULL},
@@ -582,6 +585,43 @@ parse_overrides(const char *value, struct cfg_backend *be, char *bad,
     return true;
 }
 
+/* The writes the rules judge themselves: allow_functions cannot name them
+ * (it would read as a way past deny_write). */
+static bool
+judged_write(unsigned fc)
+{
+    return fc == 5 || fc == 6 || fc == 15 || fc == 16 || fc == 22 ||
+           fc == 23;
+}
+
+/* "N[-M], ..." into the function code bitmap <bits>; false with <bad> on
+ * error. */
+static bool
+parse_functions(const char *value, uint32_t *bits, char *bad,
+                size_t bad_size)
+{
+    char item[CFG_LINE_MAX];
+    const char *p = value;
+
+    memset(bits, 0, 4 * sizeof(*bits));
+    while (next_item(&p, item, sizeof(item), bad, bad_size)) {
+        unsigned lo, hi;
+        char *e;
+
+        if (!parse_span(item, &e, &lo, &hi) || *e != '\0' || lo < 1 ||
+            hi > 127) {
+            return false;
+        }
+        for (unsigned fc = lo; fc <= hi; fc++) {
+            if (judged_write(fc)) {
+                return false;
+            }
+            bits[fc / 32] |= 1u << (fc % 32);
+        }
+    }
+    return true;
+}
+
 /* Convert <value> for key <k> into the struct at <base>. */
 static void
 set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
@@ -649,6 +689,14 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
             cfg_error(p, line, "%s %s: invalid range \"%s\" (expected "
                       "ADDR or ADDR-ADDR, comma-separated, at most %d)",
                       label, k->name, bad, CFG_MAX_RANGES);
+        }
+        break;
+    case CFG_FUNCTIONS:
+        if (!parse_functions(value, (uint32_t *)field, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid function code \"%s\" "
+                      "(expected N or N-M, 1..127, decimal or 0x hex, "
+                      "comma-separated; not 5, 6, 15, 16, 22 or 23, which "
+                      "the write rules judge)", label, k->name, bad);
         }
         break;
     case CFG_ADDR:
@@ -1061,4 +1109,13 @@ cfg_backend_index(const struct cfg *cfg, const char *name)
         }
     }
     return -1;
+}
+
+/*
+ * True if <be>'s allow_functions names function code <fc>.
+ */
+bool
+cfg_allows_function(const struct cfg_backend *be, uint8_t fc)
+{
+    return fc < 128 && ((be->allow_functions[fc / 32] >> (fc % 32)) & 1u);
 }

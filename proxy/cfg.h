@@ -107,6 +107,9 @@ struct cfg_backend {
     unsigned n_deny_write;
     bool     write_if_changed;     /* same value again: acknowledged only */
     unsigned min_write_interval_ms; /* per register; sooner gets 0x06 */
+    uint32_t allow_functions[4];   /* bit per function code 0..127: codes
+                                      the write rules cannot judge, let
+                                      through anyway */
     struct cfg_override overrides[CFG_MAX_OVERRIDES];
     unsigned n_overrides;
     /* rtu */
@@ -145,5 +148,6 @@ struct cfg *cfg_load_string(const char *name, const char *text,
                             struct cfg_errors *errs);
 void cfg_free(struct cfg *cfg);
 int cfg_backend_index(const struct cfg *cfg, const char *name);
+bool cfg_allows_function(const struct cfg_backend *be, uint8_t fc);
 
 #endif /* MUX_CFG_H */

@@ -3,9 +3,10 @@
  * pdu.c -- length and quantity rules for the function codes the proxy
  * understands (1, 2, 3, 4, 5, 6, 15, 16, 22, 23), from the Modbus
  * Application Protocol v1.1b3. Any other function code is carried as an
- * opaque PDU. A request that breaks the rules is answered by the proxy
- * itself (it would only confuse the device); a response that breaks them
- * counts as a failed attempt, never as an answer.
+ * opaque PDU; pdu_reads_only() knows which of them only read. A request
+ * that breaks the rules is answered by the proxy itself (it would only
+ * confuse the device); a response that breaks them counts as a failed
+ * attempt, never as an answer.
  */
 #include <string.h>
 
@@ -29,6 +30,126 @@ bool
 pdu_is_read(uint8_t fc)
 {
     return fc >= MB_FC_READ_COILS && fc <= MB_FC_READ_INPUT;
+}
+
+/*
+ * The requests beyond FC 1-4 that only read, as the Modbus Application
+ * Protocol v1.1b3 (section 6) defines them, each with the shape it must
+ * have: a malformed one is no read, since a device could take it for
+ * anything. The write rules let these through and refuse every other code
+ * they cannot judge (policy.c). Left out on purpose: FC 8 restart
+ * communications (0x0001), change ASCII delimiter (0x0003), force listen
+ * only mode (0x0004), clear counters (0x000A) and clear overrun counter
+ * (0x0014); FC 21 write file record; FC 43/13 CANopen general reference,
+ * which can write objects; every user-defined code (65-72, 100-110).
+ */
+static bool
+shape_bare(const uint8_t *pdu, size_t len)
+{
+    (void)pdu;
+    return len == 1;
+}
+
+/* FC 8: return query data (0x0000, any data), return diagnostic register
+ * (0x0002) and the counters (0x000B-0x0012), whose data is 0x0000. */
+static bool
+shape_diag(const uint8_t *pdu, size_t len)
+{
+    unsigned sub = len >= 3 ? pdu_get16(pdu + 1) : 0xFFFFu;
+
+    if (sub == 0x0000) {
+        return true;
+    }
+    return len == 5 && pdu_get16(pdu + 3) == 0 &&
+           (sub == 0x0002 || (sub >= 0x000B && sub <= 0x0012));
+}
+
+/* FC 20: sub-requests of 7 bytes, each of reference type 6 and record
+ * number 0..0x270F. */
+static bool
+shape_file_read(const uint8_t *pdu, size_t len)
+{
+    if (len < 2 || pdu[1] < 7 || pdu[1] > 0xF5 || pdu[1] % 7 != 0 ||
+        len != 2u + pdu[1]) {
+        return false;
+    }
+    for (size_t i = 2; i < len; i += 7) {
+        if (pdu[i] != 6 || pdu_get16(pdu + i + 3) > 0x270F) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* FC 24: the FIFO pointer address. The function "reads the queue
+ * contents, but does not clear them". */
+static bool
+shape_fifo(const uint8_t *pdu, size_t len)
+{
+    (void)pdu;
+    return len == 3;
+}
+
+/* FC 43 with MEI type 14, read device identification: code and object. */
+static bool
+shape_device_id(const uint8_t *pdu, size_t len)
+{
+    return len == 4 && pdu[1] == 0x0E;
+}
+
+static const struct {
+    uint8_t fc;
+    bool  (*shape)(const uint8_t *pdu, size_t len);
+} pdu_reads[] = {
+    {0x07, shape_bare},           /* 6.7 read exception status */
+    {0x08, shape_diag},           /* 6.8 diagnostics, the reading ones */
+    {0x0B, shape_bare},           /* 6.9 get comm event counter */
+    {0x0C, shape_bare},           /* 6.10 get comm event log */
+    {0x11, shape_bare},           /* 6.13 report server id */
+    {0x14, shape_file_read},      /* 6.14 read file record */
+    {0x18, shape_fifo},           /* 6.18 read FIFO queue */
+    {0x2B, shape_device_id},      /* 6.21 read device identification */
+};
+
+/*
+ * True if request <pdu> (<len> bytes) only reads: FC 1-4, or one of the
+ * reads in pdu_reads[] in its proper shape.
+ */
+bool
+pdu_reads_only(const uint8_t *pdu, size_t len)
+{
+    if (len < 1) {
+        return false;
+    }
+    if (pdu_is_read(pdu[0])) {
+        return true;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(pdu_reads); i++) {
+        if (pdu_reads[i].fc == pdu[0]) {
+            return pdu_reads[i].shape(pdu, len);
+        }
+    }
+    return false;
+}
+
+/*
+ * True for the writes that name the coils or registers they write (FC 5,
+ * 6, 15, 16, 22, 23): the only ones the write rules can judge.
+ */
+bool
+pdu_is_ranged_write(uint8_t fc)
+{
+    switch (fc) {
+    case MB_FC_WRITE_COIL:
+    case MB_FC_WRITE_REGISTER:
+    case MB_FC_WRITE_COILS:
+    case MB_FC_WRITE_REGISTERS:
+    case MB_FC_MASK_WRITE:
+    case MB_FC_READ_WRITE:
+        return true;
+    default:
+        return false;
+    }
 }
 
 /*
@@ -251,4 +372,23 @@ pdu_range(const uint8_t *pdu, size_t len, unsigned *lo, unsigned *hi)
     *lo = pdu_get16(pdu + 1);
     *hi = *lo + qty - 1;
     return true;
+}
+
+/*
+ * The coils or registers checked write <pdu> (<len> bytes) changes, as
+ * <lo>..<hi>: for FC 23 its write part only. Returns false for reads and
+ * for function codes without an address.
+ */
+bool
+pdu_write_range(const uint8_t *pdu, size_t len, unsigned *lo, unsigned *hi)
+{
+    if (pdu[0] == MB_FC_READ_WRITE) {
+        if (len < 9 || pdu_get16(pdu + 7) == 0) {
+            return false;
+        }
+        *lo = pdu_get16(pdu + 5);
+        *hi = *lo + pdu_get16(pdu + 7) - 1u;
+        return true;
+    }
+    return pdu_is_ranged_write(pdu[0]) && pdu_range(pdu, len, lo, hi);
 }

@@ -2,7 +2,8 @@
 /*
  * pdu.h -- Modbus PDU rules shared by every backend: which function codes
  * are reads, the length rules of requests and responses, exception
- * building. Pure: no libuv, no allocation.
+ * building, which requests only read and which writes name what they
+ * write. Pure: no libuv, no allocation.
  */
 #ifndef MUX_PDU_H
 #define MUX_PDU_H
@@ -38,6 +39,8 @@ enum mb_ex {
 #define MB_EX_FLAG 0x80
 
 bool pdu_is_read(uint8_t fc);
+bool pdu_reads_only(const uint8_t *pdu, size_t len);
+bool pdu_is_ranged_write(uint8_t fc);
 bool pdu_is_exception(const uint8_t *rsp, size_t len);
 uint8_t pdu_check_request(const uint8_t *pdu, size_t len);
 bool pdu_check_response(const uint8_t *req, size_t req_len,
@@ -46,5 +49,7 @@ size_t pdu_exception(uint8_t *out, uint8_t fc, uint8_t code);
 size_t pdu_write_echo(uint8_t *out, const uint8_t *req, size_t req_len);
 uint16_t pdu_get16(const uint8_t *p);
 bool pdu_range(const uint8_t *pdu, size_t len, unsigned *lo, unsigned *hi);
+bool pdu_write_range(const uint8_t *pdu, size_t len, unsigned *lo,
+                     unsigned *hi);
 
 #endif /* MUX_PDU_H */

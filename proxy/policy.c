@@ -4,7 +4,8 @@
  * refuses: reads served from the register cache (cache_ttl_ms), older
  * values when the device fails (serve_stale_ms), what completed requests
  * teach the cache, and the write rules (read_only, read_only_clients,
- * deny_write, min_write_interval_ms, write_if_changed with its pre-read).
+ * deny_write, min_write_interval_ms, write_if_changed with its pre-read,
+ * allow_functions for the function codes the rules cannot judge).
  *
  * backend.c calls these at submission, dispatch and completion; they
  * change no list and no request state, so the lifecycle stays backend.c's.
@@ -63,14 +64,13 @@ policy_stale_answer(struct backend *be, struct req *r)
     return true;
 }
 
-/* The holding registers write <r> touches no longer hold what we knew. */
+/* The holding registers write <r> changes no longer hold what we knew. */
 void
 policy_forget(struct backend *be, const struct req *r)
 {
     unsigned lo, hi;
 
-    if (!pdu_is_read(req_fc(r)) &&
-        pdu_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
+    if (pdu_write_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
         cache_invalidate(&be->cache, r->be_unit, MB_FC_READ_HOLDING,
                          (uint16_t)lo, (uint16_t)(hi - lo + 1));
     }
@@ -131,6 +131,84 @@ write_denied(const struct cfg_backend *c, unsigned lo, unsigned hi)
     return false;
 }
 
+/* When <unit>'s registers <lo>..<hi> of <table> were last written, 0 if
+ * never. */
+static uint64_t
+last_write(const struct cache *writes, uint8_t unit, uint8_t table,
+           unsigned lo, unsigned hi)
+{
+    return cache_newest(writes, unit, table, (uint16_t)lo, hi - lo + 1);
+}
+
+/*
+ * Which write rule of backend <c> refuses checked request <pdu> (<len>
+ * bytes) to backend unit <unit> at <now_ms>, from a client in
+ * read_only_clients if <ro_client>; <writes> holds when each register was
+ * last written (min_write_interval_ms). Returns the reason, with the
+ * exception code in <code>, or NULL. Reads pass. A function code that
+ * names no coils or registers (FC 8, 21, user-defined codes) cannot be
+ * judged: on a backend protected by any rule it is refused with 0x01,
+ * unless allow_functions names it. Pure: the caller passes the clock.
+ */
+const char *
+policy_refusal(const struct cfg_backend *c, bool ro_client,
+               const struct cache *writes, uint8_t unit, const uint8_t *pdu,
+               size_t len, uint64_t now_ms, uint8_t *code)
+{
+    bool guarded = ro_client || c->read_only || c->n_deny_write > 0 ||
+                   c->write_if_changed || c->min_write_interval_ms > 0;
+    unsigned lo, hi;
+    uint64_t last;
+
+    *code = MB_EX_ILLEGAL_FUNCTION;
+    if (pdu_reads_only(pdu, len)) {
+        return NULL;
+    }
+    if (!pdu_is_ranged_write(pdu[0])) {
+        return guarded && !cfg_allows_function(c, pdu[0])
+                   ? "the write rules cannot judge this function and "
+                     "allow_functions does not name it"
+                   : NULL;
+    }
+    if (ro_client) {
+        return "the client is in read_only_clients";
+    }
+    if (c->read_only) {
+        return "the backend is read_only";
+    }
+    if (!pdu_write_range(pdu, len, &lo, &hi)) {
+        return NULL;            /* a checked write always has one */
+    }
+    *code = MB_EX_ILLEGAL_ADDRESS;
+    if (write_denied(c, lo, hi)) {
+        return "deny_write covers it";
+    }
+    *code = MB_EX_BUSY;
+    last = c->min_write_interval_ms > 0
+               ? last_write(writes, unit, writes_table(pdu[0]), lo, hi) : 0;
+    if (last > 0 && now_ms < last + c->min_write_interval_ms) {
+        return "written less than min_write_interval_ms ago";
+    }
+    return NULL;
+}
+
+/*
+ * Note in <writes> that checked write <pdu> (<len> bytes) to backend unit
+ * <unit> goes out at <now_ms>, for min_write_interval_ms.
+ */
+void
+policy_note_write(struct cache *writes, uint8_t unit, const uint8_t *pdu,
+                  size_t len, uint64_t now_ms)
+{
+    static const uint8_t zeros[2 * 2048];
+    unsigned lo, hi;
+
+    if (pdu_write_range(pdu, len, &lo, &hi)) {
+        cache_store(writes, unit, writes_table(pdu[0]), (uint16_t)lo,
+                    (uint16_t)(hi - lo + 1), zeros, now_ms);
+    }
+}
+
 /* The values holding-register write <r> would store (FC 6 or FC 16). */
 static const uint8_t *
 write_values(const struct req *r, uint16_t *addr, uint16_t *n)
@@ -149,59 +227,34 @@ write_values(const struct req *r, uint16_t *addr, uint16_t *n)
     return NULL;
 }
 
-/* Which rule refuses write <r>, with its exception code, or NULL. */
-static const char *
-write_refusal(struct backend *be, const struct req *r, uint8_t *code)
-{
-    unsigned lo, hi;
-    bool ranged = pdu_range(req_pdu(r), r->pdu_len, &lo, &hi);
-    uint64_t last, now = uv_now(be->loop);
-
-    *code = MB_EX_ILLEGAL_FUNCTION;
-    if (r->session != NULL && r->session->read_only) {
-        return "the client is in read_only_clients";
-    }
-    if (be->cfg.read_only) {
-        return "the backend is read_only";
-    }
-    *code = MB_EX_ILLEGAL_ADDRESS;
-    if (ranged && write_denied(&be->cfg, lo, hi)) {
-        return "deny_write covers it";
-    }
-    *code = MB_EX_BUSY;
-    last = ranged ? cache_newest(&be->writes, r->be_unit,
-                                 writes_table(req_fc(r)), (uint16_t)lo,
-                                 hi - lo + 1) : 0;
-    if (be->cfg.min_write_interval_ms > 0 && last > 0 &&
-        now < last + be->cfg.min_write_interval_ms) {
-        return "written less than min_write_interval_ms ago";
-    }
-    return NULL;
-}
-
 /*
- * The write rules for write <r> (read_only, read_only_clients, deny_write,
- * min_write_interval_ms, write_if_changed). Returns true if <r> has been
- * answered: refused, or acknowledged without the device because the cache
- * shows the value is already there. Otherwise a write_if_changed write the
- * cache cannot judge is marked to read first (see precheck_done).
+ * The write rules for request <r>, which is not a plain read (read_only,
+ * read_only_clients, deny_write, min_write_interval_ms, write_if_changed,
+ * allow_functions). Returns true if <r> has been answered: refused, or
+ * acknowledged without the device because the cache shows the value is
+ * already there. Otherwise a write_if_changed write the cache cannot judge
+ * is marked to read first (see policy_precheck_done).
  */
 bool
 policy_write(struct backend *be, struct req *r)
 {
-    static const uint8_t zeros[2 * 2048];
+    bool ro = r->session != NULL && r->session->read_only;
     uint8_t cur[2 * 125], code;
     const uint8_t *vals;
-    const char *why = write_refusal(be, r, &code);
     uint16_t addr, n;
-    unsigned lo, hi;
     uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    const char *why = policy_refusal(&be->cfg, ro, &be->writes, r->be_unit,
+                                     req_pdu(r), r->pdu_len, now, &code);
 
     if (why != NULL) {
         be->st.writes_refused++;
-        rlog(LOG_INFO, r, "write refused (0x%02X): %s", code, why);
+        rlog(LOG_INFO, r, "write refused (0x%02X): %s (FC %u)", code, why,
+             req_fc(r));
         req_fail(r, code);
         return true;
+    }
+    if (!pdu_is_ranged_write(req_fc(r))) {
+        return false;           /* a read, or a function let through */
     }
     vals = write_values(r, &addr, &n);
     if (be->cfg.write_if_changed && vals != NULL && r->be_unit != 0) {
@@ -217,10 +270,9 @@ policy_write(struct backend *be, struct req *r)
             return true;
         }
     }
-    if (be->cfg.min_write_interval_ms > 0 &&
-        pdu_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
-        cache_store(&be->writes, r->be_unit, writes_table(req_fc(r)),
-                    (uint16_t)lo, (uint16_t)(hi - lo + 1), zeros, now);
+    if (be->cfg.min_write_interval_ms > 0) {
+        policy_note_write(&be->writes, r->be_unit, req_pdu(r), r->pdu_len,
+                          now);
     }
     return false;
 }

@@ -7,8 +7,11 @@
 #define MUX_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
+#include "cfg.h"
 #include "core.h"
 
 bool policy_cacheable(const struct req *r);
@@ -17,6 +20,12 @@ bool policy_stale_answer(struct backend *be, struct req *r);
 void policy_forget(struct backend *be, const struct req *r);
 void policy_learn(struct backend *be, const struct req *r);
 bool policy_write(struct backend *be, struct req *r);
+const char *policy_refusal(const struct cfg_backend *c, bool ro_client,
+                           const struct cache *writes, uint8_t unit,
+                           const uint8_t *pdu, size_t len, uint64_t now_ms,
+                           uint8_t *code);
+void policy_note_write(struct cache *writes, uint8_t unit, const uint8_t *pdu,
+                       size_t len, uint64_t now_ms);
 void policy_precheck_swap(struct req *r);
 void policy_precheck_restore(struct req *r);
 bool policy_precheck_done(struct backend *be, struct req *r);

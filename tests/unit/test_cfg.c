@@ -823,6 +823,21 @@ static const struct err_case err_cases[] = {
      "invalid range \"9:10\""},
     {"deny_write reversed", HEAD_BACKEND "deny_write = 0x30C2-0x3000\n"
      TAIL_ROUTE, 4, "[backend sigen] deny_write: invalid range"},
+    {"allow_functions a judged write", HEAD_BACKEND
+     "allow_functions = 8, 6\n" TAIL_ROUTE, 4, "[backend sigen] "
+     "allow_functions: invalid function code \"6\" (expected N or N-M, "
+     "1..127"},
+    {"allow_functions a range over a judged write", HEAD_BACKEND
+     "allow_functions = 20-30\n" TAIL_ROUTE, 4,
+     "invalid function code \"20-30\""},
+    {"allow_functions 0", HEAD_BACKEND "allow_functions = 0\n" TAIL_ROUTE,
+     4, "invalid function code \"0\""},
+    {"allow_functions 128", HEAD_BACKEND "allow_functions = 100-128\n"
+     TAIL_ROUTE, 4, "invalid function code \"100-128\""},
+    {"allow_functions letters", HEAD_BACKEND "allow_functions = diag\n"
+     TAIL_ROUTE, 4, "invalid function code \"diag\""},
+    {"allow_functions empty item", HEAD_BACKEND "allow_functions = 8,,21\n"
+     TAIL_ROUTE, 4, "invalid function code \"\""},
     {"http_listen bad", "[server]\nhttp_listen = localhost:80\n"
      TAIL_BACKEND_ROUTE, 2, "[server] http_listen: invalid address"},
     {"type TCP", "[backend sigen]\ntype = TCP\nhost = 1.2.3.4\n" TAIL_ROUTE,
@@ -1154,6 +1169,32 @@ Test(cfg_valid, register_lists_share_one_grammar)
     cr_assert_eq(b->overrides[0].timeout_ms, 100);
     cr_assert_eq(b->overrides[1].lo, 0x10);
     cr_assert_eq(b->overrides[1].timeout_ms, 200);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, allow_functions)
+{
+    static const char text[] =
+        "[backend sigen]\n"
+        "type = tcp\n"
+        "host = h\n"
+        "allow_functions = 8, 21 ,0x41-72, 100 - 0x6E,\n"
+        "[backend bus1]\n"
+        "type = rtu\n"
+        "device = /dev/ttyUSB0\n"
+        "[route]\n"
+        "1 = sigen\n";
+    struct cfg *cfg = load_ok(text);
+    const struct cfg_backend *b = &cfg->backends[0];
+
+    for (unsigned fc = 0; fc < 256; fc++) {
+        bool want = fc == 8 || fc == 21 || (fc >= 65 && fc <= 72) ||
+                    (fc >= 100 && fc <= 110);
+
+        cr_assert_eq(cfg_allows_function(b, (uint8_t)fc), want, "fc %u", fc);
+        cr_assert_not(cfg_allows_function(&cfg->backends[1], (uint8_t)fc),
+                      "default: none (fc %u)", fc);
+    }
     cfg_free(cfg);
 }
 
