@@ -209,22 +209,113 @@ policy_note_write(struct cache *writes, uint8_t unit, const uint8_t *pdu,
     }
 }
 
-/* The values holding-register write <r> would store (FC 6 or FC 16). */
-static const uint8_t *
-write_values(const struct req *r, uint16_t *addr, uint16_t *n)
+/*
+ * The read that tells whether checked write <q> would change anything: FC
+ * 1 of the coils of FC 5 and 15, FC 3 of the registers of FC 6, 16 and 22
+ * and of the write part of FC 23, as <fc>, <addr> and <n>. Returns false
+ * for anything else.
+ */
+bool
+policy_precheck_target(const uint8_t *q, uint8_t *fc, uint16_t *addr,
+                       uint16_t *n)
 {
-    const uint8_t *q = req_pdu(r);
-
+    *fc = MB_FC_READ_HOLDING;
     *addr = pdu_get16(q + 1);
-    if (q[0] == MB_FC_WRITE_REGISTER) {
+    switch (q[0]) {
+    case MB_FC_WRITE_COIL:
+        *fc = MB_FC_READ_COILS;
         *n = 1;
-        return q + 3;
-    }
-    if (q[0] == MB_FC_WRITE_REGISTERS) {
+        return true;
+    case MB_FC_WRITE_COILS:
+        *fc = MB_FC_READ_COILS;
         *n = pdu_get16(q + 3);
-        return q + 6;
+        return true;
+    case MB_FC_WRITE_REGISTER:
+    case MB_FC_MASK_WRITE:
+        *n = 1;
+        return true;
+    case MB_FC_WRITE_REGISTERS:
+        *n = pdu_get16(q + 3);
+        return true;
+    case MB_FC_READ_WRITE:
+        *addr = pdu_get16(q + 5);
+        *n = pdu_get16(q + 7);
+        return true;
+    default:
+        return false;
     }
-    return NULL;
+}
+
+/*
+ * True if checked write <q> would leave the values <cur> as they are.
+ * <cur> holds what its policy_precheck_target() read answers after the
+ * byte count: packed coils (bits past the quantity do not count) or
+ * big-endian registers. For FC 22 the result of the masks on <cur>.
+ */
+bool
+policy_unchanged(const uint8_t *q, const uint8_t *cur)
+{
+    unsigned n, v, and_mask, or_mask;
+
+    switch (q[0]) {
+    case MB_FC_WRITE_COIL:
+        return (cur[0] & 1u) == (q[3] == 0xFF);
+    case MB_FC_WRITE_COILS:
+        n = pdu_get16(q + 3);
+        for (unsigned i = 0; i < n; i++) {
+            if (((cur[i / 8] ^ q[6 + i / 8]) >> (i % 8)) & 1u) {
+                return false;
+            }
+        }
+        return true;
+    case MB_FC_WRITE_REGISTER:
+        return memcmp(cur, q + 3, 2) == 0;
+    case MB_FC_WRITE_REGISTERS:
+        return memcmp(cur, q + 6, 2u * pdu_get16(q + 3)) == 0;
+    case MB_FC_MASK_WRITE:
+        v = pdu_get16(cur);
+        and_mask = pdu_get16(q + 3);
+        or_mask = pdu_get16(q + 5);
+        return ((v & and_mask) | (or_mask & ~and_mask & 0xFFFFu)) == v;
+    case MB_FC_READ_WRITE:
+        return memcmp(cur, q + 10, 2u * pdu_get16(q + 7)) == 0;
+    default:
+        return false;
+    }
+}
+
+/*
+ * write_if_changed: judge write <r> from the cache (holding registers
+ * younger than cache_ttl_ms; coils are never cached). Returns true if the
+ * value is there already and <r> has been acknowledged; otherwise <r> is
+ * marked to read first (see policy_precheck_done). FC 23 always reads
+ * first: its answer is a read.
+ */
+static bool
+write_unchanged(struct backend *be, struct req *r)
+{
+    uint8_t cur[2 * 125], fc;
+    uint16_t addr, n;
+    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+
+    if (!policy_precheck_target(req_pdu(r), &fc, &addr, &n)) {
+        return false;
+    }
+    if (fc != MB_FC_READ_HOLDING || req_fc(r) == MB_FC_READ_WRITE ||
+        ttl == 0 ||
+        !cache_get(&be->cache, r->be_unit, fc, addr, n,
+                   now > ttl ? now - ttl + 1 : 1, cur)) {
+        r->precheck = true;
+        return false;
+    }
+    if (!policy_unchanged(req_pdu(r), cur)) {
+        return false;
+    }
+    be->st.writes_skipped++;
+    rlog(LOG_DEBUG, r, "the value is there already: not written");
+    r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
+    req_complete(r);
+    return true;
 }
 
 /*
@@ -239,10 +330,8 @@ bool
 policy_write(struct backend *be, struct req *r)
 {
     bool ro = r->session != NULL && r->session->read_only;
-    uint8_t cur[2 * 125], code;
-    const uint8_t *vals;
-    uint16_t addr, n;
-    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    uint64_t now = uv_now(be->loop);
+    uint8_t code;
     const char *why = policy_refusal(&be->cfg, ro, &be->writes, r->be_unit,
                                      req_pdu(r), r->pdu_len, now, &code);
 
@@ -256,19 +345,10 @@ policy_write(struct backend *be, struct req *r)
     if (!pdu_is_ranged_write(req_fc(r))) {
         return false;           /* a read, or a function let through */
     }
-    vals = write_values(r, &addr, &n);
-    if (be->cfg.write_if_changed && vals != NULL && r->be_unit != 0) {
-        if (ttl == 0 || !cache_get(&be->cache, r->be_unit, MB_FC_READ_HOLDING,
-                                   addr, n, now > ttl ? now - ttl + 1 : 1,
-                                   cur)) {
-            r->precheck = true;
-        } else if (memcmp(cur, vals, 2u * n) == 0) {
-            be->st.writes_skipped++;
-            rlog(LOG_DEBUG, r, "the value is there already: not written");
-            r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
-            req_complete(r);
-            return true;
-        }
+    /* A broadcast is always sent: no device answers its pre-read. */
+    if (be->cfg.write_if_changed && r->be_unit != 0 &&
+        write_unchanged(be, r)) {
+        return true;
     }
     if (be->cfg.min_write_interval_ms > 0) {
         policy_note_write(&be->writes, r->be_unit, req_pdu(r), r->pdu_len,
@@ -277,24 +357,42 @@ policy_write(struct backend *be, struct req *r)
     return false;
 }
 
-/* write_if_changed: the write goes out as a read of its registers first,
- * its own PDU kept aside. */
-void
-policy_precheck_swap(struct req *r)
+/* Keep write <r>'s own PDU aside while something else goes in its place. */
+static void
+precheck_save(struct req *r)
 {
-    uint16_t addr = 0, n = 0;   /* set: only FC 6 and 16 get here */
+    if (r->saved == NULL) {
+        r->saved = xmalloc(r->pdu_len);
+        r->saved_len = r->pdu_len;
+        memcpy(r->saved, req_pdu(r), r->pdu_len);
+    }
+}
+
+/* Make <r>'s PDU a read of <n> items of <fc> from <addr>. */
+static void
+precheck_set_read(struct req *r, uint8_t fc, uint16_t addr, uint16_t n)
+{
     uint8_t *q = req_pdu(r);
 
-    write_values(r, &addr, &n);
-    r->saved = xmalloc(r->pdu_len);
-    r->saved_len = r->pdu_len;
-    memcpy(r->saved, q, r->pdu_len);
-    q[0] = MB_FC_READ_HOLDING;
+    q[0] = fc;
     q[1] = (uint8_t)(addr >> 8);
     q[2] = (uint8_t)addr;
     q[3] = (uint8_t)(n >> 8);
     q[4] = (uint8_t)n;
     r->pdu_len = 5;
+}
+
+/* write_if_changed: the write goes out as a read of what it would change
+ * first, its own PDU kept aside. */
+void
+policy_precheck_swap(struct req *r)
+{
+    uint8_t fc = 0;
+    uint16_t addr = 0, n = 0;   /* set: only ranged writes get here */
+
+    policy_precheck_target(req_pdu(r), &fc, &addr, &n);
+    precheck_save(r);
+    precheck_set_read(r, fc, addr, n);
 }
 
 /* Put the write PDU back (before answering, whatever the answer). */
@@ -311,28 +409,48 @@ policy_precheck_restore(struct req *r)
 }
 
 /*
- * The pre-read of write_if_changed write <r> was answered (req_rsp()).
- * Same values: the write is acknowledged, unsent, and completes as usual;
- * returns false. Otherwise (or an exception) the write itself goes next;
- * returns true, <r> being taken care of.
+ * A read standing in for write <r> was answered (req_rsp()): its pre-read,
+ * or, for an FC 23 whose write part changes nothing, its read part.
+ * Same values: the write is acknowledged, unsent (FC 23: answered with its
+ * read part), and completes as usual; returns false. Otherwise (or an
+ * exception) the write itself goes next (FC 23 with nothing to write: its
+ * read part); returns true, <r> being taken care of.
  */
 bool
 policy_precheck_done(struct backend *be, struct req *r)
 {
-    const uint8_t *rsp = req_rsp(r);
-    size_t n = pdu_get16(req_pdu(r) + 3);
-    bool same = rsp[0] == MB_FC_READ_HOLDING && r->rsp_len == 2 + 2 * n &&
-                memcmp(rsp + 2, r->saved + (r->saved[0] ==
-                       MB_FC_WRITE_REGISTER ? 3 : 6), 2 * n) == 0;
+    uint8_t *rsp = req_rsp(r);
+    const uint8_t *q = req_pdu(r);
+    unsigned want = q[0] == MB_FC_READ_COILS ? (pdu_get16(q + 3) + 7u) / 8u
+                                             : 2u * pdu_get16(q + 3);
+    bool same;
 
+    if (!r->precheck) {
+        /* FC 23's read part: its answer has the shape of FC 23's. */
+        rsp[0] = (uint8_t)(MB_FC_READ_WRITE | (rsp[0] & MB_EX_FLAG));
+        policy_precheck_restore(r);
+        return false;
+    }
+    same = rsp[0] == q[0] && r->rsp_len == 2 + want && rsp[1] == want &&
+           policy_unchanged(r->saved, rsp + 2);
+    if (same) {
+        be->st.writes_skipped++;
+    }
+    if (same && r->saved[0] == MB_FC_READ_WRITE) {
+        rlog(LOG_DEBUG, r, "the device holds the value already: only the "
+             "read part goes");
+        precheck_set_read(r, MB_FC_READ_HOLDING, pdu_get16(r->saved + 1),
+                          pdu_get16(r->saved + 3));
+        r->precheck = false;
+        backend_continue(be, r);
+        return true;
+    }
     policy_precheck_restore(r);
     if (!same) {
         backend_continue(be, r);
         return true;
     }
-    be->st.writes_skipped++;
     rlog(LOG_DEBUG, r, "the device holds the value already: not written");
     r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
     return false;
 }
-

@@ -26,6 +26,9 @@ const char *policy_refusal(const struct cfg_backend *c, bool ro_client,
                            uint8_t *code);
 void policy_note_write(struct cache *writes, uint8_t unit, const uint8_t *pdu,
                        size_t len, uint64_t now_ms);
+bool policy_precheck_target(const uint8_t *q, uint8_t *fc, uint16_t *addr,
+                            uint16_t *n);
+bool policy_unchanged(const uint8_t *q, const uint8_t *cur);
 void policy_precheck_swap(struct req *r);
 void policy_precheck_restore(struct req *r);
 bool policy_precheck_done(struct backend *be, struct req *r);

@@ -9,7 +9,7 @@
  * min_write_interval_ms or write_if_changed, unless allow_functions names
  * them; the other reads (FC 7, 8 return query data, 11, 12, 17, 20, 24,
  * 43/14) still do. deny_write and min_write_interval_ms judge the write
- * part of FC 23 and FC 22.
+ * part of FC 23 and FC 22; write_if_changed judges FC 5, 15, 22 and 23.
  *
  * What reached the device is read from the simulator's request log
  * (tests/sim/README.md: "<t_us> <conn#> <unit> <fc> <addr> <count> ...").
@@ -332,4 +332,76 @@ Test(attack_policy, min_write_interval_judges_the_write_part)
     cr_assert_eq(v[0], 1);
     close(fd);
     stop(&s, &m);
+}
+
+/* Read <n> coils of unit 1 from <a> through the proxy into <bits>. */
+static void
+coils(int fd, uint16_t a, uint16_t n, uint16_t *bits)
+{
+    cr_assert_eq(h_read(fd, 1, 1, a, n, bits, 3000), 0);
+}
+
+Test(attack_policy, write_if_changed_judges_coils_masks_and_fc23)
+{
+    struct sim s;
+    struct mux m;
+    char log[512];
+    uint16_t b[10], v[2];
+    uint8_t rsp[64];
+    uint8_t on = sim_coil(1, 10) ? 0x00 : 0xFF;   /* the other value */
+    int fd, n;
+
+    start(&s, &m, log, sizeof(log), "1", "", "write_if_changed = yes",
+          "1 = dev");
+    fd = h_connect(m.port);
+    /* FC 5: the second write of the same value stays home. */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(exception_of(fd, 1, PDU(5, 0, 10, on, 0)), 0);
+    }
+    coils(fd, 10, 1, b);
+    cr_assert_eq(b[0], on ? 1 : 0);
+    /* FC 15: ten coils set to their complement, twice. */
+    for (int i = 0; i < 2; i++) {
+        uint8_t lo = 0, hi = 0;
+
+        for (unsigned k = 0; k < 10; k++) {
+            if (!sim_coil(1, 20 + k)) {
+                *(k < 8 ? &lo : &hi) |= (uint8_t)(1u << (k % 8));
+            }
+        }
+        /* Padding bits past the quantity must not count. */
+        cr_assert_eq(exception_of(fd, 1, PDU(15, 0, 20, 0, 10, 2, lo,
+                                             (uint8_t)(hi | (i ? 0xF0 : 0)))),
+                     0);
+    }
+    coils(fd, 20, 10, b);
+    for (unsigned k = 0; k < 10; k++) {
+        cr_assert_eq(b[k], !sim_coil(1, 20 + k), "coil %u", 20 + k);
+    }
+    /* FC 22: set register 40 to 0x1234 with a mask write, twice; a mask
+     * that changes nothing is never sent. */
+    cr_assert_eq(exception_of(fd, 1, FC22(40, 0, 0x1234)), 0);
+    cr_assert_eq(exception_of(fd, 1, FC22(40, 0, 0x1234)), 0);
+    cr_assert_eq(exception_of(fd, 1, FC22(40, 0xFF00, 0x0034)), 0);
+    cr_assert_eq(h_read(fd, 1, 3, 40, 1, v, 3000), 0);
+    cr_assert_eq(v[0], 0x1234);
+    /* FC 23: the same write twice; the second is a plain read of the
+     * read part, answered as FC 23. */
+    for (int i = 0; i < 2; i++) {
+        n = xfer(fd, 1, FC23(60, 2, 50, 0x4321), rsp, sizeof(rsp));
+        cr_assert_eq(n, 6, "FC 23 answer %d", i);
+        cr_assert_eq(rsp[0], 23);
+        cr_assert_eq(rsp[1], 4);
+        cr_assert_eq(rsp[2] << 8 | rsp[3], sim_holding(1, 60));
+        cr_assert_eq(rsp[4] << 8 | rsp[5], sim_holding(1, 61));
+    }
+    cr_assert_eq(h_read(fd, 1, 3, 50, 1, v, 3000), 0);
+    cr_assert_eq(v[0], 0x4321);
+    close(fd);
+    stop(&s, &m);
+    cr_assert_eq(sim_count(log, 1, 5, -1), 1, "FC 5 written once");
+    cr_assert_eq(sim_count(log, 1, 15, -1), 1, "FC 15 written once");
+    cr_assert_eq(sim_count(log, 1, 22, -1), 1, "FC 22 written once");
+    cr_assert_eq(sim_count(log, 1, 23, -1), 1, "FC 23 written once");
+    cr_assert(h_file_contains(m.p.err, "writes_skipped=6"));
 }

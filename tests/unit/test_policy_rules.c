@@ -2,7 +2,9 @@
 /*
  * test_policy_rules.c -- the pure half of the write rules in
  * proxy/policy.c: which rule refuses what (policy_refusal(), with
- * policy_note_write() for min_write_interval_ms).
+ * policy_note_write() for min_write_interval_ms), and what
+ * write_if_changed reads first and compares (policy_precheck_target(),
+ * policy_unchanged()).
  *
  * Backends come from ini text through cfg_load_string(), so the keys are
  * exercised as a user writes them. The integration side (what reaches the
@@ -229,4 +231,81 @@ Test(policy_rules, min_write_interval_per_unit_and_register)
     cr_assert_eq(judge_at(c, 1, &w401, 1001), 0, "401 was only read");
     cr_assert_eq(judge_at(c, 1, &fc23, 1001), 0x06, "its write part");
     cfg_free(cfg);
+}
+
+Test(policy_rules, what_write_if_changed_reads_first)
+{
+    static const struct {
+        struct pdu q;
+        uint8_t    fc;
+        uint16_t   addr, n;
+    } c[] = {
+        {P(0x05, 0x00, 0x0A, 0xFF, 0x00), 1, 10, 1},
+        {P(0x0F, 0x00, 0x14, 0x00, 0x0A, 0x02, 0xFF, 0x03), 1, 20, 10},
+        {P(0x06, 0x00, 0x1E, 0x00, 0x01), 3, 30, 1},
+        {P(0x10, 0x00, 0x28, 0x00, 0x02, 0x04, 0, 1, 0, 2), 3, 40, 2},
+        {P(0x16, 0x00, 0x32, 0x00, 0x00, 0x00, 0x01), 3, 50, 1},
+        {P(0x17, 0x00, 0x64, 0x00, 0x05, 0x00, 0x3C, 0x00, 0x01, 0x02, 0x00,
+           0x07), 3, 60, 1},
+    };
+    static const struct pdu others[] = {
+        P(0x03, 0x00, 0x01, 0x00, 0x01), P(0x08, 0x00, 0x01, 0x00, 0x00),
+        P(0x15, 0x09),
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
+        uint8_t fc = 0;
+        uint16_t addr = 0, n = 0;
+
+        cr_assert(policy_precheck_target(c[i].q.b, &fc, &addr, &n), "%zu", i);
+        cr_assert_eq(fc, c[i].fc, "%zu", i);
+        cr_assert_eq(addr, c[i].addr, "%zu", i);
+        cr_assert_eq(n, c[i].n, "%zu", i);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
+        uint8_t fc;
+        uint16_t addr, n;
+
+        cr_assert_not(policy_precheck_target(others[i].b, &fc, &addr, &n));
+    }
+}
+
+Test(policy_rules, what_write_if_changed_compares)
+{
+    static const struct pdu on = P(0x05, 0x00, 0x0A, 0xFF, 0x00);
+    static const struct pdu off = P(0x05, 0x00, 0x0A, 0x00, 0x00);
+    /* ten coils 1111 0000 | 10 (the rest of the byte is padding) */
+    static const struct pdu ten = P(0x0F, 0x00, 0x14, 0x00, 0x0A, 0x02,
+                                    0xF0, 0xFE);
+    static const struct pdu w6 = P(0x06, 0x00, 0x1E, 0x12, 0x34);
+    static const struct pdu w16 = P(0x10, 0x00, 0x28, 0x00, 0x02, 0x04,
+                                    0x00, 0x01, 0x00, 0x02);
+    /* (cur AND 0xFF00) OR (0x0034 AND 0x00FF) */
+    static const struct pdu mask = P(0x16, 0x00, 0x32, 0xFF, 0x00, 0x00,
+                                     0x34);
+    static const struct pdu set = P(0x16, 0x00, 0x32, 0x00, 0x00, 0x12,
+                                    0x34);
+    static const struct pdu fc23 = P(0x17, 0x00, 0x64, 0x00, 0x05, 0x00,
+                                     0x3C, 0x00, 0x01, 0x02, 0xAB, 0xCD);
+    static const uint8_t bit1[] = {0x01}, bit0[] = {0xFE};
+
+    cr_assert(policy_unchanged(on.b, bit1));
+    cr_assert_not(policy_unchanged(on.b, bit0));
+    cr_assert(policy_unchanged(off.b, bit0), "other bits do not count");
+    cr_assert_not(policy_unchanged(off.b, bit1));
+    cr_assert(policy_unchanged(ten.b, (const uint8_t[]){0xF0, 0x02}),
+              "padding bits do not count");
+    cr_assert_not(policy_unchanged(ten.b, (const uint8_t[]){0xF0, 0x00}));
+    cr_assert_not(policy_unchanged(ten.b, (const uint8_t[]){0x70, 0x02}));
+    cr_assert(policy_unchanged(w6.b, (const uint8_t[]){0x12, 0x34}));
+    cr_assert_not(policy_unchanged(w6.b, (const uint8_t[]){0x12, 0x35}));
+    cr_assert(policy_unchanged(w16.b, (const uint8_t[]){0, 1, 0, 2}));
+    cr_assert_not(policy_unchanged(w16.b, (const uint8_t[]){0, 1, 0, 3}));
+    cr_assert(policy_unchanged(mask.b, (const uint8_t[]){0x12, 0x34}));
+    cr_assert(policy_unchanged(mask.b, (const uint8_t[]){0xAB, 0x34}));
+    cr_assert_not(policy_unchanged(mask.b, (const uint8_t[]){0x12, 0x35}));
+    cr_assert(policy_unchanged(set.b, (const uint8_t[]){0x12, 0x34}));
+    cr_assert_not(policy_unchanged(set.b, (const uint8_t[]){0x12, 0x30}));
+    cr_assert(policy_unchanged(fc23.b, (const uint8_t[]){0xAB, 0xCD}));
+    cr_assert_not(policy_unchanged(fc23.b, (const uint8_t[]){0xAB, 0xCE}));
 }
