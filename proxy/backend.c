@@ -395,6 +395,9 @@ backend_broadcast_sent(struct backend *be, struct req *r)
     inflight_remove_pause(be, r, MB_MAX(be->cfg.min_spacing_ms,
                                         be->cfg.broadcast_delay_ms));
     be->st.broadcasts++;
+    /* A read answered while it waited may have brought the old values
+     * back into some unit's cache. */
+    policy_forget(be, r);
     r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
     ASSERT(r->rsp_len > 0);
     rlog(LOG_DEBUG, r, "broadcast sent");

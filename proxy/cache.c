@@ -212,6 +212,68 @@ cache_invalidate(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
     }
 }
 
+/* Registers <addr>..<end - 1> of chunk <k>, as indices into it: <*i>
+ * to <*n>; false if the chunk holds none of them. */
+static bool
+cache_overlap(const struct cache_chunk *k, uint16_t addr, uint32_t end,
+              unsigned *i, unsigned *n)
+{
+    uint32_t lo = MB_MAX((uint32_t)addr, (uint32_t)k->base);
+    uint32_t hi = MB_MIN(end, (uint32_t)k->base + CACHE_CHUNK);
+
+    *i = (unsigned)(lo - k->base);
+    *n = (unsigned)(hi - k->base);
+    return lo < hi;
+}
+
+/*
+ * Forget the <count> registers of <table> from <addr> on every unit (a
+ * broadcast write is changing them on every device).
+ */
+void
+cache_invalidate_all(struct cache *c, uint8_t table, uint16_t addr,
+                     uint32_t count)
+{
+    uint32_t end = MB_MIN((uint32_t)addr + count, 0x10000u);
+    unsigned i, n;
+
+    for (size_t b = 0; b < CACHE_BUCKETS; b++) {
+        for (struct cache_chunk *k = c->buckets[b]; k; k = k->next) {
+            if (k->table != table || !cache_overlap(k, addr, end, &i, &n)) {
+                continue;
+            }
+            for (; i < n; i++) {
+                k->t_ms[i] = 0;
+            }
+        }
+    }
+}
+
+/*
+ * The latest arrival time among the <count> registers of <table> from
+ * <addr>, on any unit; 0 if none has a value.
+ */
+uint64_t
+cache_newest_all(const struct cache *c, uint8_t table, uint16_t addr,
+                 uint32_t count)
+{
+    uint32_t end = MB_MIN((uint32_t)addr + count, 0x10000u);
+    uint64_t newest = 0;
+    unsigned i, n;
+
+    for (size_t b = 0; b < CACHE_BUCKETS; b++) {
+        for (const struct cache_chunk *k = c->buckets[b]; k; k = k->next) {
+            if (k->table != table || !cache_overlap(k, addr, end, &i, &n)) {
+                continue;
+            }
+            for (; i < n; i++) {
+                newest = MB_MAX(newest, k->t_ms[i]);
+            }
+        }
+    }
+    return newest;
+}
+
 /*
  * Call <fn> with <ctx> for every chunk of <c> that holds a value, in no
  * particular order (bounded by what the device ever sent).

@@ -37,6 +37,10 @@ void cache_invalidate(struct cache *c, uint8_t unit, uint8_t table,
                       uint16_t addr, uint16_t count);
 uint64_t cache_newest(const struct cache *c, uint8_t unit, uint8_t table,
                       uint16_t addr, uint32_t count);
+void cache_invalidate_all(struct cache *c, uint8_t table, uint16_t addr,
+                          uint32_t count);
+uint64_t cache_newest_all(const struct cache *c, uint8_t table,
+                          uint16_t addr, uint32_t count);
 
 /* One chunk, for the status page: its registers with a value, and the
  * oldest and newest arrival among them. */

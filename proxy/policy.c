@@ -64,13 +64,20 @@ policy_stale_answer(struct backend *be, struct req *r)
     return true;
 }
 
-/* The holding registers write <r> changes no longer hold what we knew. */
+/* The holding registers write <r> changes no longer hold what we knew: on
+ * its unit, or on every unit for a broadcast. */
 void
 policy_forget(struct backend *be, const struct req *r)
 {
     unsigned lo, hi;
 
-    if (pdu_write_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
+    if (!pdu_write_range(req_pdu(r), r->pdu_len, &lo, &hi)) {
+        return;
+    }
+    if (r->be_unit == 0) {
+        cache_invalidate_all(&be->cache, MB_FC_READ_HOLDING, (uint16_t)lo,
+                             hi - lo + 1);
+    } else {
         cache_invalidate(&be->cache, r->be_unit, MB_FC_READ_HOLDING,
                          (uint16_t)lo, (uint16_t)(hi - lo + 1));
     }
@@ -132,12 +139,19 @@ write_denied(const struct cfg_backend *c, unsigned lo, unsigned hi)
 }
 
 /* When <unit>'s registers <lo>..<hi> of <table> were last written, 0 if
- * never. */
+ * never: a broadcast (unit 0) wrote every unit's, and writes every unit's
+ * again. */
 static uint64_t
 last_write(const struct cache *writes, uint8_t unit, uint8_t table,
            unsigned lo, unsigned hi)
 {
-    return cache_newest(writes, unit, table, (uint16_t)lo, hi - lo + 1);
+    uint32_t n = hi - lo + 1;
+
+    if (unit == 0) {
+        return cache_newest_all(writes, table, (uint16_t)lo, n);
+    }
+    return MB_MAX(cache_newest(writes, unit, table, (uint16_t)lo, n),
+                  cache_newest(writes, 0, table, (uint16_t)lo, n));
 }
 
 /*
@@ -194,7 +208,8 @@ policy_refusal(const struct cfg_backend *c, bool ro_client,
 
 /*
  * Note in <writes> that checked write <pdu> (<len> bytes) to backend unit
- * <unit> goes out at <now_ms>, for min_write_interval_ms.
+ * <unit> goes out at <now_ms>, for min_write_interval_ms: a broadcast
+ * (unit 0) counts for every unit (see last_write).
  */
 void
 policy_note_write(struct cache *writes, uint8_t unit, const uint8_t *pdu,

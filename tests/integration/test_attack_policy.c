@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_attack_policy.c -- the write rules under attack, seen at the device
- * (issue 10, item 3).
+ * (issue 10, items 3 and 4).
  *
  * Function codes the rules cannot judge (FC 8 restart and listen-only,
  * FC 21 write file record, user-defined codes) must never reach a backend
@@ -10,6 +10,8 @@
  * them; the other reads (FC 7, 8 return query data, 11, 12, 17, 20, 24,
  * 43/14) still do. deny_write and min_write_interval_ms judge the write
  * part of FC 23 and FC 22; write_if_changed judges FC 5, 15, 22 and 23.
+ * A broadcast write (backend unit 0) invalidates the cache of every unit
+ * and counts as a write to each of them.
  *
  * What reached the device is read from the simulator's request log
  * (tests/sim/README.md: "<t_us> <conn#> <unit> <fc> <addr> <count> ...").
@@ -404,4 +406,105 @@ Test(attack_policy, write_if_changed_judges_coils_masks_and_fc23)
     cr_assert_eq(sim_count(log, 1, 22, -1), 1, "FC 22 written once");
     cr_assert_eq(sim_count(log, 1, 23, -1), 1, "FC 23 written once");
     cr_assert(h_file_contains(m.p.err, "writes_skipped=6"));
+}
+
+/* --- item 4: broadcasts ------------------------------------------------- */
+
+#define BCAST_ROUTES "1 = dev:1\n2 = dev:2\n100 = dev:0"
+
+Test(attack_policy, a_broadcast_invalidates_every_units_cache)
+{
+    struct sim s;
+    struct mux m;
+    char log[512];
+    uint16_t v[1];
+    int fd;
+
+    start(&s, &m, log, sizeof(log), "1,2", "", "cache_ttl_ms = 60000",
+          BCAST_ROUTES);
+    fd = h_connect(m.port);
+    cr_assert_eq(h_read(fd, 1, 3, 70, 1, v, 3000), 0);
+    cr_assert_eq(v[0], sim_holding(1, 70));
+    cr_assert_eq(h_read(fd, 2, 3, 70, 1, v, 3000), 0);
+    cr_assert_eq(h_write1(fd, 100, 70, 0x4242, 3000), 0, "broadcast");
+    cr_assert_eq(h_read(fd, 1, 3, 70, 1, v, 3000), 0);
+    cr_assert_eq(v[0], 0x4242, "unit 1 after the broadcast: 0x%04X", v[0]);
+    cr_assert_eq(h_read(fd, 2, 3, 70, 1, v, 3000), 0);
+    cr_assert_eq(v[0], 0x4242, "unit 2 after the broadcast: 0x%04X", v[0]);
+    close(fd);
+    stop(&s, &m);
+    cr_assert_eq(h_sim_stat(&s, "broadcasts"), 1);
+}
+
+Test(attack_policy, a_read_answered_before_the_broadcast_leaves_no_old_value)
+{
+    struct sim s;
+    struct mux m;
+    char log[512];
+    uint8_t f[300];
+    uint16_t v[1];
+    int fd, n;
+
+    start(&s, &m, log, sizeof(log), "1,2 --delay-ms 100", "",
+          "cache_ttl_ms = 60000", BCAST_ROUTES);
+    fd = h_connect(m.port);
+    /* The broadcast queues behind the read, which the device holds for
+     * 100 ms: its old value reaches the cache after the broadcast was
+     * submitted, before it is sent. */
+    cr_assert_eq(h_send_read(fd, 1, 1, 3, 75, 1), 0);
+    cr_assert_eq(h_send_write1(fd, 2, 100, 75, 0x4343), 0);
+    /* Both answers, in any order (the broadcast is echoed once sent). */
+    n = h_recv_frame(fd, f, sizeof(f), 5000);
+    n += h_recv_frame(fd, f, sizeof(f), 5000);
+    cr_assert_eq(n, 11 + 12);
+    cr_assert_eq(h_read(fd, 1, 3, 75, 1, v, 3000), 0);
+    cr_assert_eq(v[0], 0x4343, "unit 1 after the broadcast: 0x%04X", v[0]);
+    close(fd);
+    stop(&s, &m);
+}
+
+Test(attack_policy, a_broadcast_then_the_old_value_is_written)
+{
+    struct sim s;
+    struct mux m;
+    char log[512];
+    uint16_t v[1];
+    int fd;
+
+    start(&s, &m, log, sizeof(log), "1,2", "",
+          "cache_ttl_ms = 60000\nwrite_if_changed = yes", BCAST_ROUTES);
+    fd = h_connect(m.port);
+    cr_assert_eq(h_read(fd, 1, 3, 80, 1, v, 3000), 0);
+    cr_assert_eq(h_write1(fd, 100, 80, 0x5555, 3000), 0, "broadcast");
+    cr_assert_eq(h_write1(fd, 1, 80, sim_holding(1, 80), 3000), 0,
+                 "the old value back");
+    cr_assert_eq(h_read(fd, 1, 3, 80, 1, v, 3000), 0);
+    cr_assert_eq(v[0], sim_holding(1, 80));
+    close(fd);
+    stop(&s, &m);
+    cr_assert_eq(sim_count(log, 1, 6, 80), 1, "the write reached unit 1");
+}
+
+Test(attack_policy, a_broadcast_counts_as_a_write_to_every_unit)
+{
+    struct sim s;
+    struct mux m;
+    char log[512];
+    int fd;
+
+    start(&s, &m, log, sizeof(log), "1,2", "", "min_write_interval_ms = 20000",
+          BCAST_ROUTES);
+    fd = h_connect(m.port);
+    cr_assert_eq(h_write1(fd, 100, 90, 1, 3000), 0, "broadcast");
+    cr_assert_eq(h_write1(fd, 1, 90, 2, 3000), 0x06, "unit 1 was written");
+    cr_assert_eq(h_write1(fd, 2, 90, 2, 3000), 0x06, "unit 2 was written");
+    cr_assert_eq(h_write1(fd, 1, 91, 2, 3000), 0, "91 was not");
+    cr_assert_eq(h_write1(fd, 100, 91, 3, 3000), 0x06,
+                 "a broadcast writes unit 1's 91 too");
+    cr_assert_eq(h_write1(fd, 100, 92, 3, 3000), 0);
+    close(fd);
+    stop(&s, &m);
+    cr_assert_eq(sim_count(log, 0, 6, -1), 2, "two broadcasts sent");
+    cr_assert_eq(sim_count(log, 1, 6, -1), 1);
+    cr_assert_eq(sim_count(log, 2, 6, -1), 0);
 }

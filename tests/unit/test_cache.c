@@ -2,7 +2,8 @@
 /*
  * test_cache.c -- the register cache: values and their ages per register,
  * chunk boundaries, freshness as "every register asked for", tables kept
- * apart, invalidation by writes.
+ * apart, invalidation by writes (on one unit, or on every unit for a
+ * broadcast), the newest write on any unit.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -104,4 +105,41 @@ Test(cache, the_top_of_the_address_space)
     cr_assert(cache_get(&c, 1, 3, 0xFFFC, 4, 7, out));
     cr_assert_eq(memcmp(in, out, 8), 0);
     cr_assert_not(cache_fresh(&c, 1, 3, 0xFFFC, 5, 7), "past 0xFFFF");
+}
+
+Test(cache, a_broadcast_invalidates_every_unit)
+{
+    uint8_t in[200], out[200];
+
+    regs(in, 0, 100, 0);
+    for (uint8_t u = 1; u <= 3; u++) {
+        cache_store(&c, u, 3, 50, 100, in, 5);
+        cache_store(&c, u, 4, 50, 100, in, 5);
+    }
+    cache_invalidate_all(&c, 3, 60, 70);        /* 60..129, two chunks */
+    for (uint8_t u = 1; u <= 3; u++) {
+        cr_assert(cache_fresh(&c, u, 3, 50, 10, 1), "unit %u below", u);
+        cr_assert(cache_fresh(&c, u, 3, 130, 20, 1), "unit %u above", u);
+        cr_assert_not(cache_fresh(&c, u, 3, 60, 1, 1), "unit %u 60", u);
+        cr_assert_not(cache_fresh(&c, u, 3, 127, 3, 1), "unit %u 129", u);
+        cr_assert_not(cache_fresh(&c, u, 3, 128, 1, 1), "unit %u 128", u);
+        cr_assert(cache_get(&c, u, 4, 50, 100, 1, out), "unit %u FC 4", u);
+    }
+    cache_invalidate_all(&c, 3, 0xFFF0, 0x20);  /* past 0xFFFF: clipped */
+}
+
+Test(cache, the_newest_write_of_any_unit)
+{
+    uint8_t in[8] = {0};
+
+    cr_assert_eq(cache_newest_all(&c, 0, 10, 5), 0, "empty");
+    cache_store(&c, 1, 0, 10, 1, in, 100);
+    cache_store(&c, 7, 0, 14, 1, in, 300);
+    cache_store(&c, 7, 1, 12, 1, in, 900);      /* another table */
+    cache_store(&c, 2, 0, 64, 1, in, 500);      /* next chunk */
+    cr_assert_eq(cache_newest_all(&c, 0, 10, 5), 300);
+    cr_assert_eq(cache_newest_all(&c, 0, 10, 4), 100);
+    cr_assert_eq(cache_newest_all(&c, 0, 11, 3), 0);
+    cr_assert_eq(cache_newest_all(&c, 0, 0, 65), 500);
+    cr_assert_eq(cache_newest_all(&c, 1, 0, 100), 900);
 }

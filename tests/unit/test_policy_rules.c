@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_policy_rules.c -- the pure half of the write rules in
- * proxy/policy.c: which rule refuses what (policy_refusal(), with
- * policy_note_write() for min_write_interval_ms), and what
- * write_if_changed reads first and compares (policy_precheck_target(),
+ * proxy/policy.c: which rule refuses what (policy_refusal()), how a
+ * broadcast counts for min_write_interval_ms (policy_note_write()), and
+ * what write_if_changed reads first and compares (policy_precheck_target(),
  * policy_unchanged()).
  *
  * Backends come from ini text through cfg_load_string(), so the keys are
@@ -230,6 +230,27 @@ Test(policy_rules, min_write_interval_per_unit_and_register)
     cr_assert_eq(judge_at(c, 1, &w400, 1001), 0, "400 was only read");
     cr_assert_eq(judge_at(c, 1, &w401, 1001), 0, "401 was only read");
     cr_assert_eq(judge_at(c, 1, &fc23, 1001), 0x06, "its write part");
+    cfg_free(cfg);
+}
+
+Test(policy_rules, a_broadcast_is_a_write_to_every_unit)
+{
+    struct cfg *cfg;
+    const struct cfg_backend *c = backend(&cfg, "min_write_interval_ms = 500");
+    struct pdu w20 = fc6(20, 1), w21 = fc6(21, 1), w30 = fc6(30, 1);
+
+    policy_note_write(&writes, 0, w20.b, w20.len, 1000);
+    for (unsigned u = 1; u <= 247; u++) {
+        cr_assert_eq(judge_at(c, (uint8_t)u, &w20, 1001), 0x06, "unit %u", u);
+        cr_assert_eq(judge_at(c, (uint8_t)u, &w21, 1001), 0, "unit %u", u);
+    }
+    cr_assert_eq(judge_at(c, 0, &w20, 1001), 0x06, "broadcast again");
+    cr_assert_eq(judge_at(c, 5, &w20, 1500), 0, "over");
+    /* A write to one unit: a broadcast would write it again. */
+    policy_note_write(&writes, 7, w30.b, w30.len, 2000);
+    cr_assert_eq(judge_at(c, 0, &w30, 2001), 0x06);
+    cr_assert_eq(judge_at(c, 0, &w30, 2500), 0);
+    cr_assert_eq(judge_at(c, 6, &w30, 2001), 0, "unit 6 was not written");
     cfg_free(cfg);
 }
 
