@@ -162,7 +162,8 @@ last_write(const struct cache *writes, uint8_t unit, uint8_t table,
  * exception code in <code>, or NULL. Reads pass. A function code that
  * names no coils or registers (FC 8, 21, user-defined codes) cannot be
  * judged: on a backend protected by any rule it is refused with 0x01,
- * unless allow_functions names it. Pure: the caller passes the clock.
+ * unless allow_functions names it; read_only and read_only_clients refuse
+ * it whatever allow_functions says. Pure: the caller passes the clock.
  */
 const char *
 policy_refusal(const struct cfg_backend *c, bool ro_client,
@@ -178,7 +179,7 @@ policy_refusal(const struct cfg_backend *c, bool ro_client,
     if (pdu_reads_only(pdu, len)) {
         return NULL;
     }
-    if (!pdu_is_ranged_write(pdu[0])) {
+    if (!pdu_is_ranged_write(pdu[0]) && !ro_client && !c->read_only) {
         return guarded && !cfg_allows_function(c, pdu[0])
                    ? "the write rules cannot judge this function and "
                      "allow_functions does not name it"

@@ -136,6 +136,12 @@ Test(policy_rules, allow_functions_names_what_may_pass)
     cr_assert_eq(judge(c, false, &unjudged[2]), 0x01, "FC 21 is not");
     cr_assert_eq(judge(c, false, &unjudged[5]), 0x01, "FC 100 is not");
     cr_assert_eq(judge(c, false, &fc6), 0x02, "deny_write still judges");
+    cr_assert_eq(judge(c, true, &unjudged[0]), 0x01,
+                 "read_only_clients refuse it all the same");
+    cfg_free(cfg);
+    c = backend(&cfg, "read_only = yes\nallow_functions = 8");
+    cr_assert_eq(judge(c, false, &unjudged[0]), 0x01,
+                 "read_only refuses it all the same");
     cfg_free(cfg);
 }
 
