@@ -4,8 +4,9 @@
  * accepts at most HTTP_MAX_CONNS connections (more are closed at accept),
  * reads into the server's shared read buffer and feeds http_conn.c, writes
  * each response with uv_write() from one allocation freed in the write
- * callback, closes a connection after HTTP_IDLE_MS without a request, and
- * closes every handle in http_close(). The requests themselves (parsing,
+ * callback (one response per connection at a time: reading waits until it
+ * is written), closes a connection after HTTP_IDLE_MS without a request,
+ * and closes every handle in http_close(). The requests themselves (parsing,
  * routing, pages) are http_conn.c's and the pages'.
  */
 #include <stdio.h>
@@ -23,6 +24,12 @@ struct http_client {
     TAILQ_ENTRY(http_client)   link;      /* http->clients */
     struct http               *http;      /* NULL once http_close() ran */
     unsigned                   handles;   /* not closed yet; 0: free */
+    unsigned                   writes;    /* responses not written yet */
+    char                      *rest;      /* read past the request being
+                                             answered: parsed once its
+                                             response is written */
+    size_t                     rest_off, rest_len;
+    bool                       reading;
     bool                       shutting;  /* shutdown requested */
     bool                       closing;
 };
@@ -41,6 +48,7 @@ http_client_closed_cb(uv_handle_t *h)
 
     if (--cl->handles == 0) {
         http_conn_free(&cl->conn);
+        free(cl->rest);
         free(cl);
     }
 }
@@ -103,6 +111,60 @@ http_client_finish(struct http_client *cl)
     }
 }
 
+static void http_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void http_read_cb(uv_stream_t *stream, ssize_t nread,
+                         const uv_buf_t *buf);
+
+static void
+http_client_read(struct http_client *cl, bool on)
+{
+    if (on && !cl->reading) {
+        uv_read_start((uv_stream_t *)&cl->tcp, http_alloc_cb, http_read_cb);
+    } else if (!on && cl->reading) {
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+    }
+    cl->reading = on;
+}
+
+/*
+ * Feed <len> bytes at <data> (read now, or cl->rest) to <cl>'s requests.
+ * Back-pressure: once a request is answered, reading stops and what
+ * follows it waits in cl->rest until the response is written, so a client
+ * that pipelines and never reads holds one response, not one per request.
+ */
+static void
+http_client_input(struct http_client *cl, const char *data, size_t len)
+{
+    enum http_feed rc;
+    size_t used;
+
+    rc = http_conn_feed(&cl->conn, data, len, &used);
+    if (cl->closing) {
+        return;
+    }
+    if (cl->rest != NULL && data == cl->rest + cl->rest_off) {
+        cl->rest_off += used;
+    } else if (rc == HTTP_FEED_WAIT && used < len) {
+        ASSERT(cl->rest == NULL);
+        cl->rest = xmalloc(len - used);
+        memcpy(cl->rest, data + used, len - used);
+        cl->rest_off = 0;
+        cl->rest_len = len - used;
+    }
+    if (cl->rest != NULL &&
+        (cl->rest_off == cl->rest_len || rc == HTTP_FEED_DONE)) {
+        free(cl->rest);
+        cl->rest = NULL;
+        cl->rest_off = cl->rest_len = 0;
+    }
+    if (rc == HTTP_FEED_DONE) {
+        http_client_finish(cl);
+    }
+    /* Reading on while done too: the client's end of the connection
+     * closes it. */
+    http_client_read(cl, rc != HTTP_FEED_WAIT);
+}
+
 static void
 http_write_cb(uv_write_t *req, int status)
 {
@@ -110,8 +172,22 @@ http_write_cb(uv_write_t *req, int status)
     struct http_client *cl = w->cl;
 
     free(w);
+    cl->writes--;
     if (status < 0 && status != UV_ECANCELED) {
         http_client_close(cl, LOG_DEBUG, uv_strerror(status));
+        return;
+    }
+    if (cl->closing || cl->shutting || cl->writes > 0 ||
+        !cl->conn.waiting) {
+        return;
+    }
+    /* Written: the next pipelined request, if any, may be answered. */
+    http_conn_written(&cl->conn);
+    if (cl->rest != NULL) {
+        http_client_input(cl, cl->rest + cl->rest_off,
+                          cl->rest_len - cl->rest_off);
+    } else {
+        http_client_read(cl, true);
     }
 }
 
@@ -141,6 +217,7 @@ http_client_send(struct http_conn *c, const char *head, size_t head_len,
         http_client_close(cl, LOG_DEBUG, uv_strerror(rc));
         return;
     }
+    cl->writes++;
     uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
 }
 
@@ -163,9 +240,8 @@ http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                                          : "closed by the client");
     } else if (nread < 0) {
         http_client_close(cl, LOG_DEBUG, uv_strerror((int)nread));
-    } else if (nread > 0 &&
-               http_conn_feed(&cl->conn, buf->base, (size_t)nread) != 0) {
-        http_client_finish(cl);
+    } else if (nread > 0) {
+        http_client_input(cl, buf->base, (size_t)nread);
     }
 }
 
@@ -228,7 +304,7 @@ http_client_start(struct http *h, struct http_client *cl)
     h->n_clients++;
     hlog(LOG_DEBUG, &cl->conn, "connected");
     uv_tcp_nodelay(&cl->tcp, 1);
-    uv_read_start((uv_stream_t *)&cl->tcp, http_alloc_cb, http_read_cb);
+    http_client_read(cl, true);
     uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
 }
 
