@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http.c -- the HTTP endpoint's sockets: binds [server] http_listen,
- * accepts at most HTTP_MAX_CONNS connections (more are closed at accept),
- * reads into the server's shared read buffer and feeds http_conn.c, writes
- * each response with uv_write() from one allocation freed in the write
- * callback (one response per connection at a time: reading waits until it
- * is written), closes a connection after HTTP_IDLE_MS without a request,
- * and closes every handle in http_close(). The requests themselves (parsing,
+ * keeps at most HTTP_MAX_CONNS connections (a new one closes the one idle
+ * longest, or is closed at accept if every one is being answered), reads
+ * into the server's shared read buffer and feeds http_conn.c, writes each
+ * response with uv_write() from one allocation freed in the write callback
+ * (one response per connection at a time: reading waits until it is
+ * written), closes a connection after HTTP_IDLE_MS without a request or
+ * HTTP_REQUEST_MS after a request began and is not complete, and closes
+ * every handle in http_close(). The requests themselves (parsing,
  * routing, pages) are http_conn.c's and the pages'.
  */
 #include <stdio.h>
@@ -25,11 +27,16 @@ struct http_client {
     struct http               *http;      /* NULL once http_close() ran */
     unsigned                   handles;   /* not closed yet; 0: free */
     unsigned                   writes;    /* responses not written yet */
+    uint64_t                   write_ms;  /* uv_now() of the last send */
+    uint64_t                   active_ms; /* of the last progress: the
+                                             connect, a response written */
     char                      *rest;      /* read past the request being
                                              answered: parsed once its
                                              response is written */
     size_t                     rest_off, rest_len;
     bool                       reading;
+    bool                       deadline;  /* the timer runs HTTP_REQUEST_MS
+                                             for the request begun */
     bool                       shutting;  /* shutdown requested */
     bool                       closing;
 };
@@ -78,6 +85,16 @@ http_idle_cb(uv_timer_t *t)
 
     http_client_close(cl, LOG_DEBUG,
                       cl->shutting ? "closed" : "idle: closing");
+}
+
+static void
+http_deadline_cb(uv_timer_t *t)
+{
+    char why[64];
+
+    snprintf(why, sizeof(why), "request not complete within %u ms: closing",
+             HTTP_REQUEST_MS);
+    http_client_close(t->data, LOG_DEBUG, why);
 }
 
 static void
@@ -159,6 +176,11 @@ http_client_input(struct http_client *cl, const char *data, size_t len)
     }
     if (rc == HTTP_FEED_DONE) {
         http_client_finish(cl);
+    } else if (cl->conn.in_request && !cl->deadline) {
+        /* A request has begun: it gets HTTP_REQUEST_MS from now, however
+         * slowly its bytes trickle in. */
+        cl->deadline = true;
+        uv_timer_start(&cl->idle, http_deadline_cb, HTTP_REQUEST_MS, 0);
     }
     /* Reading on while done too: the client's end of the connection
      * closes it. */
@@ -176,6 +198,9 @@ http_write_cb(uv_write_t *req, int status)
     if (status < 0 && status != UV_ECANCELED) {
         http_client_close(cl, LOG_DEBUG, uv_strerror(status));
         return;
+    }
+    if (cl->writes == 0 && !cl->closing) {
+        cl->active_ms = uv_now(cl->conn.srv->loop);
     }
     if (cl->closing || cl->shutting || cl->writes > 0 ||
         !cl->conn.waiting) {
@@ -218,6 +243,8 @@ http_client_send(struct http_conn *c, const char *head, size_t head_len,
         return;
     }
     cl->writes++;
+    cl->write_ms = uv_now(cl->conn.srv->loop);
+    cl->deadline = false;
     uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
 }
 
@@ -284,6 +311,41 @@ http_refuse(struct http *h, struct http_client *cl)
     uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
 }
 
+/*
+ * All HTTP_MAX_CONNS are open: close the one that has waited longest
+ * without progress and is not in the middle of being answered (its
+ * response, if any, left less than HTTP_REQUEST_MS ago), so that idle and
+ * half-sent connections cannot lock a health check out. Returns false if
+ * every one is busy.
+ */
+static bool
+http_make_room(struct http *h)
+{
+    uint64_t now = uv_now(h->srv->loop);
+    struct http_client *cl, *victim = NULL;
+
+    TAILQ_FOREACH(cl, &h->clients, link) {
+        if (cl->writes > 0 && now - cl->write_ms < HTTP_REQUEST_MS) {
+            continue;
+        }
+        if (victim == NULL || cl->active_ms < victim->active_ms) {
+            victim = cl;
+        }
+    }
+    if (victim == NULL) {
+        return false;
+    }
+    h->evicted_quiet++;
+    if (now - h->last_evict_log_ms >= 1000 || h->last_evict_log_ms == 0) {
+        log_warn("http: %u connections open: closed %u idle or unfinished "
+                 "to make room", HTTP_MAX_CONNS, h->evicted_quiet);
+        h->evicted_quiet = 0;
+        h->last_evict_log_ms = now;
+    }
+    http_client_close(victim, LOG_DEBUG, "closed to make room");
+    return true;
+}
+
 /* Start reading a connection accepted as <cl>. */
 static void
 http_client_start(struct http *h, struct http_client *cl)
@@ -300,6 +362,7 @@ http_client_start(struct http *h, struct http_client *cl)
     cl->idle.data = cl;
     cl->handles++;
     cl->http = h;
+    cl->active_ms = uv_now(h->srv->loop);
     TAILQ_INSERT_TAIL(&h->clients, cl, link);
     h->n_clients++;
     hlog(LOG_DEBUG, &cl->conn, "connected");
@@ -327,7 +390,7 @@ http_connection_cb(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
         return;
     }
-    if (h->n_clients >= HTTP_MAX_CONNS) {
+    if (h->n_clients >= HTTP_MAX_CONNS && !http_make_room(h)) {
         http_refuse(h, cl);
         return;
     }

@@ -299,6 +299,7 @@ http_on_message_begin(http_parser *p)
     c->url[0] = '\0';
     c->url_long = false;
     c->body_len = 0;
+    c->in_request = true;
     return 0;
 }
 
@@ -348,6 +349,7 @@ http_on_message_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
 
+    c->in_request = false;
     http_conn_answer(c);
     /* One response at a time: what a client pipelines is parsed only once
      * the response before it is written, so one that never reads makes us
