@@ -949,7 +949,8 @@ backend_handle_closed(struct backend *be)
 /*
  * Stop <be> for good outside shutdown (a reload removed or replaced it):
  * every request it holds completes now (0x0A queued, 0x0B on the wire),
- * and it frees itself once its handles have closed.
+ * and it frees itself once its handles have closed (its link is closed by
+ * then: a serial worker has closed the port and ended).
  */
 void
 backend_release(struct backend *be)
@@ -1013,11 +1014,7 @@ backend_free(struct backend *be)
         return;
     }
     ASSERT(be->stopping && be->open_handles == 0);
-    server_backend_gone(be->srv, be);
-    if (be->successor != NULL) {
-        blog(LOG_INFO, be, "closed: its replacement starts");
-        backend_start(be->successor);
-    }
+    server_backend_gone(be->srv, be);   /* may start its replacement */
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }

@@ -56,7 +56,10 @@ struct backend {
     bool                stopping;
     bool                released;        /* free when the handles close */
     bool                started;         /* backend_start() was called */
-    struct backend     *successor;       /* starts once this one is freed */
+    bool                waiting;         /* a reload's new backend: starts
+                                            once every released one it
+                                            follows has closed (server.c) */
+    TAILQ_ENTRY(backend) closing_link;   /* srv->closing, once released */
     bool                kicking, kick_again;
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http.c -- the HTTP endpoint's sockets: binds [server] http_listen,
- * accepts at most HTTP_MAX_CONNS connections (more are closed at accept),
- * reads into the server's shared read buffer and feeds http_conn.c, writes
- * each response with uv_write() from one allocation freed in the write
- * callback, closes a connection after HTTP_IDLE_MS without a request, and
- * closes every handle in http_close(). The requests themselves (parsing,
+ * keeps at most HTTP_MAX_CONNS connections (a new one closes the one idle
+ * longest, or is closed at accept if every one is being answered), reads
+ * into the server's shared read buffer and feeds http_conn.c, writes each
+ * response with uv_write() from one allocation freed in the write callback
+ * (one response per connection at a time: reading waits until it is
+ * written), closes a connection after HTTP_IDLE_MS without a request or
+ * HTTP_REQUEST_MS after a request began and is not complete, and closes
+ * every handle in http_close(). The requests themselves (parsing,
  * routing, pages) are http_conn.c's and the pages'.
  */
 #include <stdio.h>
@@ -23,6 +26,17 @@ struct http_client {
     TAILQ_ENTRY(http_client)   link;      /* http->clients */
     struct http               *http;      /* NULL once http_close() ran */
     unsigned                   handles;   /* not closed yet; 0: free */
+    unsigned                   writes;    /* responses not written yet */
+    uint64_t                   write_ms;  /* uv_now() of the last send */
+    uint64_t                   active_ms; /* of the last progress: the
+                                             connect, a response written */
+    char                      *rest;      /* read past the request being
+                                             answered: parsed once its
+                                             response is written */
+    size_t                     rest_off, rest_len;
+    bool                       reading;
+    bool                       deadline;  /* the timer runs HTTP_REQUEST_MS
+                                             for the request begun */
     bool                       shutting;  /* shutdown requested */
     bool                       closing;
 };
@@ -41,6 +55,7 @@ http_client_closed_cb(uv_handle_t *h)
 
     if (--cl->handles == 0) {
         http_conn_free(&cl->conn);
+        free(cl->rest);
         free(cl);
     }
 }
@@ -70,6 +85,16 @@ http_idle_cb(uv_timer_t *t)
 
     http_client_close(cl, LOG_DEBUG,
                       cl->shutting ? "closed" : "idle: closing");
+}
+
+static void
+http_deadline_cb(uv_timer_t *t)
+{
+    char why[64];
+
+    snprintf(why, sizeof(why), "request not complete within %u ms: closing",
+             HTTP_REQUEST_MS);
+    http_client_close(t->data, LOG_DEBUG, why);
 }
 
 static void
@@ -103,6 +128,65 @@ http_client_finish(struct http_client *cl)
     }
 }
 
+static void http_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void http_read_cb(uv_stream_t *stream, ssize_t nread,
+                         const uv_buf_t *buf);
+
+static void
+http_client_read(struct http_client *cl, bool on)
+{
+    if (on && !cl->reading) {
+        uv_read_start((uv_stream_t *)&cl->tcp, http_alloc_cb, http_read_cb);
+    } else if (!on && cl->reading) {
+        uv_read_stop((uv_stream_t *)&cl->tcp);
+    }
+    cl->reading = on;
+}
+
+/*
+ * Feed <len> bytes at <data> (read now, or cl->rest) to <cl>'s requests.
+ * Back-pressure: once a request is answered, reading stops and what
+ * follows it waits in cl->rest until the response is written, so a client
+ * that pipelines and never reads holds one response, not one per request.
+ */
+static void
+http_client_input(struct http_client *cl, const char *data, size_t len)
+{
+    enum http_feed rc;
+    size_t used;
+
+    rc = http_conn_feed(&cl->conn, data, len, &used);
+    if (cl->closing) {
+        return;
+    }
+    if (cl->rest != NULL && data == cl->rest + cl->rest_off) {
+        cl->rest_off += used;
+    } else if (rc == HTTP_FEED_WAIT && used < len) {
+        ASSERT(cl->rest == NULL);
+        cl->rest = xmalloc(len - used);
+        memcpy(cl->rest, data + used, len - used);
+        cl->rest_off = 0;
+        cl->rest_len = len - used;
+    }
+    if (cl->rest != NULL &&
+        (cl->rest_off == cl->rest_len || rc == HTTP_FEED_DONE)) {
+        free(cl->rest);
+        cl->rest = NULL;
+        cl->rest_off = cl->rest_len = 0;
+    }
+    if (rc == HTTP_FEED_DONE) {
+        http_client_finish(cl);
+    } else if (cl->conn.in_request && !cl->deadline) {
+        /* A request has begun: it gets HTTP_REQUEST_MS from now, however
+         * slowly its bytes trickle in. */
+        cl->deadline = true;
+        uv_timer_start(&cl->idle, http_deadline_cb, HTTP_REQUEST_MS, 0);
+    }
+    /* Reading on while done too: the client's end of the connection
+     * closes it. */
+    http_client_read(cl, rc != HTTP_FEED_WAIT);
+}
+
 static void
 http_write_cb(uv_write_t *req, int status)
 {
@@ -110,8 +194,25 @@ http_write_cb(uv_write_t *req, int status)
     struct http_client *cl = w->cl;
 
     free(w);
+    cl->writes--;
     if (status < 0 && status != UV_ECANCELED) {
         http_client_close(cl, LOG_DEBUG, uv_strerror(status));
+        return;
+    }
+    if (cl->writes == 0 && !cl->closing) {
+        cl->active_ms = uv_now(cl->conn.srv->loop);
+    }
+    if (cl->closing || cl->shutting || cl->writes > 0 ||
+        !cl->conn.waiting) {
+        return;
+    }
+    /* Written: the next pipelined request, if any, may be answered. */
+    http_conn_written(&cl->conn);
+    if (cl->rest != NULL) {
+        http_client_input(cl, cl->rest + cl->rest_off,
+                          cl->rest_len - cl->rest_off);
+    } else {
+        http_client_read(cl, true);
     }
 }
 
@@ -141,6 +242,9 @@ http_client_send(struct http_conn *c, const char *head, size_t head_len,
         http_client_close(cl, LOG_DEBUG, uv_strerror(rc));
         return;
     }
+    cl->writes++;
+    cl->write_ms = uv_now(cl->conn.srv->loop);
+    cl->deadline = false;
     uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
 }
 
@@ -163,9 +267,8 @@ http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                                          : "closed by the client");
     } else if (nread < 0) {
         http_client_close(cl, LOG_DEBUG, uv_strerror((int)nread));
-    } else if (nread > 0 &&
-               http_conn_feed(&cl->conn, buf->base, (size_t)nread) != 0) {
-        http_client_finish(cl);
+    } else if (nread > 0) {
+        http_client_input(cl, buf->base, (size_t)nread);
     }
 }
 
@@ -208,6 +311,41 @@ http_refuse(struct http *h, struct http_client *cl)
     uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
 }
 
+/*
+ * All HTTP_MAX_CONNS are open: close the one that has waited longest
+ * without progress and is not in the middle of being answered (its
+ * response, if any, left less than HTTP_REQUEST_MS ago), so that idle and
+ * half-sent connections cannot lock a health check out. Returns false if
+ * every one is busy.
+ */
+static bool
+http_make_room(struct http *h)
+{
+    uint64_t now = uv_now(h->srv->loop);
+    struct http_client *cl, *victim = NULL;
+
+    TAILQ_FOREACH(cl, &h->clients, link) {
+        if (cl->writes > 0 && now - cl->write_ms < HTTP_REQUEST_MS) {
+            continue;
+        }
+        if (victim == NULL || cl->active_ms < victim->active_ms) {
+            victim = cl;
+        }
+    }
+    if (victim == NULL) {
+        return false;
+    }
+    h->evicted_quiet++;
+    if (now - h->last_evict_log_ms >= 1000 || h->last_evict_log_ms == 0) {
+        log_warn("http: %u connections open: closed %u idle or unfinished "
+                 "to make room", HTTP_MAX_CONNS, h->evicted_quiet);
+        h->evicted_quiet = 0;
+        h->last_evict_log_ms = now;
+    }
+    http_client_close(victim, LOG_DEBUG, "closed to make room");
+    return true;
+}
+
 /* Start reading a connection accepted as <cl>. */
 static void
 http_client_start(struct http *h, struct http_client *cl)
@@ -224,11 +362,12 @@ http_client_start(struct http *h, struct http_client *cl)
     cl->idle.data = cl;
     cl->handles++;
     cl->http = h;
+    cl->active_ms = uv_now(h->srv->loop);
     TAILQ_INSERT_TAIL(&h->clients, cl, link);
     h->n_clients++;
     hlog(LOG_DEBUG, &cl->conn, "connected");
     uv_tcp_nodelay(&cl->tcp, 1);
-    uv_read_start((uv_stream_t *)&cl->tcp, http_alloc_cb, http_read_cb);
+    http_client_read(cl, true);
     uv_timer_start(&cl->idle, http_idle_cb, HTTP_IDLE_MS, 0);
 }
 
@@ -251,7 +390,7 @@ http_connection_cb(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
         return;
     }
-    if (h->n_clients >= HTTP_MAX_CONNS) {
+    if (h->n_clients >= HTTP_MAX_CONNS && !http_make_room(h)) {
         http_refuse(h, cl);
         return;
     }

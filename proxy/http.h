@@ -27,8 +27,10 @@
 #include "log.h"
 #include "stats.h"
 
-#define HTTP_MAX_CONNS     32      /* more are closed at accept */
-#define HTTP_IDLE_MS       10000   /* no complete request for this: close */
+#define HTTP_MAX_CONNS     32      /* more close the idlest to make room */
+#define HTTP_IDLE_MS       10000   /* no request begun for this: close */
+#define HTTP_REQUEST_MS    3000    /* a request begun and not complete
+                                      after this: close (slowloris) */
 #define HTTP_LINGER_MS     2000    /* after our last response: wait this
                                       long for the client to close */
 #define HTTP_MAX_REQUESTS  100     /* per connection, then close */
@@ -67,6 +69,9 @@ struct http_conn {
     int             fail_status;   /* set by a callback that gave up */
     uint64_t        body_len;      /* body bytes of this request */
     unsigned        n_requests;    /* answered on this connection */
+    bool            in_request;    /* a request has begun, not ended */
+    bool            waiting;       /* a response is on its way: parse
+                                      nothing until http_conn_written() */
     bool            done;          /* answer nothing more: close once
                                       what is queued is written */
     struct http_buf body;          /* the response being built */
@@ -83,6 +88,9 @@ struct http {
     uint64_t                     refused;  /* closed at accept */
     unsigned                     refused_quiet; /* not logged yet */
     uint64_t                     last_refusal_log_ms;
+    unsigned                     evicted_quiet; /* closed to make room,
+                                                   not logged yet */
+    uint64_t                     last_evict_log_ms;
 };
 
 #define hlog(level, c, fmt, ...)                                    \
@@ -93,10 +101,21 @@ struct http {
 int http_open(struct server *srv) MB_MUSTCHECK;
 void http_close(struct server *srv);
 
+/* What http_conn_feed() wants next. */
+enum http_feed {
+    HTTP_FEED_MORE,                /* every byte parsed: read more */
+    HTTP_FEED_WAIT,                /* a response went out: stop reading;
+                                      after http_conn_written(), feed the
+                                      bytes it did not use again */
+    HTTP_FEED_DONE,                /* close once what was sent is written */
+};
+
 /* http_conn.c: one connection's requests */
 void http_conn_init(struct http_conn *c, struct server *srv,
                     http_send_fn send, uint64_t id, const char *peer);
-int http_conn_feed(struct http_conn *c, const char *data, size_t len);
+enum http_feed http_conn_feed(struct http_conn *c, const char *data,
+                              size_t len, size_t *used);
+void http_conn_written(struct http_conn *c);
 void http_conn_free(struct http_conn *c);
 
 void http_buf_reset(struct http_buf *b);

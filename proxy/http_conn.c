@@ -299,6 +299,7 @@ http_on_message_begin(http_parser *p)
     c->url[0] = '\0';
     c->url_long = false;
     c->body_len = 0;
+    c->in_request = true;
     return 0;
 }
 
@@ -348,11 +349,12 @@ http_on_message_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
 
+    c->in_request = false;
     http_conn_answer(c);
-    if (c->done) {
-        /* Answer nothing that was pipelined after the last request. */
-        http_parser_pause(p, 1);
-    }
+    /* One response at a time: what a client pipelines is parsed only once
+     * the response before it is written, so one that never reads makes us
+     * render nothing more (and after the last one, nothing at all). */
+    http_parser_pause(p, 1);
     return 0;
 }
 
@@ -384,20 +386,30 @@ http_conn_init(struct http_conn *c, struct server *srv, http_send_fn send,
 }
 
 /*
- * Parse the <len> bytes at <data> that arrived on <c> and answer every
- * request they complete, through c->send (possibly several: clients may
- * pipeline). Returns 0 to go on reading, or 1 when the connection is done
- * (after a bad request, Connection: close, HTTP/1.0, the request limit):
- * the transport closes it once what was sent is written.
+ * Parse the <len> bytes at <data> that arrived on <c>, up to the end of
+ * the first request they complete, and answer it through c->send. Sets
+ * <used> to the bytes parsed. Returns HTTP_FEED_MORE when all were (the
+ * next request is not complete yet); HTTP_FEED_WAIT when a response went
+ * out: the transport stops reading, and once that response is written
+ * calls http_conn_written() and feeds the rest again; HTTP_FEED_DONE when
+ * the connection is done (after a bad request, Connection: close,
+ * HTTP/1.0, the request limit): the transport closes it once what was
+ * sent is written, and whatever else comes is dropped.
  */
-int
-http_conn_feed(struct http_conn *c, const char *data, size_t len)
+enum http_feed
+http_conn_feed(struct http_conn *c, const char *data, size_t len,
+               size_t *used)
 {
     enum http_errno err;
     size_t n;
 
+    *used = len;
     if (c->done) {
-        return 1;
+        return HTTP_FEED_DONE;
+    }
+    if (c->waiting) {
+        *used = 0;
+        return HTTP_FEED_WAIT;
     }
     n = http_parser_execute(&c->parser, &http_settings, data, len);
     err = HTTP_PARSER_ERRNO(&c->parser);
@@ -406,8 +418,24 @@ http_conn_feed(struct http_conn *c, const char *data, size_t len)
     } else if (c->parser.upgrade || (err == HPE_OK && n != len)) {
         /* We speak no other protocol: whatever follows is not ours. */
         c->done = true;
+    } else if (err == HPE_PAUSED && !c->done) {
+        c->waiting = true;
+        *used = n;
+        return HTTP_FEED_WAIT;
     }
-    return c->done ? 1 : 0;
+    return c->done ? HTTP_FEED_DONE : HTTP_FEED_MORE;
+}
+
+/*
+ * The response <c> sent last has been written: parse on.
+ */
+void
+http_conn_written(struct http_conn *c)
+{
+    if (c->waiting) {
+        c->waiting = false;
+        http_parser_pause(&c->parser, 0);
+    }
 }
 
 /*

@@ -89,6 +89,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     srv->loop = loop;
     srv->cfg = cfg;
     TAILQ_INIT(&srv->sessions);
+    TAILQ_INIT(&srv->closing);
     router_init(&srv->router);
     for (unsigned i = 0; i < cfg->n_routes; i++) {
         router_add(&srv->router, &cfg->routes[i]);
@@ -269,10 +270,41 @@ server_free(struct server *srv)
 
 /* --- live reload --------------------------------------------------------- */
 
+/* Must new backend <be> wait for released backend <old> to close before
+ * it opens its link? When it replaces it (the same name: a single-client
+ * device would refuse a second connection), or shares its serial port (a
+ * port read by two would mix answers up). */
+static bool
+backend_follows(const struct backend *be, const struct backend *old)
+{
+    if (strcmp(be->cfg.name, old->cfg.name) == 0) {
+        return true;
+    }
+    return be->cfg.type_mask == CFG_T_RTU && old->cfg.type_mask == CFG_T_RTU &&
+           strcmp(be->cfg.device, old->cfg.device) == 0;
+}
+
+/* Is a backend that <be> follows still closing? */
+static bool
+backend_must_wait(const struct server *srv, const struct backend *be)
+{
+    const struct backend *old;
+
+    TAILQ_FOREACH(old, &srv->closing, closing_link) {
+        if (old != be && backend_follows(be, old)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Backend <be> is being freed (removed by a reload, or at exit): drop the
  * (empty) flows every client kept for it, so that no flow outlives its
- * queue.
+ * queue. A released one has closed its link: start each waiting backend
+ * that no longer follows any backend still closing. Reloads in a row can
+ * replace a waiting backend again, or remove it and add it back: the
+ * newest waits for every older one, and nothing points at a freed one.
  */
 void
 server_backend_gone(struct server *srv, struct backend *be)
@@ -287,6 +319,19 @@ server_backend_gone(struct server *srv, struct backend *be)
                 TAILQ_REMOVE(&s->flows, f, s_link);
                 flow_free(f);
             }
+        }
+    }
+    if (!be->released) {
+        return;
+    }
+    TAILQ_REMOVE(&srv->closing, be, closing_link);
+    for (unsigned i = 0; i < srv->cfg->n_backends && !srv->stopping; i++) {
+        struct backend *nb = srv->backends[i];
+
+        if (nb != NULL && nb->waiting && !backend_must_wait(srv, nb)) {
+            blog(LOG_INFO, be, "closed: its replacement starts");
+            nb->waiting = false;
+            backend_start(nb);
         }
     }
 }
@@ -323,6 +368,18 @@ old_backend(struct server *srv, const char *name)
         }
     }
     return NULL;
+}
+
+/* Does <nc> have a backend called <name>? */
+static bool
+cfg_has_backend(const struct cfg *nc, const char *name)
+{
+    for (unsigned i = 0; i < nc->n_backends; i++) {
+        if (strcmp(nc->backends[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The backends of <nc>: kept, updated, or new (not started yet). Old ones
@@ -451,17 +508,10 @@ server_reload(struct server *srv)
         if (gone == NULL) {
             continue;
         }
-        /* A replacement (same name) must not open the device before the
-         * old link is closed: a serial port read by two, or a
-         * single-client device, would mix answers up or refuse. */
-        for (unsigned j = 0; j < nc->n_backends; j++) {
-            if (strcmp(nb[j]->cfg.name, gone->cfg.name) == 0) {
-                gone->successor = nb[j];
-                nb[j]->started = true;      /* started by backend_free() */
-            }
-        }
-        blog(LOG_INFO, gone, "%s", gone->successor ? "replaced by the reload"
-                                                   : "removed by the reload");
+        blog(LOG_INFO, gone, "%s", cfg_has_backend(nc, gone->cfg.name)
+                                       ? "replaced by the reload"
+                                       : "removed by the reload");
+        TAILQ_INSERT_TAIL(&srv->closing, gone, closing_link);
         backend_release(gone);
     }
     free(srv->backends);
@@ -488,9 +538,17 @@ server_reload(struct server *srv)
 
         uv_timer_start(&srv->idle_timer, idle_cb, period, period);
     }
+    /* A new backend must not open its device before the old link to it
+     * is closed (e.g. a serial worker finishing its transaction). */
     for (unsigned i = 0; i < nc->n_backends; i++) {
         ASSERT(nb[i] != NULL);
-        if (!nb[i]->started) {
+        if (nb[i]->started || nb[i]->waiting) {
+            continue;
+        }
+        if (backend_must_wait(srv, nb[i])) {
+            nb[i]->waiting = true;
+            blog(LOG_DEBUG, nb[i], "waits for the link it replaces to close");
+        } else {
             backend_start(nb[i]);
         }
     }

@@ -21,6 +21,8 @@ struct server {
     struct cfg             *cfg;          /* owned */
     struct router           router;
     struct backend        **backends;     /* cfg->n_backends */
+    TAILQ_HEAD(, backend)   closing;      /* released by a reload, not
+                                             freed yet: still closing */
     struct listener       **listeners;    /* cfg->server.n_listen */
     unsigned                n_listeners;
     TAILQ_HEAD(, session)   sessions;

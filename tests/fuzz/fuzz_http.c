@@ -8,8 +8,10 @@
  * quotes.
  *
  * Input: the bytes a client sends. They are fed once whole and once in
- * chunks (length from the first byte, 1..8); both feeds must give the
- * same statuses in the same order and end the same way. Every response
+ * chunks (length from the first byte, 1..8), one response at a time (each
+ * taken as written at once, then the bytes the feed left fed again); both
+ * feeds must give the same statuses in the same order and end the same
+ * way. Every response
  * must be a well-formed head ("HTTP/1.1 NNN", Content-Length equal to the
  * body, or 0 sent for HEAD, "\r\n\r\n" end), at most HTTP_MAX_REQUESTS
  * + 1 of them; no HTML page may carry an unescaped "<script" from the
@@ -168,24 +170,37 @@ setup(void)
     fz_srv.n_listeners = 1;
 }
 
-/* Feed <data> to a fresh connection in chunks of <chunk> (0: whole). */
+/* Feed <data> to a fresh connection in chunks of <chunk> (0: whole),
+ * each response "written" at once: what the feed did not use is fed
+ * again after http_conn_written(). */
 static int
 run(struct fake *f, const uint8_t *data, size_t size, size_t chunk)
 {
-    int rc = 0;
+    enum http_feed rc = HTTP_FEED_MORE;
 
     http_conn_init(&f->conn, &fz_srv, fake_send, 1, "<peer>");
     memset(&f->seen, 0, sizeof(f->seen));
-    for (size_t off = 0; off < size && rc == 0;) {
-        size_t n = chunk == 0 ? size : MB_MIN(chunk, size - off);
+    for (size_t off = 0; off < size && rc != HTTP_FEED_DONE;) {
+        size_t n = chunk == 0 ? size - off : MB_MIN(chunk, size - off);
+        size_t used;
+        unsigned before = f->seen.n;
 
-        rc = http_conn_feed(&f->conn, (const char *)data + off, n);
-        off += n;
+        rc = http_conn_feed(&f->conn, (const char *)data + off, n, &used);
+        CHECK(used <= n && (used > 0 || rc == HTTP_FEED_DONE));
+        CHECK(rc == HTTP_FEED_DONE || rc == HTTP_FEED_WAIT ||
+              (rc == HTTP_FEED_MORE && used == n));
+        /* one response per feed, and WAIT exactly when one went out */
+        CHECK(f->seen.n - before <= 1);
+        CHECK(rc != HTTP_FEED_WAIT || f->seen.n == before + 1);
+        if (rc == HTTP_FEED_WAIT) {
+            CHECK(f->conn.waiting);
+            http_conn_written(&f->conn);
+        }
+        off += used;
     }
-    CHECK(rc == 0 || rc == 1);
     CHECK(f->seen.n <= HTTP_MAX_REQUESTS + 1);
     http_conn_free(&f->conn);
-    return rc;
+    return rc == HTTP_FEED_DONE;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
