@@ -193,6 +193,20 @@ session_pause_or_resume(struct session *s)
     s->reading = want;
 }
 
+/* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
+static void
+session_bad_frame(struct session *s, int rc, const struct mbap *bad)
+{
+    stats_srv.clients_closed_bad++;
+    if (rc == MBAP_BAD_PROTO) {
+        session_close(s, LOG_WARN, "%s %u (length %u, tid %u): closing",
+                      mbap_strerror(rc), bad->proto, bad->len, bad->tid);
+    } else {
+        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): closing",
+                      mbap_strerror(rc), bad->len, bad->proto, bad->tid);
+    }
+}
+
 static void
 session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
@@ -212,10 +226,7 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     rc = mbap_rx_feed(&s->rx, (const uint8_t *)buf->base, (size_t)nread,
                       session_frame_cb, s, &bad);
     if (rc < 0 && !s->closing) {
-        stats_srv.clients_closed_bad++;
-        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): "
-                      "closing", mbap_strerror(rc), bad.len, bad.proto,
-                      bad.tid);
+        session_bad_frame(s, rc, &bad);
         return;
     }
     if (!s->closing) {
@@ -373,6 +384,10 @@ session_reply(struct session *s, struct req *r)
     int rc;
 
     mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
+    if (log_enabled(LOG_TRACE)) {
+        rlog(LOG_TRACE, r, "reply tid %u", r->tid);
+        log_hexdump("  rsp", req_rsp(r), r->rsp_len);
+    }
     rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         stats_srv.replies++;
