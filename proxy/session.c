@@ -13,9 +13,12 @@
  * outstanding; the read buffer handed to libuv is sized so that one read
  * cannot bring more, and reading pauses at the limit until replies drain.
  *
- * A malformed MBAP header closes this connection only, logged with the
- * reason. Closing frees what the session owns and leaves requests the
- * backends hold to be swallowed (see req.c).
+ * A malformed MBAP header, or a frame not whole SESSION_FRAME_MS after it
+ * started (while we were reading), closes this connection only, logged
+ * with the reason. The sessions reading a partial frame are on
+ * server->partials, oldest first, and one timer watches the oldest: idle
+ * clients cost nothing. Closing frees what the session owns and leaves
+ * requests the backends hold to be swallowed (see req.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@
 
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
+static void frame_timer_cb(uv_timer_t *t);
 
 /*
  * Allocate a session of <srv> with its TCP handle initialised, ready for
@@ -179,6 +183,61 @@ session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
     return s->closing ? 1 : 0;
 }
 
+/* Leave server->partials. */
+static void
+session_partial_end(struct session *s)
+{
+    if (s->partial) {
+        TAILQ_REMOVE(&s->srv->partials, s, p_link);
+        s->partial = false;
+    }
+}
+
+/* Watch <s> on server->partials while it reads with a partial frame held;
+ * the clock starts when it joins (a new frame, or reading resumed: a
+ * client is not slow while we are not reading it). */
+static void
+session_partial_watch(struct session *s)
+{
+    struct server *srv = s->srv;
+
+    if (!s->reading || s->rx.len == 0) {
+        session_partial_end(s);
+        return;
+    }
+    if (s->partial) {
+        return;
+    }
+    s->partial = true;
+    s->frame_ms = uv_now(srv->loop);
+    TAILQ_INSERT_TAIL(&srv->partials, s, p_link);
+    /* The list is oldest first, so an armed timer is due no later. */
+    if (!uv_is_active((uv_handle_t *)&srv->frame_timer)) {
+        uv_timer_start(&srv->frame_timer, frame_timer_cb, SESSION_FRAME_MS, 0);
+    }
+}
+
+/* Close the sessions whose frame has taken SESSION_FRAME_MS, then wait
+ * for the oldest of the others. */
+static void
+frame_timer_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    struct session *s;
+
+    while ((s = TAILQ_FIRST(&srv->partials)) != NULL &&
+           now - s->frame_ms >= SESSION_FRAME_MS) {
+        stats_srv.clients_closed_slow++;
+        session_close(s, LOG_WARN, "frame unfinished after %u ms (%zu "
+                      "bytes of it): closing", SESSION_FRAME_MS, s->rx.len);
+    }
+    if (s != NULL) {
+        uv_timer_start(t, frame_timer_cb, s->frame_ms + SESSION_FRAME_MS - now,
+                       0);
+    }
+}
+
 static void
 session_pause_or_resume(struct session *s)
 {
@@ -191,6 +250,7 @@ session_pause_or_resume(struct session *s)
         uv_read_stop((uv_stream_t *)&s->tcp);
     }
     s->reading = want;
+    session_partial_watch(s);
 }
 
 /* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
@@ -211,6 +271,7 @@ static void
 session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct session *s = stream->data;
+    uint64_t frames = s->n_requests;
     struct mbap bad;
     int rc;
 
@@ -230,6 +291,9 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (!s->closing) {
+        if (s->n_requests != frames) {
+            session_partial_end(s);     /* what it holds is a new frame */
+        }
         session_pause_or_resume(s);
     }
 }
@@ -275,6 +339,7 @@ session_close(struct session *s, int level, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     slog(level, s, "%s (%u requests outstanding)", why, s->pending);
+    session_partial_end(s);
     while ((r = TAILQ_FIRST(&s->reqs)) != NULL) {
         TAILQ_REMOVE(&s->reqs, r, s_link);
         s->pending--;

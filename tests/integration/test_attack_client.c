@@ -22,7 +22,142 @@
 #define HEAD "[server]\nlisten = 127.0.0.1:0\nlog_level = debug\n"
 #define DEV  "[backend dev]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
 
+/* SESSION_FRAME_MS in proxy/session.h: how long a started frame may take. */
+#define FRAME_MS 5000
+
 TestSuite(client_attack, .fini = h_cleanup, .timeout = 90);
+
+/* --- 12. a frame trickled a byte at a time ------------------------------- */
+
+#define N_TRICKLE 50
+
+struct trickler {
+    int        *fd;
+    int         n;
+    atomic_bool stop;
+};
+
+/* A header announcing a 254-byte PDU, then its bytes, one every 500 ms to
+ * each connection: the frame would take 130 s to finish. */
+static void *
+trickle_run(void *arg)
+{
+    static const uint8_t head[7] = {0, 1, 0, 0, 0, 254, 1};
+    struct trickler *t = arg;
+    unsigned sent = 0;
+
+    while (!atomic_load(&t->stop)) {
+        uint8_t b = sent < sizeof(head) ? head[sent] : 3;
+
+        for (int i = 0; i < t->n; i++) {
+            send(t->fd[i], &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        sent++;
+        for (int k = 0; k < 50 && !atomic_load(&t->stop); k++) {
+            h_sleep_ms(10);
+        }
+    }
+    return NULL;
+}
+
+Test(client_attack, a_trickled_frame_is_closed_at_its_deadline)
+{
+    struct sim s;
+    struct mux m;
+    struct trickler t = {.n = N_TRICKLE};
+    int fd[N_TRICKLE], c, open = 0;
+    pthread_t th;
+    uint64_t t0, dt;
+    uint16_t v[1];
+
+    cr_assert_eq(h_sim_start(&s, "--units 1"), 0);
+    /* idle_timeout_s is on: a byte every 500 ms keeps a client from ever
+     * being idle, which is the hole. */
+    cr_assert_eq(h_mux_start(&m, HEAD "max_clients = %d\nidle_timeout_s = 2\n"
+                 DEV "[route]\n1 = dev\n", N_TRICKLE, s.port), 0);
+    for (int i = 0; i < N_TRICKLE; i++) {
+        fd[i] = h_connect(m.port);
+        cr_assert(fd[i] >= 0);
+    }
+    t.fd = fd;
+    t0 = h_now_ms();
+    pthread_create(&th, NULL, trickle_run, &t);
+    /* Every slot is taken: a legitimate client is turned away. */
+    cr_assert(h_wait_file(m.p.err, "connected (50 clients)", 5000, NULL, 0));
+    c = h_connect(m.port);
+    cr_assert(h_wait_closed(c, 3000), "refused at max_clients");
+    close(c);
+    for (int i = 0; i < N_TRICKLE; i++) {
+        uint64_t end = t0 + FRAME_MS + 15000, now = h_now_ms();
+
+        if (!h_wait_closed(fd[i], now < end ? (int)(end - now) : 0)) {
+            open++;
+        }
+    }
+    dt = h_now_ms() - t0;
+    atomic_store(&t.stop, true);
+    pthread_join(th, NULL);
+    cr_assert_eq(open, 0, "%d of %d trickling clients still connected after "
+                 "%llu ms", open, N_TRICKLE, (unsigned long long)dt);
+    cr_assert(dt >= FRAME_MS - 100, "closed after %llu ms, before the frame "
+              "deadline", (unsigned long long)dt);
+    cr_assert(h_file_contains(m.p.err, "frame unfinished after"));
+    /* The slots are free again. */
+    c = h_connect(m.port);
+    cr_assert_eq(h_read(c, 1, 3, 2, 1, v, 3000), 0, "a client gets in");
+    cr_assert(h_check_regs(1, 3, 2, 1, v));
+    close(c);
+    for (int i = 0; i < N_TRICKLE; i++) {
+        close(fd[i]);
+    }
+    cr_assert_eq(h_mux_stop(&m), 0);
+    cr_assert_eq(h_mux_stat(&m, "clients_closed_slow"), N_TRICKLE);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+/* A frame in two pieces a second apart is served; a client whose reading
+ * is paused (client_max_pending reached, the device slow) with half a
+ * frame read is not the one that is slow, and keeps its connection past
+ * the frame deadline. */
+Test(client_attack, a_slow_device_never_makes_a_client_too_slow)
+{
+    struct sim slow, fast;
+    struct mux m;
+    /* A read of unit 1 (the slow device), then half a read of unit 2. */
+    uint8_t two[12 + 12] = {0, 1, 0, 0, 0, 6, 1, 3, 0, 2, 0, 1,
+                            0, 2, 0, 0, 0, 6, 2, 3, 0, 3, 0, 1};
+    uint8_t f[300];
+    uint64_t t0;
+    int fd;
+
+    cr_assert_eq(h_sim_start(&slow, "--units 1 --delay-ms 6000"), 0);
+    cr_assert_eq(h_sim_start(&fast, "--units 1"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD "client_max_pending = 1\n"
+                 "request_timeout_ms = 20000\n"
+                 "[backend slow]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
+                 "timeout_ms = 15000\n"
+                 "[backend fast]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
+                 "[route]\n1 = slow\n2 = fast:1\n", slow.port, fast.port), 0);
+    fd = h_connect(m.port);
+    cr_assert_eq(h_send(fd, two, 6), 0);
+    h_sleep_ms(1000);
+    cr_assert_eq(h_send(fd, two + 6, 6 + 5), 0);
+    t0 = h_now_ms();
+    cr_assert_eq(h_recv_frame(fd, f, sizeof(f), 15000), 11,
+                 "the read sent in two pieces is answered");
+    cr_assert(h_now_ms() - t0 >= FRAME_MS, "the device took its 6 s");
+    cr_assert_eq(f[1], 1);
+    cr_assert_eq(h_send(fd, two + 12 + 5, 12 - 5), 0);
+    cr_assert_eq(h_recv_frame(fd, f, sizeof(f), 5000), 11,
+                 "the half frame held while paused was not held against it");
+    cr_assert_eq(f[1], 2);
+    cr_assert_eq((f[9] << 8 | f[10]), sim_holding(1, 3));
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    cr_assert_eq(h_mux_stat(&m, "clients_closed_slow"), 0);
+    h_proc_stop(&slow.p, SIGTERM, 5000);
+    h_proc_stop(&fast.p, SIGTERM, 5000);
+}
 
 /* --- 15. what the log says ----------------------------------------------- */
 

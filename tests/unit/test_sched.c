@@ -179,6 +179,9 @@ setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
     srv.loop = &loop;
     srv.cfg = cfg;
     TAILQ_INIT(&srv.sessions);
+    TAILQ_INIT(&srv.partials);
+    uv_timer_init(&loop, &srv.frame_timer);
+    srv.frame_timer.data = &srv;
     router_init(&srv.router);
     for (unsigned i = 0; i < cfg->n_routes; i++) {
         router_add(&srv.router, &cfg->routes[i]);
@@ -286,6 +289,7 @@ teardown(void)
         session_close(s, LOG_DEBUG, "test over");
     }
     backend_stop(bes[0]);
+    uv_close((uv_handle_t *)&srv.frame_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     backend_free(bes[0]);
     cfg_free(srv.cfg);
