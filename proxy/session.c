@@ -17,8 +17,11 @@
  * started (while we were reading), closes this connection only, logged
  * with the reason. The sessions reading a partial frame are on
  * server->partials, oldest first, and one timer watches the oldest: idle
- * clients cost nothing. Closing frees what the session owns and leaves
- * requests the backends hold to be swallowed (see req.c).
+ * clients cost nothing. A client that ends its input (a half-close, as
+ * "printf REQUEST | socat - TCP:HOST:PORT" does) still gets the answers to
+ * what it asked; the connection closes once they are written. Closing
+ * frees what the session owns and leaves requests the backends hold to be
+ * swallowed (see req.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -241,7 +244,8 @@ frame_timer_cb(uv_timer_t *t)
 static void
 session_pause_or_resume(struct session *s)
 {
-    bool want = !s->closing && !s->draining && session_allowance(s) > 0;
+    bool want = !s->closing && !s->draining && !s->eof &&
+                session_allowance(s) > 0;
 
     if (want && !s->reading) {
         uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
@@ -251,6 +255,21 @@ session_pause_or_resume(struct session *s)
     }
     s->reading = want;
     session_partial_watch(s);
+}
+
+/* The client has ended its input: answer what it asked, then close (a
+ * client that has closed for good shows itself at the first write). */
+static void
+session_eof(struct session *s)
+{
+    if (s->pending == 0) {
+        session_close(s, LOG_DEBUG, "closed by the client");
+        return;
+    }
+    s->eof = true;
+    slog(LOG_DEBUG, s, "end of input%s: answering %u outstanding requests",
+         s->rx.len > 0 ? " in a frame" : "", s->pending);
+    session_pause_or_resume(s);
 }
 
 /* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
@@ -279,8 +298,11 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        session_close(s, LOG_DEBUG, "%s", nread == UV_EOF
-                      ? "closed by the client" : uv_strerror((int)nread));
+        if (nread == UV_EOF) {
+            session_eof(s);
+        } else {
+            session_close(s, LOG_DEBUG, "%s", uv_strerror((int)nread));
+        }
         return;
     }
     s->last_rx_ms = uv_now(s->srv->loop);
@@ -397,7 +419,7 @@ session_track(struct session *s, struct req *r)
 
 /*
  * Take <r> off <s>'s list as it is freed; may resume reading, or finish a
- * draining session.
+ * draining session, or one whose client has ended its input.
  */
 void
 session_untrack(struct session *s, struct req *r)
@@ -407,8 +429,9 @@ session_untrack(struct session *s, struct req *r)
     if (s->closing) {
         return;
     }
-    if (s->draining && s->pending == 0) {
-        session_close(s, LOG_DEBUG, "shutting down");
+    if ((s->draining || s->eof) && s->pending == 0) {
+        session_close(s, LOG_DEBUG, "%s", s->eof ? "closed by the client, "
+                      "every answer written" : "shutting down");
         return;
     }
     if (!s->reading) {

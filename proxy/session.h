@@ -42,6 +42,7 @@ struct session {
     bool                  read_only;  /* in read_only_clients */
     bool                  priority;   /* in priority_clients */
     bool                  draining;   /* shutdown: no new requests */
+    bool                  eof;        /* the client's input has ended */
     bool                  partial;    /* reading, with a partial frame:
                                          on server->partials */
     bool                  closing;

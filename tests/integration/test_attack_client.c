@@ -159,6 +159,72 @@ Test(client_attack, a_slow_device_never_makes_a_client_too_slow)
     h_proc_stop(&fast.p, SIGTERM, 5000);
 }
 
+/* --- 14. a client that half-closes --------------------------------------- */
+
+Test(client_attack, a_half_closed_client_gets_every_answer)
+{
+    struct sim s;
+    struct mux m;
+    uint8_t f[300];
+    int fd;
+
+    cr_assert_eq(h_sim_start(&s, "--units 1 --delay-ms 200"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD DEV "[route]\n1 = dev\n", s.port), 0);
+    fd = h_connect(m.port);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(h_send_read(fd, (uint16_t)(10 + i), 1, 3,
+                                 (uint16_t)(5 + i), 1), 0);
+    }
+    cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(h_recv_frame(fd, f, sizeof(f), 5000), 11,
+                     "answer %d of 3 after the client's end of input", i + 1);
+        cr_assert_eq(f[1], 10 + i);
+        cr_assert_eq((f[9] << 8 | f[10]), sim_holding(1, 5 + (unsigned)i));
+    }
+    cr_assert(h_wait_closed(fd, 3000), "closed once all was written");
+    cr_assert(h_wait_file(m.p.err, "closed by the client", 3000, NULL, 0));
+    cr_assert_not(h_file_contains(m.p.err, "reply dropped"));
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+/* The issue's own command, printf REQUEST | socat -t2 - TCP:HOST:PORT, with
+ * more time to wait for the answer on a loaded machine. */
+Test(client_attack, socat_with_its_input_at_end_gets_the_answer)
+{
+    static const uint8_t req[12] = {0, 7, 0, 0, 0, 6, 1, 3, 0, 4, 0, 1};
+    struct sim s;
+    struct mux m;
+    char in[512], out[512], cmd[2048];
+    uint8_t f[64];
+    FILE *fp;
+    size_t n;
+
+    cr_assert_eq(h_sim_start(&s, "--units 1 --delay-ms 100"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD DEV "[route]\n1 = dev\n", s.port), 0);
+    snprintf(in, sizeof(in), "%s/socat.in", h_dir());
+    snprintf(out, sizeof(out), "%s/socat.out", h_dir());
+    fp = fopen(in, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(req, 1, sizeof(req), fp), sizeof(req));
+    fclose(fp);
+    snprintf(cmd, sizeof(cmd), "socat -t5 - TCP:127.0.0.1:%d < '%s' > '%s'",
+             m.port, in, out);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    fp = fopen(out, "rb");
+    cr_assert_not_null(fp);
+    n = fread(f, 1, sizeof(f), fp);
+    fclose(fp);
+    cr_assert_eq(n, 11, "socat got %zu bytes", n);
+    cr_assert_eq(f[1], 7);
+    cr_assert_eq(f[7], 3);
+    cr_assert_eq((f[9] << 8 | f[10]), sim_holding(1, 4));
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
 /* --- 15. what the log says ----------------------------------------------- */
 
 Test(client_attack, a_bad_protocol_id_is_logged_as_the_protocol_id)

@@ -426,6 +426,7 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
     int fd[2];
     struct seen sn[2] = {0};
 
+    signal(SIGPIPE, SIG_IGN);
     setup(FAKE_LATER, "", "");
     fk.delay_ms = 20;
     fd[0] = client();
@@ -437,11 +438,14 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
     send_req(fd[1], 0, 1, 3, 0, 1);            /* attached to the wire */
     send_req(fd[1], 5, 1, 3, 5, 1);            /* attached to a queued one */
     uv_run(&loop, UV_RUN_NOWAIT);
+    /* An end of input may be a half-close that still wants its answers:
+     * the client is known to be gone when the first one bounces, by which
+     * time its next read has gone out. */
     close(fd[0]);
     run_until(&fd[1], &sn[1], 1, 2);
     cr_assert_eq(sn[1].first[0], 0);
     cr_assert_eq(sn[1].first[5], 5, "took over from the queued lead");
-    cr_assert_eq(fk.n_tx, 2, "the other queued reads were dropped");
+    cr_assert_eq(fk.n_tx, 3, "the other queued reads were dropped");
     cr_assert_eq(stats_srv.replies, 2);
     teardown();
     cr_assert_eq(stats_srv.replies_dropped, 10);
