@@ -5,9 +5,16 @@
  * Reads go into the server's shared buffer (a session keeps only a
  * partial frame), are cut into frames by the MBAP reassembler, and each
  * frame becomes a request that is checked, routed and submitted at once.
- * Replies go out as requests complete, in any order, each with the
- * client's transaction id and unit id: Modbus TCP allows it, and a slow
- * backend must not hold up a fast one.
+ *
+ * Replies carry the client's transaction id and unit id. Those to one
+ * backend go out in the order they were asked: a read coalesced with an
+ * earlier identical one, a cache hit or a refusal would otherwise overtake
+ * a request still queued, and some clients match answers by arrival order.
+ * An answer that is ready early is held (req->held) in the session until
+ * every earlier request of the session to that backend has been answered;
+ * each flow keeps that order in flow->order, so holding and releasing cost
+ * O(1) per request. Across backends answers go out as they come: a slow
+ * bus must not hold up a fast device.
  *
  * Back-pressure: a client may have client_max_pending requests
  * outstanding; the read buffer handed to libuv is sized so that one read
@@ -142,14 +149,23 @@ session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
 
-/* Route and submit one checked request. Takes ownership of <r>. */
+/* Route and submit one checked request. Takes ownership of <r>. A routed
+ * request takes its place in the answer order of its backend first, even
+ * one refused at once. */
 static void
 session_dispatch(struct session *s, struct req *r)
 {
     int bi;
     uint8_t be_unit;
     uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
+    bool routed = router_lookup(&s->srv->router, r->unit, &bi, &be_unit);
 
+    if (routed) {
+        r->backend = s->srv->backends[bi];
+        r->be_unit = be_unit;
+        r->order = session_flow(s, r->backend);
+        TAILQ_INSERT_TAIL(&r->order->order, r, o_link);
+    }
     if (ex != MB_EX_NONE) {
         stats_srv.ex_bad_request++;
         rlog(LOG_DEBUG, r, "malformed request, fc 0x%02X %zu bytes",
@@ -157,14 +173,12 @@ session_dispatch(struct session *s, struct req *r)
         req_fail(r, ex);
         return;
     }
-    if (!router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
+    if (!routed) {
         stats_srv.ex_no_route++;
         rlog(LOG_DEBUG, r, "no route for unit %u", r->unit);
         req_fail(r, MB_EX_GW_PATH);
         return;
     }
-    r->backend = s->srv->backends[bi];
-    r->be_unit = be_unit;
     backend_submit(r->backend, r);
 }
 
@@ -366,6 +380,10 @@ session_close(struct session *s, int level, const char *fmt, ...)
         TAILQ_REMOVE(&s->reqs, r, s_link);
         s->pending--;
         r->session = NULL;
+        if (r->order != NULL) {
+            TAILQ_REMOVE(&r->order->order, r, o_link);
+            r->order = NULL;
+        }
         switch (r->state) {
         case REQ_QUEUED:
         case REQ_ATTACHED:
@@ -373,7 +391,11 @@ session_close(struct session *s, int level, const char *fmt, ...)
             backend_abandon(r->backend, r);
             break;
         case REQ_DONE:
-            break;          /* its write callback frees it */
+            if (r->held) {          /* never written: ours to free */
+                stats_srv.replies_dropped++;
+                req_free(r);
+            }
+            break;                  /* else its write callback frees it */
         default:
             stats_srv.replies_dropped++;
             req_free(r);
@@ -426,6 +448,8 @@ session_untrack(struct session *s, struct req *r)
 {
     TAILQ_REMOVE(&s->reqs, r, s_link);
     s->pending--;
+    /* Its answer is written or dropped by now (session_write). */
+    ASSERT(r->order == NULL);
     if (s->closing) {
         return;
     }
@@ -459,18 +483,20 @@ session_write_cb(uv_write_t *w, int status)
     }
 }
 
-/*
- * Write the answer of DONE request <r> to client <s> with the client's
- * transaction and unit ids. Takes ownership of <r>: it is freed once
- * written (at once when the socket takes it whole, the common case).
- */
-void
-session_reply(struct session *s, struct req *r)
+/* Write the answer of DONE request <r>, which leaves its order. Takes
+ * ownership of <r>. May close <s> (a write error). */
+static void
+session_write(struct session *s, struct req *r)
 {
     size_t len = MB_MBAP_HDR + r->rsp_len;
     uv_buf_t b = uv_buf_init((char *)r->out, (unsigned)len);
     int rc;
 
+    if (r->order != NULL) {
+        TAILQ_REMOVE(&r->order->order, r, o_link);
+        r->order = NULL;
+    }
+    r->held = false;
     mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "reply tid %u", r->tid);
@@ -495,6 +521,32 @@ session_reply(struct session *s, struct req *r)
     stats_srv.replies_dropped++;
     req_free(r);
     session_close(s, LOG_DEBUG, "write: %s", uv_strerror(rc));
+}
+
+/*
+ * Answer DONE request <r> to client <s> with the client's transaction and
+ * unit ids. Takes ownership of <r>: it is freed once written (at once when
+ * the socket takes it whole, the common case). If an earlier request of
+ * <s> to the same backend has no answer yet, <r> is held until it has;
+ * answering the earliest one writes every held answer behind it.
+ */
+void
+session_reply(struct session *s, struct req *r)
+{
+    struct flow *f = r->order;
+
+    if (f != NULL && TAILQ_FIRST(&f->order) != r) {
+        r->held = true;
+        rlog(LOG_DEBUG, r, "answer held for R#%llu, asked before it",
+             (unsigned long long)TAILQ_FIRST(&f->order)->id);
+        return;
+    }
+    session_write(s, r);
+    /* A write error closes <s>, which frees <f> and what it held. */
+    while (f != NULL && !s->closing && (r = TAILQ_FIRST(&f->order)) != NULL &&
+           r->held) {
+        session_write(s, r);
+    }
 }
 
 /*

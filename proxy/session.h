@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * session.h -- one client connection: MBAP in, requests out to the
- * router and the backends, replies back in completion order with the
- * client's own transaction and unit ids.
+ * router and the backends, replies back with the client's own transaction
+ * and unit ids, in the order asked for each backend.
  */
 #ifndef MUX_SESSION_H
 #define MUX_SESSION_H

@@ -225,6 +225,138 @@ Test(client_attack, socat_with_its_input_at_end_gets_the_answer)
     h_proc_stop(&s.p, SIGTERM, 5000);
 }
 
+/* --- 16. the order of answers on one connection -------------------------- */
+
+/* Receive <n> answers on <fd> and put their transaction ids in <tids>. */
+static void
+recv_tids(int fd, uint16_t *tids, int n, int timeout_ms)
+{
+    uint8_t f[300];
+
+    for (int i = 0; i < n; i++) {
+        cr_assert_gt(h_recv_frame(fd, f, sizeof(f), timeout_ms), 8,
+                     "answer %d of %d", i + 1, n);
+        tids[i] = (uint16_t)(f[0] << 8 | f[1]);
+    }
+}
+
+Test(client_attack, identical_reads_are_answered_in_the_order_asked)
+{
+    struct sim s;
+    struct mux m;
+    uint16_t tid[3];
+    int fd;
+
+    cr_assert_eq(h_sim_start(&s, "--units 1 --delay-ms 100"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD DEV "[route]\n1 = dev\n", s.port), 0);
+    fd = h_connect(m.port);
+    /* A, B, A: the second A rides on the first (one transaction). */
+    cr_assert_eq(h_send_read(fd, 1, 1, 3, 10, 2), 0);
+    cr_assert_eq(h_send_read(fd, 2, 1, 3, 20, 2), 0);
+    cr_assert_eq(h_send_read(fd, 3, 1, 3, 10, 2), 0);
+    recv_tids(fd, tid, 3, 5000);
+    cr_assert(tid[0] == 1 && tid[1] == 2 && tid[2] == 3,
+              "answers came as tids %u, %u, %u", tid[0], tid[1], tid[2]);
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    cr_assert(h_mux_backend_stat(&m, "dev", "coalesced") >= 1,
+              "the reads were still shared");
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+Test(client_attack, a_cache_hit_waits_for_the_read_asked_before_it)
+{
+    struct sim s;
+    struct mux m;
+    uint16_t tid[3], v[2];
+    int fd;
+
+    cr_assert_eq(h_sim_start(&s, "--units 1 --delay-ms 200"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD DEV "cache_ttl_ms = 60000\n"
+                 "[route]\n1 = dev\n", s.port), 0);
+    fd = h_connect(m.port);
+    cr_assert_eq(h_read(fd, 1, 3, 10, 2, v, 3000), 0, "fills the cache");
+    cr_assert_eq(h_send_read(fd, 101, 1, 3, 30, 2), 0);    /* to the device */
+    cr_assert_eq(h_send_read(fd, 102, 1, 3, 10, 2), 0);    /* a cache hit */
+    cr_assert_eq(h_send_read(fd, 103, 1, 3, 11, 1), 0);    /* another */
+    recv_tids(fd, tid, 3, 5000);
+    cr_assert(tid[0] == 101 && tid[1] == 102 && tid[2] == 103,
+              "answers came as tids %u, %u, %u", tid[0], tid[1], tid[2]);
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    cr_assert(h_mux_backend_stat(&m, "dev", "cache_hits") >= 2);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+/* A held answer completes exactly once: dropped with a client that resets,
+ * written in order when the proxy drains on SIGTERM. */
+Test(client_attack, held_answers_are_dropped_or_written_exactly_once)
+{
+    struct sim s;
+    struct mux m;
+    uint16_t tid[2], v[2];
+    char why[160];
+    int a, b;
+
+    cr_assert_eq(h_sim_start(&s, "--units 1 --delay-ms 300"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD DEV "cache_ttl_ms = 60000\n"
+                 "[route]\n1 = dev\n", s.port), 0);
+    a = h_connect(m.port);
+    b = h_connect(m.port);
+    cr_assert_eq(h_read(a, 1, 3, 10, 2, v, 3000), 0, "fills the cache");
+    cr_assert_eq(h_send_read(a, 1, 1, 3, 30, 2), 0);    /* to the device */
+    cr_assert_eq(h_send_read(a, 2, 1, 3, 10, 2), 0);    /* held behind it */
+    cr_assert(h_wait_lines(m.p.err, "answer held for", 1, 3000));
+    setsockopt(a, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0},
+               sizeof(struct linger));
+    close(a);
+    cr_assert_eq(h_send_read(b, 3, 1, 3, 40, 2), 0);
+    cr_assert_eq(h_send_read(b, 4, 1, 3, 10, 2), 0);
+    cr_assert(h_wait_lines(m.p.err, "answer held for", 2, 3000));
+    kill(m.p.pid, SIGTERM);
+    recv_tids(b, tid, 2, 5000);
+    cr_assert(tid[0] == 3 && tid[1] == 4, "answers came as tids %u, %u",
+              tid[0], tid[1]);
+    cr_assert(h_wait_closed(b, 5000), "closed once drained");
+    close(b);
+    cr_assert_eq(h_mux_stop(&m), 0, "clean exit (and no leak under ASan)");
+    cr_assert(h_mux_counters_balance(&m, why, sizeof(why)), "%s", why);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+/* Order is per backend: a client pipelining to two still gets the fast
+ * one's answer first. */
+Test(client_attack, a_slow_backend_does_not_hold_up_a_fast_one)
+{
+    struct sim slow, fast;
+    struct mux m;
+    uint8_t f[300];
+    uint64_t t0, dt;
+    int fd;
+
+    cr_assert_eq(h_sim_start(&slow, "--units 1 --delay-ms 1500"), 0);
+    cr_assert_eq(h_sim_start(&fast, "--units 1"), 0);
+    cr_assert_eq(h_mux_start(&m, HEAD
+                 "[backend slow]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
+                 "timeout_ms = 4000\n"
+                 "[backend fast]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
+                 "[route]\n1 = slow\n2 = fast:1\n", slow.port, fast.port), 0);
+    fd = h_connect(m.port);
+    t0 = h_now_ms();
+    cr_assert_eq(h_send_read(fd, 1, 1, 3, 10, 1), 0);
+    cr_assert_eq(h_send_read(fd, 2, 2, 3, 10, 1), 0);
+    cr_assert_eq(h_recv_frame(fd, f, sizeof(f), 5000), 11);
+    dt = h_now_ms() - t0;
+    cr_assert_eq(f[1], 2, "the fast backend's answer first");
+    cr_assert(dt < 1400, "after %llu ms", (unsigned long long)dt);
+    cr_assert_eq(h_recv_frame(fd, f, sizeof(f), 5000), 11);
+    cr_assert_eq(f[1], 1);
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&slow.p, SIGTERM, 5000);
+    h_proc_stop(&fast.p, SIGTERM, 5000);
+}
+
 /* --- 15. what the log says ----------------------------------------------- */
 
 Test(client_attack, a_bad_protocol_id_is_logged_as_the_protocol_id)
