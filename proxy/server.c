@@ -89,7 +89,6 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     srv->loop = loop;
     srv->cfg = cfg;
     TAILQ_INIT(&srv->sessions);
-    TAILQ_INIT(&srv->partials);
     router_init(&srv->router);
     for (unsigned i = 0; i < cfg->n_routes; i++) {
         router_add(&srv->router, &cfg->routes[i]);
@@ -120,6 +119,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     uv_timer_init(loop, &srv->finish_timer);
     uv_timer_init(loop, &srv->frame_timer);
     srv->frame_timer.data = srv;
+    TAILQ_INIT(&srv->partials);
     srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
     srv->sig_hup.data = srv;
     srv->idle_timer.data = srv->stop_timer.data = srv;
