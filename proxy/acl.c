@@ -2,7 +2,9 @@
 /*
  * acl.c -- client address ranges. An IPv4 client on an IPv6 socket
  * (::ffff:10.0.0.5) matches IPv4 ranges, so "10.0.0.0/8" means the same
- * whichever socket accepted it.
+ * whichever socket accepted it; for the same reason an IPv4-mapped entry
+ * ("::ffff:10.0.0.5", "::ffff:10.0.0.0/104") is stored as the IPv4 range it
+ * names, or it would never match anyone (RFC 4291 2.5.5.2).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -11,6 +13,30 @@
 #include <string.h>
 
 #include "acl.h"
+
+/* The first 96 bits of an IPv4-mapped IPv6 address. */
+static const uint8_t acl_v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0xFF, 0xFF};
+
+/* An IPv6 range inside ::ffff:0:0/96 becomes the IPv4 range it stands for.
+ * False for one that also covers plain IPv6 addresses (shorter than /96):
+ * no single family can say what it meant. */
+static bool
+acl_unmap(struct acl_net *net)
+{
+    if (net->family != AF_INET6 ||
+        memcmp(net->addr, acl_v4mapped, sizeof(acl_v4mapped)) != 0) {
+        return true;
+    }
+    if (net->prefix < 96) {
+        return false;
+    }
+    memmove(net->addr, net->addr + 12, 4);
+    memset(net->addr + 4, 0, 12);
+    net->family = AF_INET;
+    net->prefix = (uint8_t)(net->prefix - 96);
+    return true;
+}
 
 /* "ADDR" or "ADDR/BITS" into <net>. */
 static bool
@@ -40,7 +66,7 @@ acl_parse_one(const char *s, struct acl_net *net)
     }
     net->prefix = (uint8_t)max;
     if (slash == NULL) {
-        return true;
+        return acl_unmap(net);
     }
     if (!isdigit((unsigned char)slash[1])) {
         return false;
@@ -50,7 +76,7 @@ acl_parse_one(const char *s, struct acl_net *net)
         return false;
     }
     net->prefix = (uint8_t)bits;
-    return true;
+    return acl_unmap(net);
 }
 
 /*
@@ -104,8 +130,6 @@ net_match(const struct acl_net *net, const uint8_t *addr)
 bool
 acl_match(const struct acl *acl, const struct sockaddr *sa)
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                         0xFF, 0xFF};
     uint8_t family = (uint8_t)sa->sa_family;
     const uint8_t *addr;
 
@@ -113,7 +137,7 @@ acl_match(const struct acl *acl, const struct sockaddr *sa)
         addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
     } else if (family == AF_INET6) {
         addr = (const uint8_t *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (memcmp(addr, v4mapped, 12) == 0) {
+        if (memcmp(addr, acl_v4mapped, sizeof(acl_v4mapped)) == 0) {
             family = AF_INET;
             addr += 12;
         }

@@ -678,7 +678,12 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
         }
         break;
     case CFG_ACL:
-        if (!acl_parse((struct acl *)field, value, bad, sizeof(bad))) {
+        /* Only the default is empty: written empty, "allow =" would let
+         * everyone in, and a half-edited line must not do that. */
+        if (line != 0 && value[0] == '\0') {
+            cfg_error(p, line, "%s %s: empty value (name the clients, or "
+                      "remove the key)", label, k->name);
+        } else if (!acl_parse((struct acl *)field, value, bad, sizeof(bad))) {
             cfg_error(p, line, "%s %s: invalid address range \"%s\" (expected "
                       "ADDR or ADDR/BITS, IPv4 or IPv6, comma-separated, at "
                       "most %d)", label, k->name, bad, ACL_MAX);

@@ -19,6 +19,8 @@
  *         -> backend_done() / backend_fail(): the lead and every follower
  *         -> req_complete()                                       [DONE     owner: session]
  *         -> req->session ? session_reply() -> write_cb -> req_free()
+ *                             (held first while an earlier request of the
+ *                              session to the same backend has no answer)
  *                         : req_free()        (client gone: the reply is swallowed)
  *
  * Every request that req_new() returns ends in req_free() exactly once, and
@@ -27,10 +29,11 @@
  * a client that has gone, being abandoned by backend_abandon().
  * req_set_state() enforces this; a wrong transition aborts with file:line.
  *
- * When a client closes, session_close() frees its NEW requests, asks the
- * backend to abandon its QUEUED and ATTACHED ones (a queued lead hands its
- * followers to the first of them), and orphans INFLIGHT and DONE ones
- * (req->session = NULL): the backend or the write callback frees them.
+ * When a client closes, session_close() frees its NEW requests and its
+ * held DONE ones, asks the backend to abandon its QUEUED and ATTACHED ones
+ * (a queued lead hands its followers to the first of them), and orphans
+ * INFLIGHT and DONE ones being written (req->session = NULL): the backend
+ * or the write callback frees them.
  */
 #include <string.h>
 

@@ -17,7 +17,7 @@ enum req_state {
     REQ_QUEUED,        /* in a flow of a backend's queue    owner: core */
     REQ_ATTACHED,      /* follows an identical read (lead)  owner: core */
     REQ_INFLIGHT,      /* on the wire                       owner: backend */
-    REQ_DONE,          /* answer built, being written       owner: session */
+    REQ_DONE,          /* answer built, held or written     owner: session */
 };
 
 /* Bytes in front of the request PDU in req->buf, so that a backend can
@@ -33,11 +33,16 @@ struct req {
                                     lead's followers, by state */
     TAILQ_ENTRY(req) d_link;     /* backend->deadlines: QUEUED, ATTACHED */
     TAILQ_ENTRY(req) h_link;     /* coalescing bucket: a read lead */
+    TAILQ_ENTRY(req) o_link;     /* order->order until its answer is
+                                    written */
     struct req_list  followers;  /* identical reads riding on this one */
     struct req      *lead;       /* the read this one follows (ATTACHED) */
     struct session  *session;    /* NULL once the client has gone */
     struct backend  *backend;    /* chosen by the router */
     struct flow     *flow;       /* the queue it sits in (QUEUED) */
+    struct flow     *order;      /* its session's flow on its backend,
+                                    whose answers go out in the order
+                                    asked; NULL once written, or unrouted */
     uint64_t         id;         /* log id, "R#812" */
     enum req_state   state;      /* changed only by req_set_state() */
     uint16_t         tid;        /* client transaction id, echoed back */
@@ -50,6 +55,8 @@ struct req {
     uint32_t         epoch;      /* backend write_epoch when submitted */
     bool             precheck;   /* write_if_changed: read first */
     bool             local;      /* answered without the device */
+    bool             held;       /* DONE, its answer waiting for an
+                                    earlier one to the same backend */
     uint8_t         *saved;      /* the write PDU while its pre-read is on
                                     the wire (allocated: rare) */
     size_t           saved_len;

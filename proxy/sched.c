@@ -69,6 +69,7 @@ flow_new(struct sched *s, bool prio)
     struct flow *f = xcalloc(1, sizeof(*f));
 
     TAILQ_INIT(&f->queue);
+    TAILQ_INIT(&f->order);
     f->sched = s;
     f->prio = prio;
     return f;
@@ -81,7 +82,8 @@ void
 flow_free(struct flow *f)
 {
     if (f != NULL) {
-        ASSERT(f->n == 0 && TAILQ_EMPTY(&f->queue));
+        ASSERT(f->n == 0 && TAILQ_EMPTY(&f->queue) &&
+               TAILQ_EMPTY(&f->order));
         free(f);
     }
 }

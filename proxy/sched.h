@@ -17,6 +17,9 @@
 /* The requests one client has queued on one backend. */
 struct flow {
     struct req_list   queue;      /* QUEUED requests, FIFO */
+    struct req_list   order;      /* every request of the client to the
+                                     backend not yet answered, in the
+                                     order asked (session.c) */
     TAILQ_ENTRY(flow) ring_link;  /* sched->ring while queue is not empty */
     TAILQ_ENTRY(flow) s_link;     /* the owning session's flows */
     struct sched     *sched;      /* the backend queue it belongs to */

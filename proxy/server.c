@@ -118,6 +118,9 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     uv_timer_init(loop, &srv->idle_timer);
     uv_timer_init(loop, &srv->stop_timer);
     uv_timer_init(loop, &srv->finish_timer);
+    uv_timer_init(loop, &srv->frame_timer);
+    srv->frame_timer.data = srv;
+    TAILQ_INIT(&srv->partials);
     srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
     srv->sig_hup.data = srv;
     srv->idle_timer.data = srv->stop_timer.data = srv;
@@ -220,6 +223,7 @@ server_finish(struct server *srv)
         (uv_handle_t *)&srv->sig_usr1,   (uv_handle_t *)&srv->sig_hup,
         (uv_handle_t *)&srv->idle_timer,
         (uv_handle_t *)&srv->stop_timer, (uv_handle_t *)&srv->finish_timer,
+        (uv_handle_t *)&srv->frame_timer,
     };
 
     if (srv->finished) {

@@ -26,6 +26,8 @@ struct server {
     struct listener       **listeners;    /* cfg->server.n_listen */
     unsigned                n_listeners;
     TAILQ_HEAD(, session)   sessions;
+    TAILQ_HEAD(, session)   partials;       /* reading a frame, oldest
+                                               first (session.c) */
     unsigned                n_sessions;
     uint64_t                next_session_id;
     uint64_t                last_refusal_log_ms;
@@ -34,6 +36,8 @@ struct server {
     bool                    finished;
     uv_signal_t             sig_term, sig_int, sig_usr1, sig_hup;
     uv_timer_t              idle_timer;     /* idle_timeout_s sweep */
+    uv_timer_t              frame_timer;    /* SESSION_FRAME_MS, armed
+                                               by session.c */
     uv_timer_t              stop_timer;     /* shutdown backstop */
     uv_timer_t              finish_timer;   /* shutdown, on a clean stack */
     struct http            *http;           /* http_listen; NULL = off */

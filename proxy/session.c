@@ -5,17 +5,30 @@
  * Reads go into the server's shared buffer (a session keeps only a
  * partial frame), are cut into frames by the MBAP reassembler, and each
  * frame becomes a request that is checked, routed and submitted at once.
- * Replies go out as requests complete, in any order, each with the
- * client's transaction id and unit id: Modbus TCP allows it, and a slow
- * backend must not hold up a fast one.
+ *
+ * Replies carry the client's transaction id and unit id. Those to one
+ * backend go out in the order they were asked: a read coalesced with an
+ * earlier identical one, a cache hit or a refusal would otherwise overtake
+ * a request still queued, and some clients match answers by arrival order.
+ * An answer that is ready early is held (req->held) in the session until
+ * every earlier request of the session to that backend has been answered;
+ * each flow keeps that order in flow->order, so holding and releasing cost
+ * O(1) per request. Across backends answers go out as they come: a slow
+ * bus must not hold up a fast device.
  *
  * Back-pressure: a client may have client_max_pending requests
  * outstanding; the read buffer handed to libuv is sized so that one read
  * cannot bring more, and reading pauses at the limit until replies drain.
  *
- * A malformed MBAP header closes this connection only, logged with the
- * reason. Closing frees what the session owns and leaves requests the
- * backends hold to be swallowed (see req.c).
+ * A malformed MBAP header, or a frame not whole SESSION_FRAME_MS after it
+ * started (while we were reading), closes this connection only, logged
+ * with the reason. The sessions reading a partial frame are on
+ * server->partials, oldest first, and one timer watches the oldest: idle
+ * clients cost nothing. A client that ends its input (a half-close, as
+ * "printf REQUEST | socat - TCP:HOST:PORT" does) still gets the answers to
+ * what it asked; the connection closes once they are written. Closing
+ * frees what the session owns and leaves requests the backends hold to be
+ * swallowed (see req.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +45,7 @@
 
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
+static void frame_timer_cb(uv_timer_t *t);
 
 /*
  * Allocate a session of <srv> with its TCP handle initialised, ready for
@@ -135,14 +149,23 @@ session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
 
-/* Route and submit one checked request. Takes ownership of <r>. */
+/* Route and submit one checked request. Takes ownership of <r>. A routed
+ * request takes its place in the answer order of its backend first, even
+ * one refused at once. */
 static void
 session_dispatch(struct session *s, struct req *r)
 {
     int bi;
     uint8_t be_unit;
     uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
+    bool routed = router_lookup(&s->srv->router, r->unit, &bi, &be_unit);
 
+    if (routed) {
+        r->backend = s->srv->backends[bi];
+        r->be_unit = be_unit;
+        r->order = session_flow(s, r->backend);
+        TAILQ_INSERT_TAIL(&r->order->order, r, o_link);
+    }
     if (ex != MB_EX_NONE) {
         stats_srv.ex_bad_request++;
         rlog(LOG_DEBUG, r, "malformed request, fc 0x%02X %zu bytes",
@@ -150,14 +173,12 @@ session_dispatch(struct session *s, struct req *r)
         req_fail(r, ex);
         return;
     }
-    if (!router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
+    if (!routed) {
         stats_srv.ex_no_route++;
         rlog(LOG_DEBUG, r, "no route for unit %u", r->unit);
         req_fail(r, MB_EX_GW_PATH);
         return;
     }
-    r->backend = s->srv->backends[bi];
-    r->be_unit = be_unit;
     backend_submit(r->backend, r);
 }
 
@@ -179,10 +200,66 @@ session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
     return s->closing ? 1 : 0;
 }
 
+/* Leave server->partials. */
+static void
+session_partial_end(struct session *s)
+{
+    if (s->partial) {
+        TAILQ_REMOVE(&s->srv->partials, s, p_link);
+        s->partial = false;
+    }
+}
+
+/* Watch <s> on server->partials while it reads with a partial frame held;
+ * the clock starts when it joins (a new frame, or reading resumed: a
+ * client is not slow while we are not reading it). */
+static void
+session_partial_watch(struct session *s)
+{
+    struct server *srv = s->srv;
+
+    if (!s->reading || s->rx.len == 0) {
+        session_partial_end(s);
+        return;
+    }
+    if (s->partial) {
+        return;
+    }
+    s->partial = true;
+    s->frame_ms = uv_now(srv->loop);
+    TAILQ_INSERT_TAIL(&srv->partials, s, p_link);
+    /* The list is oldest first, so an armed timer is due no later. */
+    if (!uv_is_active((uv_handle_t *)&srv->frame_timer)) {
+        uv_timer_start(&srv->frame_timer, frame_timer_cb, SESSION_FRAME_MS, 0);
+    }
+}
+
+/* Close the sessions whose frame has taken SESSION_FRAME_MS, then wait
+ * for the oldest of the others. */
+static void
+frame_timer_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    struct session *s;
+
+    while ((s = TAILQ_FIRST(&srv->partials)) != NULL &&
+           now - s->frame_ms >= SESSION_FRAME_MS) {
+        stats_srv.clients_closed_slow++;
+        session_close(s, LOG_WARN, "frame unfinished after %u ms (%zu "
+                      "bytes of it): closing", SESSION_FRAME_MS, s->rx.len);
+    }
+    if (s != NULL) {
+        uv_timer_start(t, frame_timer_cb, s->frame_ms + SESSION_FRAME_MS - now,
+                       0);
+    }
+}
+
 static void
 session_pause_or_resume(struct session *s)
 {
-    bool want = !s->closing && !s->draining && session_allowance(s) > 0;
+    bool want = !s->closing && !s->draining && !s->eof &&
+                session_allowance(s) > 0;
 
     if (want && !s->reading) {
         uv_read_start((uv_stream_t *)&s->tcp, session_alloc_cb,
@@ -191,12 +268,43 @@ session_pause_or_resume(struct session *s)
         uv_read_stop((uv_stream_t *)&s->tcp);
     }
     s->reading = want;
+    session_partial_watch(s);
+}
+
+/* The client has ended its input: answer what it asked, then close (a
+ * client that has closed for good shows itself at the first write). */
+static void
+session_eof(struct session *s)
+{
+    if (s->pending == 0) {
+        session_close(s, LOG_DEBUG, "closed by the client");
+        return;
+    }
+    s->eof = true;
+    slog(LOG_DEBUG, s, "end of input%s: answering %u outstanding requests",
+         s->rx.len > 0 ? " in a frame" : "", s->pending);
+    session_pause_or_resume(s);
+}
+
+/* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
+static void
+session_bad_frame(struct session *s, int rc, const struct mbap *bad)
+{
+    stats_srv.clients_closed_bad++;
+    if (rc == MBAP_BAD_PROTO) {
+        session_close(s, LOG_WARN, "%s %u (length %u, tid %u): closing",
+                      mbap_strerror(rc), bad->proto, bad->len, bad->tid);
+    } else {
+        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): closing",
+                      mbap_strerror(rc), bad->len, bad->proto, bad->tid);
+    }
 }
 
 static void
 session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct session *s = stream->data;
+    uint64_t frames = s->n_requests;
     struct mbap bad;
     int rc;
 
@@ -204,21 +312,24 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        session_close(s, LOG_DEBUG, "%s", nread == UV_EOF
-                      ? "closed by the client" : uv_strerror((int)nread));
+        if (nread == UV_EOF) {
+            session_eof(s);
+        } else {
+            session_close(s, LOG_DEBUG, "%s", uv_strerror((int)nread));
+        }
         return;
     }
     s->last_rx_ms = uv_now(s->srv->loop);
     rc = mbap_rx_feed(&s->rx, (const uint8_t *)buf->base, (size_t)nread,
                       session_frame_cb, s, &bad);
     if (rc < 0 && !s->closing) {
-        stats_srv.clients_closed_bad++;
-        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): "
-                      "closing", mbap_strerror(rc), bad.len, bad.proto,
-                      bad.tid);
+        session_bad_frame(s, rc, &bad);
         return;
     }
     if (!s->closing) {
+        if (s->n_requests != frames) {
+            session_partial_end(s);     /* what it holds is a new frame */
+        }
         session_pause_or_resume(s);
     }
 }
@@ -264,10 +375,15 @@ session_close(struct session *s, int level, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     slog(level, s, "%s (%u requests outstanding)", why, s->pending);
+    session_partial_end(s);
     while ((r = TAILQ_FIRST(&s->reqs)) != NULL) {
         TAILQ_REMOVE(&s->reqs, r, s_link);
         s->pending--;
         r->session = NULL;
+        if (r->order != NULL) {
+            TAILQ_REMOVE(&r->order->order, r, o_link);
+            r->order = NULL;
+        }
         switch (r->state) {
         case REQ_QUEUED:
         case REQ_ATTACHED:
@@ -275,7 +391,11 @@ session_close(struct session *s, int level, const char *fmt, ...)
             backend_abandon(r->backend, r);
             break;
         case REQ_DONE:
-            break;          /* its write callback frees it */
+            if (r->held) {          /* never written: ours to free */
+                stats_srv.replies_dropped++;
+                req_free(r);
+            }
+            break;                  /* else its write callback frees it */
         default:
             stats_srv.replies_dropped++;
             req_free(r);
@@ -321,18 +441,21 @@ session_track(struct session *s, struct req *r)
 
 /*
  * Take <r> off <s>'s list as it is freed; may resume reading, or finish a
- * draining session.
+ * draining session, or one whose client has ended its input.
  */
 void
 session_untrack(struct session *s, struct req *r)
 {
     TAILQ_REMOVE(&s->reqs, r, s_link);
     s->pending--;
+    /* Its answer is written or dropped by now (session_write). */
+    ASSERT(r->order == NULL);
     if (s->closing) {
         return;
     }
-    if (s->draining && s->pending == 0) {
-        session_close(s, LOG_DEBUG, "shutting down");
+    if ((s->draining || s->eof) && s->pending == 0) {
+        session_close(s, LOG_DEBUG, "%s", s->eof ? "closed by the client, "
+                      "every answer written" : "shutting down");
         return;
     }
     if (!s->reading) {
@@ -360,19 +483,25 @@ session_write_cb(uv_write_t *w, int status)
     }
 }
 
-/*
- * Write the answer of DONE request <r> to client <s> with the client's
- * transaction and unit ids. Takes ownership of <r>: it is freed once
- * written (at once when the socket takes it whole, the common case).
- */
-void
-session_reply(struct session *s, struct req *r)
+/* Write the answer of DONE request <r>, which leaves its order. Takes
+ * ownership of <r>. May close <s> (a write error). */
+static void
+session_write(struct session *s, struct req *r)
 {
     size_t len = MB_MBAP_HDR + r->rsp_len;
     uv_buf_t b = uv_buf_init((char *)r->out, (unsigned)len);
     int rc;
 
+    if (r->order != NULL) {
+        TAILQ_REMOVE(&r->order->order, r, o_link);
+        r->order = NULL;
+    }
+    r->held = false;
     mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
+    if (log_enabled(LOG_TRACE)) {
+        rlog(LOG_TRACE, r, "reply tid %u", r->tid);
+        log_hexdump("  rsp", req_rsp(r), r->rsp_len);
+    }
     rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         stats_srv.replies++;
@@ -392,6 +521,32 @@ session_reply(struct session *s, struct req *r)
     stats_srv.replies_dropped++;
     req_free(r);
     session_close(s, LOG_DEBUG, "write: %s", uv_strerror(rc));
+}
+
+/*
+ * Answer DONE request <r> to client <s> with the client's transaction and
+ * unit ids. Takes ownership of <r>: it is freed once written (at once when
+ * the socket takes it whole, the common case). If an earlier request of
+ * <s> to the same backend has no answer yet, <r> is held until it has;
+ * answering the earliest one writes every held answer behind it.
+ */
+void
+session_reply(struct session *s, struct req *r)
+{
+    struct flow *f = r->order;
+
+    if (f != NULL && TAILQ_FIRST(&f->order) != r) {
+        r->held = true;
+        rlog(LOG_DEBUG, r, "answer held for R#%llu, asked before it",
+             (unsigned long long)TAILQ_FIRST(&f->order)->id);
+        return;
+    }
+    session_write(s, r);
+    /* A write error closes <s>, which frees <f> and what it held. */
+    while (f != NULL && !s->closing && (r = TAILQ_FIRST(&f->order)) != NULL &&
+           r->held) {
+        session_write(s, r);
+    }
 }
 
 /*

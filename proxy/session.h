@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * session.h -- one client connection: MBAP in, requests out to the
- * router and the backends, replies back in completion order with the
- * client's own transaction and unit ids.
+ * router and the backends, replies back with the client's own transaction
+ * and unit ids, in the order asked for each backend.
  */
 #ifndef MUX_SESSION_H
 #define MUX_SESSION_H
@@ -14,12 +14,18 @@
 #include "mbap.h"
 #include "req.h"
 
+/* A frame a client has started must be whole within this, or the
+ * connection is closed: a byte a second would otherwise hold a slot of
+ * max_clients for ever, idle_timeout_s or not. */
+#define SESSION_FRAME_MS 5000
+
 /* One client connection. Kept small: 10,000 idle clients are a normal
  * load, so the read buffer is shared (server->rbuf) and only a partial
  * frame is kept here. */
 struct session {
     uv_tcp_t              tcp;        /* freed in the close callback */
     TAILQ_ENTRY(session)  link;       /* server->sessions */
+    TAILQ_ENTRY(session)  p_link;     /* server->partials, if partial */
     struct req_list       reqs;       /* every request it still owns */
     TAILQ_HEAD(, flow)    flows;      /* one per backend it has used */
     struct server        *srv;        /* borrowed: outlives sessions */
@@ -29,11 +35,16 @@ struct session {
     uint64_t              connected_ms; /* uv_now() at accept */
     uint64_t              id;         /* log id, "S#12" */
     uint64_t              last_rx_ms; /* uv_now() of the last bytes in */
+    uint64_t              frame_ms;   /* uv_now() when the partial frame
+                                         started, or reading resumed */
     unsigned              pending;    /* requests in reqs */
     bool                  reading;    /* uv_read_start()ed */
     bool                  read_only;  /* in read_only_clients */
     bool                  priority;   /* in priority_clients */
     bool                  draining;   /* shutdown: no new requests */
+    bool                  eof;        /* the client's input has ended */
+    bool                  partial;    /* reading, with a partial frame:
+                                         on server->partials */
     bool                  closing;
     char                  peer[56];   /* "10.0.0.5:51234" */
     struct mbap_rx        rx;         /* partial frame between reads */

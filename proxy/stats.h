@@ -18,6 +18,7 @@
     ACTION(clients_denied, "client connections closed: not in allow")       \
     ACTION(clients_closed_bad, "client connections closed for bad frames")   \
     ACTION(clients_closed_idle, "client connections closed as idle")         \
+    ACTION(clients_closed_slow, "client connections closed: frame too slow") \
     ACTION(requests, "requests received from clients")                       \
     ACTION(replies, "replies written to clients")                            \
     ACTION(replies_dropped, "replies dropped because their client left")     \

@@ -86,3 +86,63 @@ Test(acl, bad_ranges)
                       bad_ones[i]);
     }
 }
+
+/* Issue 10 item 13: an IPv4-mapped entry used to be kept as IPv6, while a
+ * client is always compared as IPv4 (acl_match maps it): the entry never
+ * matched anyone, and read_only_clients = ::ffff:127.0.0.1 failed open. */
+Test(acl, ipv4_mapped_entries_are_ipv4)
+{
+    struct acl acl;
+    char bad[64];
+
+    cr_assert(acl_parse(&acl, "::ffff:127.0.0.1, ::FFFF:10.1.0.0/112",
+                        bad, sizeof(bad)));
+    cr_assert_eq(acl.n, 2);
+    cr_assert_eq(acl.net[0].family, AF_INET);
+    cr_assert_eq(acl.net[0].prefix, 32);
+    cr_assert_eq(acl.net[1].family, AF_INET);
+    cr_assert_eq(acl.net[1].prefix, 16, "/112 of a mapped address is /16");
+    cr_assert(match4(&acl, "127.0.0.1"), "an IPv4 socket's client");
+    cr_assert(match6(&acl, "::ffff:127.0.0.1"), "the same on an IPv6 socket");
+    cr_assert(match4(&acl, "10.1.200.3"));
+    cr_assert(match6(&acl, "::ffff:10.1.0.9"));
+    cr_assert_not(match4(&acl, "10.2.0.1"));
+    cr_assert_not(match4(&acl, "127.0.0.2"));
+    cr_assert_not(match6(&acl, "::1"));
+}
+
+Test(acl, the_whole_mapped_space_is_every_ipv4_client)
+{
+    struct acl acl;
+    char bad[64];
+
+    cr_assert(acl_parse(&acl, "::ffff:0.0.0.0/96", bad, sizeof(bad)));
+    cr_assert_eq(acl.net[0].family, AF_INET);
+    cr_assert_eq(acl.net[0].prefix, 0);
+    cr_assert(match4(&acl, "8.8.8.8"));
+    cr_assert(match6(&acl, "::ffff:192.168.1.1"));
+    cr_assert_not(match6(&acl, "2001:db8::1"));
+    cr_assert(acl_parse(&acl, "::ffff:0:0/96", bad, sizeof(bad)),
+              "the same written in hex");
+    cr_assert(match4(&acl, "1.2.3.4"));
+}
+
+/* Shorter than /96, a range holds IPv4-mapped and plain IPv6 addresses at
+ * once: no single family can say what was meant, so it is refused. */
+Test(acl, a_range_across_the_mapped_boundary_is_refused)
+{
+    static const char *const bad_ones[] = {
+        "::ffff:0.0.0.0/95", "::ffff:10.0.0.0/64", "::ffff:127.0.0.1/0",
+    };
+    struct acl acl;
+    char bad[64];
+
+    for (size_t i = 0; i < sizeof(bad_ones) / sizeof(*bad_ones); i++) {
+        cr_assert_not(acl_parse(&acl, bad_ones[i], bad, sizeof(bad)), "%s",
+                      bad_ones[i]);
+        cr_assert_str_eq(bad, bad_ones[i]);
+    }
+    cr_assert(acl_parse(&acl, "::/0", bad, sizeof(bad)),
+              "::/0 is not mapped: every IPv6 client, as before");
+    cr_assert_eq(acl.net[0].family, AF_INET6);
+}

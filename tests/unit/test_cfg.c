@@ -1237,3 +1237,48 @@ Test(cfg_valid, givenergy_defaults_follow_the_dongle)
     cr_assert_eq(cfg->routes[0].be_lo, 0x32);
     cfg_free(cfg);
 }
+
+/* Issue 10 item 13: "allow =" with nothing after it let everyone in (an
+ * empty list means "no restriction"), and an empty read_only_clients or
+ * priority_clients is as likely a half-edited line. Each is refused. */
+Test(cfg_errors, empty_client_lists_are_refused)
+{
+    static const char *const keys[] = {
+        "allow", "read_only_clients", "priority_clients",
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+        char text[512], phrase[64];
+
+        snprintf(text, sizeof(text), "[server]\nmax_clients = 5\n%s =\n"
+                 TAIL_BACKEND_ROUTE, keys[i]);
+        snprintf(phrase, sizeof(phrase), "[server] %s: empty", keys[i]);
+        cr_assert_null(cfg_load_string("t.ini", text, &errs),
+                       "an empty %s was accepted", keys[i]);
+        cr_assert_eq(errs.n, 1, "%s:\n%s", keys[i], errs_text());
+        cr_assert_geq(find_error(3, phrase), 0, "%s", errs_text());
+    }
+}
+
+/* Issue 10 item 13: read_only_clients = ::ffff:127.0.0.1 passed the check
+ * and never matched 127.0.0.1, whichever socket it came in on. */
+Test(cfg_valid, ipv4_mapped_client_entries_match_ipv4_clients)
+{
+    struct cfg *cfg = load_ok("[server]\nread_only_clients = ::ffff:127.0.0.1"
+                              "\npriority_clients = ::ffff:10.0.0.0/104\n"
+                              "allow = ::ffff:0:0/96\n" TAIL_BACKEND_ROUTE);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+
+    cr_assert_eq(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+    cr_assert_eq(inet_pton(AF_INET6, "::ffff:127.0.0.1", &b.sin6_addr), 1);
+    cr_assert(acl_match(&cfg->server.read_only_clients,
+                        (struct sockaddr *)&a));
+    cr_assert(acl_match(&cfg->server.read_only_clients,
+                        (struct sockaddr *)&b));
+    cr_assert(acl_match(&cfg->server.allow, (struct sockaddr *)&a));
+    cr_assert_eq(inet_pton(AF_INET, "10.9.8.7", &a.sin_addr), 1);
+    cr_assert(acl_match(&cfg->server.priority_clients,
+                        (struct sockaddr *)&a));
+    cfg_free(cfg);
+}

@@ -179,6 +179,9 @@ setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
     srv.loop = &loop;
     srv.cfg = cfg;
     TAILQ_INIT(&srv.sessions);
+    TAILQ_INIT(&srv.partials);
+    uv_timer_init(&loop, &srv.frame_timer);
+    srv.frame_timer.data = &srv;
     router_init(&srv.router);
     for (unsigned i = 0; i < cfg->n_routes; i++) {
         router_add(&srv.router, &cfg->routes[i]);
@@ -286,6 +289,7 @@ teardown(void)
         session_close(s, LOG_DEBUG, "test over");
     }
     backend_stop(bes[0]);
+    uv_close((uv_handle_t *)&srv.frame_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     backend_free(bes[0]);
     cfg_free(srv.cfg);
@@ -422,6 +426,7 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
     int fd[2];
     struct seen sn[2] = {0};
 
+    signal(SIGPIPE, SIG_IGN);
     setup(FAKE_LATER, "", "");
     fk.delay_ms = 20;
     fd[0] = client();
@@ -433,11 +438,14 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
     send_req(fd[1], 0, 1, 3, 0, 1);            /* attached to the wire */
     send_req(fd[1], 5, 1, 3, 5, 1);            /* attached to a queued one */
     uv_run(&loop, UV_RUN_NOWAIT);
+    /* An end of input may be a half-close that still wants its answers:
+     * the client is known to be gone when the first one bounces, by which
+     * time its next read has gone out. */
     close(fd[0]);
     run_until(&fd[1], &sn[1], 1, 2);
     cr_assert_eq(sn[1].first[0], 0);
     cr_assert_eq(sn[1].first[5], 5, "took over from the queued lead");
-    cr_assert_eq(fk.n_tx, 2, "the other queued reads were dropped");
+    cr_assert_eq(fk.n_tx, 3, "the other queued reads were dropped");
     cr_assert_eq(stats_srv.replies, 2);
     teardown();
     cr_assert_eq(stats_srv.replies_dropped, 10);
