@@ -153,7 +153,8 @@ giv_send(struct giv_be *t, struct req *r, bool write)
     backend_attempt_start(be, r);
 }
 
-/* The register and value the next inner write of <r> carries. */
+/* The register and value the next inner write of <r> carries: one the
+ * client named, whatever came before. */
 static void
 giv_write_target(const struct req *r, uint16_t *reg, uint16_t *value)
 {
@@ -163,6 +164,7 @@ giv_write_target(const struct req *r, uint16_t *reg, uint16_t *value)
         *reg = pdu_get16(q + 1);
         *value = pdu_get16(q + 3);
     } else {                                    /* FC 16, register <step> */
+        ASSERT(r->step < pdu_get16(q + 3));
         *reg = (uint16_t)(pdu_get16(q + 1) + r->step);
         *value = pdu_get16(q + 6 + 2 * r->step);
     }

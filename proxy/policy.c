@@ -245,7 +245,11 @@ policy_precheck_swap(struct req *r)
     r->pdu_len = 5;
 }
 
-/* Put the write PDU back (before answering, whatever the answer). */
+/* Put the write PDU back (before answering, whatever the answer), and
+ * forget what the pre-read's transmissions left in the request: the
+ * progress of a read that took several device transactions (a GivEnergy
+ * block refused, then the registers alone) would make a write start past
+ * its first register, and an answer from the cache is not the write's. */
 void
 policy_precheck_restore(struct req *r)
 {
@@ -254,6 +258,9 @@ policy_precheck_restore(struct req *r)
         r->pdu_len = r->saved_len;
         free(r->saved);
         r->saved = NULL;
+        r->step = 0;
+        r->local = false;
+        r->attempts = 0;
     }
     r->precheck = false;
 }
