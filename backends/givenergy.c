@@ -334,6 +334,9 @@ giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
     struct backend *be = t->link.be;
     struct req *r;
 
+    if (t->link.conn == NULL) {
+        return;             /* the link was dropped earlier in this read */
+    }
     if (v != GIV_OK) {
         be->st.guard_drops++;
         blog(LOG_DEBUG, be, "frame dropped: %s (%zu bytes)",
@@ -405,6 +408,18 @@ giv_keepalive_cb(uv_timer_t *timer)
     }
 }
 
+/* A timeout with bytes still unsent resets the link (tcplink.c says why):
+ * a dongle flooding heartbeats may leave our requests unread. */
+static void
+giv_attempt_timeout(struct backend *be, struct req *r)
+{
+    struct giv_be *t = be->priv;
+
+    if (!tcplink_reset_if_unsent(&t->link)) {
+        backend_attempt_failed(be, r, "timeout");
+    }
+}
+
 static void
 giv_start(struct backend *be)
 {
@@ -466,6 +481,7 @@ const struct backend_ops be_givenergy_ops = {
     .transmit = giv_transmit,
     .stop = giv_stop,
     .admit = giv_admit,
+    .attempt_timeout = giv_attempt_timeout,
     .own_cache = true,
     .destroy = giv_destroy,
 };

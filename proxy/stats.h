@@ -49,7 +49,9 @@
     ACTION(ex_timeout, "requests failed with 0x0B: no answer in time")       \
     ACTION(connects, "connections established")                              \
     ACTION(connect_failures, "connection attempts that failed")              \
-    ACTION(disconnects, "connections lost")
+    ACTION(disconnects, "connections lost")                                  \
+    ACTION(link_overflows, "links dropped: the device left a few KiB unread") \
+    ACTION(unsent_resets, "links reset at a timeout with bytes still unsent")
 
 #define STATS_FIELD(name, desc) uint64_t name;
 
