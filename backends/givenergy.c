@@ -7,8 +7,9 @@
  * client (givenergy.md 5.1). So:
  * - heartbeats are echoed at once, whatever is on the wire (1.6);
  * - responses carry no transaction id: they are matched to the request on
- *   the wire by (device, function, base, count), and every valid response,
- *   ours or fanned out, goes into the register cache;
+ *   the wire by (device, function, base, count); every valid response to
+ *   it, and the fanned-out registers of routed devices, go into the
+ *   register cache (bounded: the dongle may push anything);
  * - frames failing CRC, null responses, LAN-config broadcasts and the
  *   dongle's substituted block never reach the cache or a client
  *   (givenergy_frame.c says which).
@@ -294,17 +295,46 @@ giv_matches(const struct giv_be *t, const struct giv_frame *f)
     return f->kind == GIV_ERROR_RESPONSE || f->count == t->count;
 }
 
-/* Everything valid feeds the cache; a write echo invalidates (ours and
- * other masters' alike: the register changed). */
+/* Store read response <f> under device <dev>. */
 static void
-giv_learn(struct giv_be *t, const struct giv_frame *f)
+giv_store(struct backend *be, uint8_t dev, const struct giv_frame *f)
+{
+    be->st.cache_evictions += cache_store(&be->cache, dev, f->fc, f->base,
+                                          f->count, f->values,
+                                          uv_now(be->loop));
+}
+
+/*
+ * What is valid feeds the cache, if a client may read it: the answer to
+ * the request on the wire (<ours>), and the fanned-out registers (FC 3, 4:
+ * what giv_admit() lets clients read) of routed devices, an answer at one
+ * of the inverter's two addresses under each of them that is routed. The
+ * dongle may push anything, for any device and base; the rest is counted,
+ * not kept. A write echo invalidates (ours and other masters' alike: the
+ * register changed).
+ */
+static void
+giv_learn(struct giv_be *t, const struct giv_frame *f, bool ours)
 {
     struct backend *be = t->link.be;
-    uint64_t now = uv_now(be->loop);
+    uint8_t alias = giv_alias(f->device);
+    bool kept = false;
 
     if (f->kind == GIV_READ_RESPONSE) {
-        cache_store(&be->cache, f->device, f->fc, f->base, f->count,
-                    f->values, now);
+        if (ours || (backend_routed(be, f->device) &&
+                     (f->fc == MB_FC_READ_HOLDING ||
+                      f->fc == MB_FC_READ_INPUT))) {
+            giv_store(be, f->device, f);
+            kept = true;
+        }
+        if (alias != f->device && backend_routed(be, alias) &&
+            (f->fc == MB_FC_READ_HOLDING || f->fc == MB_FC_READ_INPUT)) {
+            giv_store(be, alias, f);
+            kept = true;
+        }
+        if (!kept) {
+            be->st.fanout_unrouted++;
+        }
     } else if (f->kind == GIV_WRITE_RESPONSE) {
         cache_invalidate(&be->cache, f->device, MB_FC_READ_HOLDING, f->base, 1);
         cache_invalidate(&be->cache, giv_alias(f->device), MB_FC_READ_HOLDING,
@@ -356,9 +386,12 @@ giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
     if (f->kind == GIV_REQUEST) {
         return;                         /* another master's; not data */
     }
-    giv_learn(t, f);
     r = giv_current(t);
-    if (r != NULL && giv_matches(t, f)) {
+    if (r != NULL && !giv_matches(t, f)) {
+        r = NULL;
+    }
+    giv_learn(t, f, r != NULL);
+    if (r != NULL) {
         giv_matched(t, r, f);
     } else {
         be->st.fanout_frames++;

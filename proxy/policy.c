@@ -85,8 +85,9 @@ policy_learn(struct backend *be, const struct req *r)
 
     if (policy_cacheable(r) && req_rsp(r)[0] == req_fc(r) && !be->ops->own_cache &&
         (be->cfg.cache_ttl_ms > 0 || be->cfg.serve_stale_ms > 0)) {
-        cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
-                    pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
+        be->st.cache_evictions +=
+            cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
+                        pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
     } else if (!pdu_is_read(req_fc(r))) {
         policy_forget(be, r);
     }

@@ -3,11 +3,14 @@
  * test_attack_giv.c -- GivEnergy attacks of issue 10 against the real
  * modbus-mux and the dongle simulator (tests/sim/giv_dongle): a
  * write_if_changed write whose pre-read the dongle refuses as a 60-register
- * block must write the registers the client named and no other (item 1).
+ * block must write the registers the client named and no other (item 1),
+ * and answers pushed for every device and base must not fill the memory:
+ * only routed devices are cached, within a budget (item 9).
  */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +25,28 @@
 #define INV 0x11                  /* the inverter, routed as unit 1 */
 
 TestSuite(attack_giv, .fini = h_cleanup, .timeout = 120);
+
+/* The proxy's resident set in kB, from /proc (-1 if gone). */
+static long
+rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtol(line + 6, NULL, 10);
+        }
+    }
+    fclose(f);
+    return kb;
+}
 
 /* Start the dongle with <sim_args> (its request log in <log>) and the proxy
  * with <keys> in the backend section and <routes>. */
@@ -140,4 +165,56 @@ Test(attack_giv, split_write_after_a_refused_block_writes_both_registers)
     cr_assert_eq(v[1], 0x2222);
     close(fd);
     stop(&s, &m);
+}
+
+#define PUSHES 50000
+
+/*
+ * Item 9: the dongle pushes 50,000 answers nobody asked for: every device
+ * address, both tables, bases all over the map (some 47,000 chunks of 64
+ * registers, 30 MB, if all were kept). Only the 40 routed devices may be
+ * cached, and they alone would take 7,360 chunks: past the budget, the
+ * oldest go. The inverter's and the battery's last pushed blocks (one of
+ * them at the inverter's alias 0x31) must still answer reads without the
+ * dongle.
+ */
+Test(attack_giv, pushed_frames_for_every_device_stay_within_a_budget)
+{
+    struct sim s;
+    struct mux m;
+    char log[512], args[64];
+    uint16_t v[60];
+    long rss0, rss1, asked;
+    int fd;
+
+    snprintf(args, sizeof(args), "--push %d", PUSHES);
+    start(&s, &m, log, sizeof(log), args, "cache_ttl_ms = 600000",
+          "1 = giv:0x11\n2 = giv:0x32\n3-40 = giv:0x40-0x65");
+    rss0 = rss_kb(m.p.pid);
+    cr_assert(h_wait_stat(s.stats, "pushed", PUSHES, 60000), "pushed: %ld",
+              h_sim_stat(&s, "pushed"));
+    fd = h_connect(m.port);
+    /* A write always goes to the dongle: its echo comes after every pushed
+     * frame, so once it is here the proxy has taken them all in. */
+    cr_assert_eq(h_write1(fd, 1, 1999, sim_holding(INV, 1999), 20000), 0);
+    rss1 = rss_kb(m.p.pid);
+    asked = h_sim_stat(&s, "requests");
+    cr_assert_eq(h_read(fd, 1, 4, 0, 60, v, 10000), 0);
+    cr_assert(h_check_regs(INV, 4, 0, 60, v));
+    cr_assert_eq(h_read(fd, 1, 3, 0, 60, v, 10000), 0);
+    cr_assert(h_check_regs(INV, 3, 0, 60, v), "pushed at the alias 0x31");
+    cr_assert_eq(h_read(fd, 2, 4, 60, 60, v, 10000), 0);
+    cr_assert(h_check_regs(0x32, 4, 60, 60, v));
+    cr_assert_eq(h_sim_stat(&s, "requests"), asked,
+                 "the routed devices' last pushed blocks came from the "
+                 "cache (%ld requests more)", h_sim_stat(&s, "requests") -
+                 asked);
+    close(fd);
+    stop(&s, &m);
+    cr_log_info("RSS %ld kB -> %ld kB after %d pushed frames", rss0, rss1,
+                PUSHES);
+    cr_assert_lt(rss1 - rss0, 12 * 1024, "RSS grew %ld kB with %d pushed "
+                 "frames", rss1 - rss0, PUSHES);
+    cr_assert_gt(h_mux_backend_stat(&m, "giv", "fanout_unrouted"), 0);
+    cr_assert_gt(h_mux_backend_stat(&m, "giv", "cache_evictions"), 0);
 }
