@@ -19,9 +19,9 @@
  *   max_inflight full frames take if that is more); past the cap the link
  *   is dropped as "the device does not read";
  * - an attempt that times out while bytes we sent have still not left
- *   (here, or unsent in the kernel) resets the link: a device that takes
- *   nothing in timeout_ms is not reading, and what it has not taken must
- *   never reach it;
+ *   (here, or unsent in the kernel: a shut window) resets the link: the
+ *   device is not taking what we send, and what it has not taken must
+ *   never reach it after the clients were told 0x0B;
  * - a link dropped with bytes unsent is closed with a reset (SO_LINGER 0),
  *   which discards them in the kernel, instead of a close that would
  *   still deliver them.
