@@ -7,8 +7,9 @@
  * client (givenergy.md 5.1). So:
  * - heartbeats are echoed at once, whatever is on the wire (1.6);
  * - responses carry no transaction id: they are matched to the request on
- *   the wire by (device, function, base, count), and every valid response,
- *   ours or fanned out, goes into the register cache;
+ *   the wire by (device, function, base, count); every valid response to
+ *   it, and the fanned-out registers of routed devices, go into the
+ *   register cache (bounded: the dongle may push anything);
  * - frames failing CRC, null responses, LAN-config broadcasts and the
  *   dongle's substituted block never reach the cache or a client
  *   (givenergy_frame.c says which).
@@ -153,7 +154,8 @@ giv_send(struct giv_be *t, struct req *r, bool write)
     backend_attempt_start(be, r);
 }
 
-/* The register and value the next inner write of <r> carries. */
+/* The register and value the next inner write of <r> carries: one the
+ * client named, whatever came before. */
 static void
 giv_write_target(const struct req *r, uint16_t *reg, uint16_t *value)
 {
@@ -163,6 +165,7 @@ giv_write_target(const struct req *r, uint16_t *reg, uint16_t *value)
         *reg = pdu_get16(q + 1);
         *value = pdu_get16(q + 3);
     } else {                                    /* FC 16, register <step> */
+        ASSERT(r->step < pdu_get16(q + 3));
         *reg = (uint16_t)(pdu_get16(q + 1) + r->step);
         *value = pdu_get16(q + 6 + 2 * r->step);
     }
@@ -292,17 +295,46 @@ giv_matches(const struct giv_be *t, const struct giv_frame *f)
     return f->kind == GIV_ERROR_RESPONSE || f->count == t->count;
 }
 
-/* Everything valid feeds the cache; a write echo invalidates (ours and
- * other masters' alike: the register changed). */
+/* Store read response <f> under device <dev>. */
 static void
-giv_learn(struct giv_be *t, const struct giv_frame *f)
+giv_store(struct backend *be, uint8_t dev, const struct giv_frame *f)
+{
+    be->st.cache_evictions += cache_store(&be->cache, dev, f->fc, f->base,
+                                          f->count, f->values,
+                                          uv_now(be->loop));
+}
+
+/*
+ * What is valid feeds the cache, if a client may read it: the answer to
+ * the request on the wire (<ours>), and the fanned-out registers (FC 3, 4:
+ * what giv_admit() lets clients read) of routed devices, an answer at one
+ * of the inverter's two addresses under each of them that is routed. The
+ * dongle may push anything, for any device and base; the rest is counted,
+ * not kept. A write echo invalidates (ours and other masters' alike: the
+ * register changed).
+ */
+static void
+giv_learn(struct giv_be *t, const struct giv_frame *f, bool ours)
 {
     struct backend *be = t->link.be;
-    uint64_t now = uv_now(be->loop);
+    uint8_t alias = giv_alias(f->device);
+    bool kept = false;
 
     if (f->kind == GIV_READ_RESPONSE) {
-        cache_store(&be->cache, f->device, f->fc, f->base, f->count,
-                    f->values, now);
+        if (ours || (backend_routed(be, f->device) &&
+                     (f->fc == MB_FC_READ_HOLDING ||
+                      f->fc == MB_FC_READ_INPUT))) {
+            giv_store(be, f->device, f);
+            kept = true;
+        }
+        if (alias != f->device && backend_routed(be, alias) &&
+            (f->fc == MB_FC_READ_HOLDING || f->fc == MB_FC_READ_INPUT)) {
+            giv_store(be, alias, f);
+            kept = true;
+        }
+        if (!kept) {
+            be->st.fanout_unrouted++;
+        }
     } else if (f->kind == GIV_WRITE_RESPONSE) {
         cache_invalidate(&be->cache, f->device, MB_FC_READ_HOLDING, f->base, 1);
         cache_invalidate(&be->cache, giv_alias(f->device), MB_FC_READ_HOLDING,
@@ -332,6 +364,9 @@ giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
     struct backend *be = t->link.be;
     struct req *r;
 
+    if (t->link.conn == NULL) {
+        return;             /* the link was dropped earlier in this read */
+    }
     if (v != GIV_OK) {
         be->st.guard_drops++;
         blog(LOG_DEBUG, be, "frame dropped: %s (%zu bytes)",
@@ -351,9 +386,12 @@ giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
     if (f->kind == GIV_REQUEST) {
         return;                         /* another master's; not data */
     }
-    giv_learn(t, f);
     r = giv_current(t);
-    if (r != NULL && giv_matches(t, f)) {
+    if (r != NULL && !giv_matches(t, f)) {
+        r = NULL;
+    }
+    giv_learn(t, f, r != NULL);
+    if (r != NULL) {
         giv_matched(t, r, f);
     } else {
         be->st.fanout_frames++;
@@ -400,6 +438,18 @@ giv_keepalive_cb(uv_timer_t *timer)
         t->last_tx_ms = now;
         backend_paced(be);
         blog(LOG_DEBUG, be, "keepalive read sent");
+    }
+}
+
+/* A timeout with bytes still unsent resets the link (tcplink.c says why):
+ * a dongle flooding heartbeats may leave our requests unread. */
+static void
+giv_attempt_timeout(struct backend *be, struct req *r)
+{
+    struct giv_be *t = be->priv;
+
+    if (!tcplink_reset_if_unsent(&t->link)) {
+        backend_attempt_failed(be, r, "timeout");
     }
 }
 
@@ -464,6 +514,7 @@ const struct backend_ops be_givenergy_ops = {
     .transmit = giv_transmit,
     .stop = giv_stop,
     .admit = giv_admit,
+    .attempt_timeout = giv_attempt_timeout,
     .own_cache = true,
     .destroy = giv_destroy,
 };

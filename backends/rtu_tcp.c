@@ -144,6 +144,9 @@ rtu_tcp_attempt_timeout(struct backend *be, struct req *r)
 
     t->req_id = 0;
     uv_timer_stop(&t->byte_timer);
+    if (tcplink_reset_if_unsent(&t->link)) {
+        return;                 /* the device was not reading (tcplink.c) */
+    }
     backend_quiet(be, be->cfg.timeout_ms);
     backend_attempt_failed(be, r, "timeout");
 }

@@ -94,11 +94,16 @@ tcp_forget(struct tcp_be *t, const char *why)
     tcplink_lost(&t->link, msg);
 }
 
+/* A timeout with bytes still unsent resets the link (tcplink.c says
+ * why); otherwise the device has the request and may answer it late. */
 static void
 tcp_attempt_timeout(struct backend *be, struct req *r)
 {
     struct tcp_be *t = be->priv;
 
+    if (tcplink_reset_if_unsent(&t->link)) {
+        return;
+    }
     if (be->cfg.check_tid) {
         backend_attempt_failed(be, r, "timeout");
     } else {

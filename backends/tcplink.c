@@ -11,16 +11,35 @@
  * Modbus frame at once; what the kernel does not take is copied into a
  * small write request of our own, so that no request buffer has to outlive
  * its request.
+ *
+ * A device that stops reading must not make us queue without end (a
+ * dongle flooding heartbeats would have every echo queued), nor receive,
+ * when it wakes up, writes whose clients were told 0x0B long ago. So:
+ * - the bytes waiting here are capped (TCPLINK_QUEUE_MIN, or what
+ *   max_inflight full frames take if that is more); past the cap the link
+ *   is dropped as "the device does not read";
+ * - an attempt that times out while bytes we sent have still not left
+ *   (here, or unsent in the kernel: a shut window) resets the link: the
+ *   device is not taking what we send, and what it has not taken must
+ *   never reach it after the clients were told 0x0B;
+ * - a link dropped with bytes unsent is closed with a reset (SO_LINGER 0),
+ *   which discards them in the kernel, instead of a close that would
+ *   still deliver them.
+ * Bytes the device's TCP has acknowledged are its own: a write that timed
+ * out after that "may have been written" (the meaning of 0x0B).
  */
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "backend.h"
 #include "log.h"
 #include "tcplink.h"
 
 #define TCPLINK_RBUF 4096
-#define TCPLINK_WMAX 512
+#define TCPLINK_WMAX 512            /* one send: a frame, a heartbeat echo */
+#define TCPLINK_QUEUE_MIN 4096      /* bytes waiting here before a drop */
 
 /* One connection attempt. */
 struct tcplink_conn {
@@ -30,11 +49,11 @@ struct tcplink_conn {
     uint8_t         rbuf[TCPLINK_RBUF];
 };
 
-/* Bytes the kernel did not take at once. */
+/* Bytes the kernel did not take at once (sized to them). */
 struct tcplink_wreq {
     uv_write_t           w;
     struct tcplink_conn *conn;
-    uint8_t              data[TCPLINK_WMAX];
+    uint8_t              data[];
 };
 
 static void
@@ -43,6 +62,30 @@ conn_close_cb(uv_handle_t *h)
     free(container_of((uv_tcp_t *)h, struct tcplink_conn, handle));
 }
 
+/*
+ * The bytes sent on <l> that have not left yet: queued here, or in the
+ * kernel and not sent (a full window). 0 without a connection.
+ */
+size_t
+tcplink_unsent(const struct tcplink *l)
+{
+    uv_os_fd_t fd;
+    size_t n;
+    int k = 0;
+
+    if (l->conn == NULL) {
+        return 0;
+    }
+    n = uv_stream_get_write_queue_size((const uv_stream_t *)&l->conn->handle);
+    if (uv_fileno((const uv_handle_t *)&l->conn->handle, &fd) == 0 &&
+        ioctl(fd, SIOCOUTQNSD, &k) == 0 && k > 0) {
+        n += (size_t)k;
+    }
+    return n;
+}
+
+/* Close <l>'s connection; with bytes still unsent, by a reset, so that the
+ * kernel throws them away rather than deliver them later. */
 static void
 tcplink_detach(struct tcplink *l)
 {
@@ -52,20 +95,50 @@ tcplink_detach(struct tcplink *l)
     if (conn == NULL) {
         return;
     }
+    if (tcplink_unsent(l) == 0 ||
+        uv_tcp_close_reset(&conn->handle, conn_close_cb) != 0) {
+        uv_close((uv_handle_t *)&conn->handle, conn_close_cb);
+    }
     l->conn = NULL;
     conn->link = NULL;
-    uv_close((uv_handle_t *)&conn->handle, conn_close_cb);
 }
 
 /*
  * The established link of <l> broke (<why>): close it and tell the core,
- * which retries or fails what was on the wire and reconnects.
+ * which retries or fails what was on the wire and reconnects. A link
+ * already dropped (its callbacks may still be running) is left alone.
  */
 void
 tcplink_lost(struct tcplink *l, const char *why)
 {
+    if (l->conn == NULL) {
+        return;
+    }
     tcplink_detach(l);
     backend_conn_lost(l->be, why);
+}
+
+/*
+ * An attempt on <l> timed out. If bytes we sent have not left yet (see
+ * tcplink_unsent()), the device is not reading: reset the link, so that
+ * they never reach it, and return true (the core has failed what was on
+ * the wire and reconnects). Otherwise return false: the device took the
+ * request and may still answer it late.
+ */
+bool
+tcplink_reset_if_unsent(struct tcplink *l)
+{
+    size_t n = tcplink_unsent(l);
+    char why[128];
+
+    if (n == 0) {
+        return false;
+    }
+    l->be->st.unsent_resets++;
+    snprintf(why, sizeof(why), "timeout with %zu bytes not yet taken by the "
+             "device: reset, so that they never reach it", n);
+    tcplink_lost(l, why);
+    return true;
 }
 
 static void
@@ -120,16 +193,29 @@ tcplink_write_cb(uv_write_t *w, int status)
     free(wr);
 }
 
+/* How many bytes may wait here: TCPLINK_QUEUE_MIN, or the frames that
+ * max_inflight lets the core put on the wire at once, if more. */
+static size_t
+tcplink_queue_cap(const struct tcplink *l)
+{
+    return MB_MAX((size_t)TCPLINK_QUEUE_MIN,
+                  (size_t)l->be->cfg.max_inflight * TCPLINK_WMAX);
+}
+
 /*
  * Send <len> (at most 512) bytes of <data> on <l>'s connection; <data> may
  * be reused as soon as this returns. Returns 0 or a negative UV_E* code
- * (the caller reports the link lost).
+ * (the caller reports the link lost). If the bytes already waiting for the
+ * device plus these would pass the cap, the link is dropped here ("the
+ * device does not read") and UV_ENOBUFS returned.
  */
 int
 tcplink_send(struct tcplink *l, const uint8_t *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     struct tcplink_wreq *wr;
+    size_t queued;
+    char why[128];
     int rc;
 
     if (l->conn == NULL) {
@@ -150,7 +236,16 @@ tcplink_send(struct tcplink *l, const uint8_t *data, size_t len)
         return rc;
     }
     rc = rc < 0 ? 0 : rc;
-    wr = xmalloc(sizeof(*wr));
+    queued = uv_stream_get_write_queue_size((uv_stream_t *)&l->conn->handle);
+    if (queued + len - (size_t)rc > tcplink_queue_cap(l)) {
+        l->be->st.link_overflows++;
+        snprintf(why, sizeof(why), "the device does not read: %zu bytes "
+                 "waiting, the cap is %zu", queued + len - (size_t)rc,
+                 tcplink_queue_cap(l));
+        tcplink_lost(l, why);
+        return UV_ENOBUFS;
+    }
+    wr = xmalloc(sizeof(*wr) + len - (size_t)rc);
     wr->conn = l->conn;
     memcpy(wr->data, data + rc, len - (size_t)rc);
     b = uv_buf_init((char *)wr->data, (unsigned)(len - (size_t)rc));

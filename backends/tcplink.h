@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tcplink.h -- one TCP connection to a device, for the backends that speak
- * to it over TCP (tcp, rtu_tcp, and later givenergy): name resolution off
- * the loop, connect with a timeout, reads handed to the backend's framing,
- * writes that never hold a request's memory. It reports to the core
- * (backend_connected / backend_conn_failed / backend_conn_lost) and knows
- * nothing of Modbus.
+ * to it over TCP (tcp, rtu_tcp, givenergy): name resolution off the loop,
+ * connect with a timeout, reads handed to the backend's framing, writes
+ * that never hold a request's memory, and a cap on what waits for a device
+ * that does not read. It reports to the core (backend_connected /
+ * backend_conn_failed / backend_conn_lost) and knows nothing of Modbus.
  */
 #ifndef MUX_TCPLINK_H
 #define MUX_TCPLINK_H
@@ -41,6 +41,8 @@ void tcplink_connect(struct tcplink *l);
 int tcplink_send(struct tcplink *l, const uint8_t *data, size_t len)
     MB_MUSTCHECK;
 void tcplink_lost(struct tcplink *l, const char *why);
+size_t tcplink_unsent(const struct tcplink *l);
+bool tcplink_reset_if_unsent(struct tcplink *l) MB_MUSTCHECK;
 void tcplink_stop(struct tcplink *l);
 
 #endif /* MUX_TCPLINK_H */

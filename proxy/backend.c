@@ -80,6 +80,37 @@ backend_name(const struct backend *be)
     return be->cfg.name;
 }
 
+/*
+ * Tell each of the <n> backends <bes> (indexed as the routes of <r> name
+ * them) which of its units <r> routes clients to: at start and after each
+ * reload.
+ */
+void
+backend_set_routes(struct backend *const *bes, unsigned n,
+                   const struct router *r)
+{
+    for (unsigned i = 0; i < n; i++) {
+        memset(bes[i]->routed, 0, sizeof(bes[i]->routed));
+    }
+    for (unsigned u = 0; u < 256; u++) {
+        int i = r->backend[u];
+        uint8_t be_unit = r->be_unit[u];
+
+        if (i != ROUTER_NONE && (unsigned)i < n) {
+            bes[i]->routed[be_unit / 8] |= (uint8_t)(1u << (be_unit % 8));
+        }
+    }
+}
+
+/*
+ * True if a route leads clients to <unit> of <be>.
+ */
+bool
+backend_routed(const struct backend *be, uint8_t unit)
+{
+    return (be->routed[unit / 8] >> (unit % 8)) & 1;
+}
+
 static void deadline_cb(uv_timer_t *t);
 static void pace_cb(uv_timer_t *t);
 static void attempt_cb(uv_timer_t *t);
@@ -108,6 +139,10 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
     sched_init(&be->sched, cfg->queue_depth);
     cache_init(&be->cache);
+    cache_set_budget(&be->cache, BACKEND_CACHE_CHUNKS);
+    /* No budget for the write times: forgetting one would let a write
+     * through sooner than min_write_interval_ms. Only client writes to
+     * routed units fill it. */
     cache_init(&be->writes);
     TAILQ_INIT(&be->inflight);
     TAILQ_INIT(&be->deadlines);

@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "core.h"
 #include "req.h"
+#include "router.h"
 #include "sched.h"
 #include "stats.h"
 
@@ -79,9 +80,12 @@ struct backend {
     uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
     uv_timer_t          retry_timer;     /* reconnect back-off */
     unsigned            open_handles;    /* timers not yet closed */
-    struct cache        cache;           /* registers seen on this link */
+    struct cache        cache;           /* registers seen on this link,
+                                            BACKEND_CACHE_CHUNKS at most */
     struct cache        writes;          /* when registers were last
                                             written (min_write_interval_ms) */
+    uint8_t             routed[32];      /* bit per backend unit that a
+                                            route leads to (server.c) */
     char                last_error[160]; /* why it last failed, or "" */
     uint64_t            last_error_ms;   /* uv_now() of that, 0 = never */
     uint64_t            up_since_ms;     /* uv_now() of the last connect */
@@ -95,6 +99,9 @@ struct backend {
 
 #define BACKEND_BACKOFF_MIN_MS 500
 #define BACKEND_BACKOFF_MAX_MS 30000
+/* Register cache budget: 4096 chunks of 64 registers (262,144 registers,
+ * about 2.7 MB) per backend, far more than the devices we serve use. */
+#define BACKEND_CACHE_CHUNKS 4096
 
 const struct backend_ops *backend_find_ops(const char *type);
 struct backend *backend_new(struct server *srv, uv_loop_t *loop,
@@ -109,6 +116,9 @@ void backend_handle_closed(struct backend *be);
 void backend_update(struct backend *be, const struct cfg_backend *cfg,
                     unsigned request_timeout_ms);
 const char *backend_name(const struct backend *be);
+void backend_set_routes(struct backend *const *bes, unsigned n,
+                        const struct router *r);
+bool backend_routed(const struct backend *be, uint8_t unit);
 const char *backend_state(const struct backend *be);
 
 void backend_submit(struct backend *be, struct req *r);

@@ -2,8 +2,10 @@
 /*
  * cache.c -- registers by (unit, table, address), in chunks of 64 that
  * are allocated the first time one of their registers is stored and kept
- * until the backend goes (a device has a bounded register map, so this is
- * bounded by what the device and its fan-out ever sent).
+ * until the backend goes, or, with a budget, until the budget is reached
+ * and a new chunk takes the memory of the one stored into least recently
+ * (a dongle can push answers for every device and base: what it sends is
+ * not bounded by any device's map).
  *
  * Each register has its own arrival time, because a block fanned out by
  * the dongle and a single register written by a client age differently.
@@ -20,6 +22,7 @@
 /* 64 registers of one (unit, table). */
 struct cache_chunk {
     struct cache_chunk *next;            /* bucket chain */
+    TAILQ_ENTRY(cache_chunk) lru;        /* cache->lru */
     uint8_t             unit, table;
     uint16_t            base;            /* first address, a multiple of 64 */
     uint16_t            val[CACHE_CHUNK];
@@ -47,71 +50,119 @@ cache_chunk(const struct cache *c, uint8_t unit, uint8_t table,
     return k;
 }
 
+/* Take the least recently stored chunk out of <c>, for reuse. */
 static struct cache_chunk *
-cache_chunk_add(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr)
+cache_evict(struct cache *c)
+{
+    struct cache_chunk *k = TAILQ_FIRST(&c->lru), **p;
+
+    p = &c->buckets[cache_hash(k->unit, k->table, k->base)];
+    while (*p != k) {
+        p = &(*p)->next;
+    }
+    *p = k->next;
+    TAILQ_REMOVE(&c->lru, k, lru);
+    memset(k, 0, sizeof(*k));
+    return k;
+}
+
+/* The chunk of <addr>, made if need be (at the budget, from the least
+ * recently stored one: <*evicted> counts those), as the most recently
+ * stored. */
+static struct cache_chunk *
+cache_chunk_add(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
+                unsigned *evicted)
 {
     uint16_t base = (uint16_t)(addr - addr % CACHE_CHUNK);
     unsigned h = cache_hash(unit, table, base);
     struct cache_chunk *k = cache_chunk(c, unit, table, addr);
 
-    if (k == NULL) {
+    if (k != NULL) {
+        TAILQ_REMOVE(&c->lru, k, lru);
+        TAILQ_INSERT_TAIL(&c->lru, k, lru);
+        return k;
+    }
+    if (c->budget > 0 && c->chunks >= c->budget) {
+        k = cache_evict(c);
+        (*evicted)++;
+    } else {
         k = xcalloc(1, sizeof(*k));
-        k->unit = unit;
-        k->table = table;
-        k->base = base;
-        k->next = c->buckets[h];
-        c->buckets[h] = k;
         c->chunks++;
     }
+    k->unit = unit;
+    k->table = table;
+    k->base = base;
+    k->next = c->buckets[h];
+    c->buckets[h] = k;
+    TAILQ_INSERT_TAIL(&c->lru, k, lru);
     return k;
 }
 
 /*
- * Make <c> empty.
+ * Make <c> empty, without a budget.
  */
 void
 cache_init(struct cache *c)
 {
     memset(c, 0, sizeof(*c));
+    TAILQ_INIT(&c->lru);
 }
 
 /*
- * Free every chunk of <c>; it is empty afterwards.
+ * Bound <c> to <chunks> chunks of 64 registers (0: no limit; else at least
+ * CACHE_BUDGET_MIN); past it, a new chunk reuses the one least recently
+ * stored into.
+ */
+void
+cache_set_budget(struct cache *c, size_t chunks)
+{
+    ASSERT(chunks == 0 || chunks >= CACHE_BUDGET_MIN);
+    ASSERT(c->chunks == 0);
+    c->budget = chunks;
+}
+
+/*
+ * Free every chunk of <c>; it is empty afterwards, its budget kept.
  */
 void
 cache_clear(struct cache *c)
 {
-    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
-        struct cache_chunk *k = c->buckets[i], *next;
+    size_t budget = c->budget;
+    struct cache_chunk *k, *next;
 
-        for (; k != NULL; k = next) {
-            next = k->next;
-            free(k);
-        }
+    for (k = TAILQ_FIRST(&c->lru); k != NULL; k = next) {
+        next = TAILQ_NEXT(k, lru);
+        free(k);
     }
     cache_init(c);
+    c->budget = budget;
 }
 
 /*
  * Store <count> registers of <unit>/<table> from <addr>, big-endian in
- * <be_values>, as arrived at <now_ms> (which must not be 0).
+ * <be_values>, as arrived at <now_ms> (which must not be 0); at most 125
+ * if <c> has a budget, so that its own chunks are never the ones evicted.
+ * Returns how many chunks of other registers were evicted to make room.
  */
-void
+unsigned
 cache_store(struct cache *c, uint8_t unit, uint8_t table, uint16_t addr,
             uint16_t count, const uint8_t *be_values, uint64_t now_ms)
 {
     struct cache_chunk *k = NULL;
+    unsigned evicted = 0;
 
+    ASSERT(c->budget == 0 || count <= 125);
     for (uint32_t i = 0; i < count && addr + i <= 0xFFFF; i++) {
         uint16_t a = (uint16_t)(addr + i);
 
         if (k == NULL || a % CACHE_CHUNK == 0) {
-            k = cache_chunk_add(c, unit, table, a);
+            k = cache_chunk_add(c, unit, table, a, &evicted);
         }
         k->val[a % CACHE_CHUNK] = (uint16_t)(be_values[2 * i] << 8 |
                                              be_values[2 * i + 1]);
         k->t_ms[a % CACHE_CHUNK] = now_ms;
     }
+    return evicted;
 }
 
 /*
@@ -276,7 +327,7 @@ cache_newest_all(const struct cache *c, uint8_t table, uint16_t addr,
 
 /*
  * Call <fn> with <ctx> for every chunk of <c> that holds a value, in no
- * particular order (bounded by what the device ever sent).
+ * particular order (at most the budget, if it has one).
  */
 void
 cache_walk(const struct cache *c, cache_walk_fn fn, void *ctx)

@@ -92,8 +92,9 @@ policy_learn(struct backend *be, const struct req *r)
 
     if (policy_cacheable(r) && req_rsp(r)[0] == req_fc(r) && !be->ops->own_cache &&
         (be->cfg.cache_ttl_ms > 0 || be->cfg.serve_stale_ms > 0)) {
-        cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
-                    pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
+        be->st.cache_evictions +=
+            cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
+                        pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
     } else if (!pdu_is_read(req_fc(r))) {
         policy_forget(be, r);
     }
@@ -411,7 +412,11 @@ policy_precheck_swap(struct req *r)
     precheck_set_read(r, fc, addr, n);
 }
 
-/* Put the write PDU back (before answering, whatever the answer). */
+/* Put the write PDU back (before answering, whatever the answer), and
+ * forget what the pre-read's transmissions left in the request: the
+ * progress of a read that took several device transactions (a GivEnergy
+ * block refused, then the registers alone) would make a write start past
+ * its first register, and an answer from the cache is not the write's. */
 void
 policy_precheck_restore(struct req *r)
 {
@@ -420,6 +425,9 @@ policy_precheck_restore(struct req *r)
         r->pdu_len = r->saved_len;
         free(r->saved);
         r->saved = NULL;
+        r->step = 0;
+        r->local = false;
+        r->attempts = 0;
     }
     r->precheck = false;
 }

@@ -110,6 +110,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
             return -EINVAL;
         }
     }
+    backend_set_routes(srv->backends, cfg->n_backends, &srv->router);
     srv->listeners = xcalloc(cfg->server.n_listen, sizeof(*srv->listeners));
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
@@ -524,6 +525,7 @@ server_reload(struct server *srv)
     for (unsigned i = 0; i < nc->n_routes; i++) {
         router_add(&srv->router, &nc->routes[i]);
     }
+    backend_set_routes(nb, nc->n_backends, &srv->router);
     old = srv->cfg;
     srv->cfg = nc;
     log_level = (int)nc->server.log_level;

@@ -42,15 +42,19 @@
     ACTION(cache_hits, "reads answered from the register cache")            \
     ACTION(cache_misses, "cacheable reads that had to go to the device")     \
     ACTION(stale_served, "reads answered from older values (serve_stale_ms)") \
+    ACTION(cache_evictions, "cached register chunks reused past the budget") \
     ACTION(heartbeats, "GivEnergy heartbeats answered")                      \
     ACTION(fanout_frames, "GivEnergy frames taken in that we did not ask for") \
+    ACTION(fanout_unrouted, "GivEnergy frames not cached: no route reads them") \
     ACTION(guard_drops, "frames dropped by the guards (CRC, null, garbage)")  \
     ACTION(ex_busy, "requests refused with 0x06: queue full")                \
     ACTION(ex_down, "requests failed with 0x0A: backend down")               \
     ACTION(ex_timeout, "requests failed with 0x0B: no answer in time")       \
     ACTION(connects, "connections established")                              \
     ACTION(connect_failures, "connection attempts that failed")              \
-    ACTION(disconnects, "connections lost")
+    ACTION(disconnects, "connections lost")                                  \
+    ACTION(link_overflows, "links dropped: the device left a few KiB unread") \
+    ACTION(unsent_resets, "links reset at a timeout with bytes still unsent")
 
 #define STATS_FIELD(name, desc) uint64_t name;
 

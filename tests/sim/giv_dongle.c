@@ -9,7 +9,8 @@
  * length field silently ignored; and on demand the faults seen in
  * captures: zero-filled tails, spliced frames, bad CRCs, null responses,
  * LAN-config broadcasts, substituted blocks, lost and slow answers,
- * reboots. Its framing and CRC are its own, not the proxy's codec: a test
+ * reboots; and as hostile dongles: heartbeats flooded at a client that is
+ * never read, answers pushed for every device and base. Its framing and CRC are its own, not the proxy's codec: a test
  * double must not hide a bug of what it tests. Single-threaded ppoll()
  * loop, CLOCK_MONOTONIC timers. Options and formats: README.md here.
  */
@@ -51,6 +52,9 @@
 #define HB_WINDOW_MS 5000     /* a heartbeat must be answered within */
 #define MAX_BANKS 256         /* distinct (device, fc, base) in the log */
 #define RETRY_MS 100          /* listening again failed: try again */
+#define FLOOD_HB 64           /* heartbeats per flood write */
+#define PUSH_BATCH 64         /* pushed frames per loop turn */
+#define PUSH_WAIT_MS 2000     /* a client that takes no push this long: gone */
 
 /* A request for the serial port. */
 struct job {
@@ -80,10 +84,12 @@ struct opts {
     char serial[SERIAL_LEN + 1];     /* adapter */
     char inv_serial[SERIAL_LEN + 1]; /* inverter */
     long delay_ms, slow_ms, reboot_ms, seed;
+    long push;                /* frames to push (--push), 0: none */
     long heartbeat_ms, cloud_ms, null_ms, lan_ms; /* 0: off */
     struct chance slow, lose, zero_tail, splice, bad_crc, substitute;
     int single_client;        /* ints: getopt_long() sets these flags */
     int plain;
+    int flood;                /* --flood-heartbeats */
     const char *log_path;
     const char *stats_path;
 };
@@ -95,7 +101,7 @@ struct opts {
     X(heartbeats_answered) X(heartbeat_drops) X(heartbeat_max_reply_ms) \
     X(cloud_polls) X(corrupted) X(connections) X(refused)              \
     X(max_clients_seen) X(unknown_device) X(queue_full) X(nulls)       \
-    X(lan_configs) X(reboots)
+    X(lan_configs) X(reboots) X(flood_bytes) X(pushed)
 
 struct stats {
 #define STAT_FIELD(name) int64_t name;
@@ -109,6 +115,7 @@ struct client {
     bool hb_pending;          /* a heartbeat waits for its answer */
     int hb_missed;            /* in a row */
     int64_t hb_sent_us;
+    size_t flood_off;         /* into a heartbeat, where the next write starts */
     size_t rx_len;
     uint8_t rx[RX_MAX];
 };
@@ -279,7 +286,7 @@ usage(FILE *f)
           "       [--lan-config-ms N] [--reboot-ms N]\n"
           "       [--corrupt-zero-tail P] [--corrupt-splice P]\n"
           "       [--corrupt-crc P] [--substitute P] [--log FILE]\n"
-          "       [--stats FILE]\n"
+          "       [--stats FILE] [--flood-heartbeats] [--push N]\n"
           "P: percent (0..100), first:N or every:N. SN: 10 characters.\n"
           "See tests/sim/README.md.\n", f);
 }
@@ -307,6 +314,7 @@ static const struct optdef {
     OPT("null-every", K_LONG, null_ms, 86400000),
     OPT("lan-config-ms", K_LONG, lan_ms, 86400000),
     OPT("reboot-ms", K_LONG, reboot_ms, 3600000),
+    OPT("push", K_LONG, push, 100000000),
     OPT("corrupt-zero-tail", K_CHANCE, zero_tail, 0),
     OPT("corrupt-splice", K_CHANCE, splice, 0),
     OPT("corrupt-crc", K_CHANCE, bad_crc, 0),
@@ -352,15 +360,16 @@ apply_opt(struct opts *o, const struct optdef *d, const char *arg)
 static int
 parse_args(struct opts *o, int argc, char **argv)
 {
-    struct option lo[NOPT + 4] = {
+    struct option lo[NOPT + 5] = {
         { "single-client", no_argument, &o->single_client, 1 },
         { "plain-image", no_argument, &o->plain, 1 },
+        { "flood-heartbeats", no_argument, &o->flood, 1 },
         { "help", no_argument, NULL, 'h' },
     };
     int c, idx = 0;
 
     for (size_t i = 0; i < NOPT; i++) {
-        lo[3 + i] = (struct option){ optdefs[i].name, required_argument,
+        lo[4 + i] = (struct option){ optdefs[i].name, required_argument,
                                      NULL, 256 + (int)i };
     }
     strcpy(o->host, "127.0.0.1");
@@ -570,7 +579,7 @@ static void
 fanout(struct sim *s, const uint8_t *f, size_t n)
 {
     for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (s->cl[i].fd >= 0) {
+        if (s->cl[i].fd >= 0 && !s->o.flood) {
             send_to(s, &s->cl[i], f, n);
         }
     }
@@ -848,8 +857,8 @@ heartbeats(struct sim *s, int64_t now)
     for (int i = 0; i < MAX_CLIENTS; i++) {
         struct client *c = &s->cl[i];
 
-        if (c->fd < 0) {
-            continue;
+        if (c->fd < 0 || s->o.flood) {
+            continue;             /* flooded clients get nothing else */
         }
         if (c->hb_pending && (tick || now >= hb_deadline(s, c))) {
             c->hb_pending = false;
@@ -866,6 +875,113 @@ heartbeats(struct sim *s, int64_t now)
             s->dirty = true;
             send_to(s, c, f, HB_LEN);
         }
+    }
+}
+
+/* --flood-heartbeats: as many heartbeats as <c>'s socket takes, never
+ * reading what it sends back; a write may end inside a heartbeat, the
+ * next one goes on from there. */
+static void
+flood_write(struct sim *s, struct client *c)
+{
+    static uint8_t buf[(FLOOD_HB + 1) * HB_LEN];
+    ssize_t w;
+
+    if (buf[0] == 0) {
+        for (int i = 0; i <= FLOOD_HB; i++) {
+            heartbeat_build(s, buf + i * HB_LEN);
+        }
+    }
+    w = send(c->fd, buf + c->flood_off, FLOOD_HB * HB_LEN,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (w <= 0) {
+        client_close(s, c, w == 0 ? "flood: nothing sent" : strerror(errno));
+        return;
+    }
+    c->flood_off = (c->flood_off + (size_t)w) % HB_LEN;
+    s->st.flood_bytes += w;
+    s->dirty = true;
+}
+
+/* All <n> bytes of <f> to <c>, waiting for room (a pushed frame must not be
+ * lost to a full socket, nor cut). False if <c> was closed. */
+static bool
+send_wait(struct sim *s, struct client *c, const uint8_t *f, size_t n)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+    size_t off = 0;
+
+    while (off < n) {
+        ssize_t w = send(c->fd, f + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            client_close(s, c, strerror(errno));
+            return false;
+        } else if (poll(&p, 1, PUSH_WAIT_MS) != 1) {
+            client_close(s, c, "takes no pushed frames");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Pushed frame <i> (--push): read responses nobody asked for, for every
+ * device address and bases all over the map (the image's values where it
+ * has them, sim_map.h's for the device address elsewhere); the last three
+ * are the inverter's IR(0,60) at 0x11 and HR(0,60) at its alias 0x31, and
+ * the battery's IR(60,60) at 0x32. */
+static size_t
+push_build(struct sim *s, long i, uint8_t *f)
+{
+    static const struct job last[] = {
+        { 0x11, 0x04, 0, 60 }, { 0x31, 0x03, 0, 60 }, { 0x32, 0x04, 60, 60 },
+    };
+    long k = i - (s->o.push - 3);
+    struct job j = { (uint8_t)(i % 256), (uint8_t)(3 + (i / 256) % 2),
+                     (uint16_t)((i / 512) % 1091 * 60), MAX_COUNT };
+    const struct devdef *d;
+    int sp;
+    uint16_t v[MAX_COUNT];
+
+    if (k >= 0) {
+        j = last[k];
+    }
+    d = dev_find(j.dev);
+    sp = fc_space(j.fc);
+    for (unsigned a = 0; a < MAX_COUNT; a++) {
+        unsigned r = j.base + a;
+
+        if (d != NULL && sp >= 0 && (d->spaces & HAS(sp)) && r < NREGS) {
+            v[a] = s->im.img[d->file][sp][r];
+        } else {
+            v[a] = j.fc == 3 ? sim_holding(j.dev, r) : sim_input(j.dev, r);
+        }
+    }
+    return answer_build(s, f, &j, j.fc, v, MAX_COUNT);
+}
+
+/* Push up to PUSH_BATCH of the --push frames to every client. */
+static void
+push_some(struct sim *s)
+{
+    uint8_t f[FRAME_MAX];
+
+    for (int b = 0; b < PUSH_BATCH && s->st.pushed < s->o.push &&
+                    s->nclients > 0; b++) {
+        size_t n = push_build(s, (long)s->st.pushed, f);
+
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            if (s->cl[i].fd >= 0) {
+                send_wait(s, &s->cl[i], f, n);
+            }
+        }
+        s->st.pushed++;
+        s->dirty = true;
     }
 }
 
@@ -947,6 +1063,9 @@ next_deadline(const struct sim *s)
     if (s->listen_fd < 0) {
         return s->up_at_us;
     }
+    if (s->st.pushed < s->o.push && s->nclients > 0) {
+        return 0;                 /* more to push: do not wait */
+    }
     for (int i = 0; i < MAX_CLIENTS; i++) {
         const struct client *c = &s->cl[i];
 
@@ -973,7 +1092,9 @@ poll_once(struct sim *s)
     }
     for (int i = 0; i < MAX_CLIENTS; i++) {
         if (s->cl[i].fd >= 0) {
-            pfd[n] = (struct pollfd){ .fd = s->cl[i].fd, .events = POLLIN };
+            /* a flooded client is never read: its answers pile up */
+            pfd[n] = (struct pollfd){ .fd = s->cl[i].fd,
+                                      .events = s->o.flood ? POLLOUT : POLLIN };
             slot[n++] = i;
         }
     }
@@ -989,10 +1110,15 @@ poll_once(struct sim *s)
             accept_all(s);
         } else if (slot[i] >= 0 && s->cl[slot[i]].fd >= 0 &&
                    pfd[i].revents != 0) {
-            client_read(s, &s->cl[slot[i]], now);
+            if (s->o.flood) {
+                flood_write(s, &s->cl[slot[i]]);
+            } else {
+                client_read(s, &s->cl[slot[i]], now);
+            }
         }
     }
     timers_run(s, sim_now_us());
+    push_some(s);
     return 0;
 }
 

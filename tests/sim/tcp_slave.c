@@ -6,7 +6,8 @@
  * served unit has its own register image (sim_map.h), and the quirks of real
  * devices can be switched on: slow answers, a single client only, wrong
  * transaction ids, lost requests, connections closed after N answers,
- * silence for units nobody answers for.
+ * silence for units nobody answers for, a connection that stops being read
+ * (as a device whose task hangs: its TCP window fills and stays full).
  *
  * It also records what it sees, so a test can check the proxy's pacing: for
  * every request the gap since the device finished the previous one, a
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,8 @@ struct opts {
     long min_gap_ms;
     long drop_every;
     long close_after;
+    long stall_after;         /* stop reading the connection of request N */
+    long rcvbuf;              /* SO_RCVBUF of every connection, 0: default */
     int single_client;        /* ints: getopt_long() sets these flags */
     int wrong_tid;
     int unknown_exc;
@@ -81,6 +85,11 @@ struct stats {
     uint64_t refused;
     uint64_t closed_on_demand;
     int max_clients_seen;
+    uint64_t stalled;         /* connections no longer read (--stall-after) */
+    uint64_t backlog_bytes;   /* waiting in their socket when they resumed */
+    uint64_t late_requests;   /* read on them after that backlog: bytes the
+                                 peer still held when we resumed */
+    uint64_t backlog_done;    /* resumed connections whose backlog is read */
 };
 
 struct client {
@@ -88,6 +97,9 @@ struct client {
     uint64_t id;              /* conn# in the log, counts from 1 */
     uint64_t answered;
     bool ready;               /* poll reported it in this round */
+    bool stalled;             /* not read until SIGUSR2 (--stall-after) */
+    bool resumed;             /* was stalled; backlog counts down */
+    long backlog;             /* bytes left of what waited at the resume */
 };
 
 struct sim {
@@ -109,6 +121,7 @@ struct sim {
 
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_kick;
+static volatile sig_atomic_t g_resume;
 
 static void
 sleep_ms(long ms)
@@ -131,6 +144,8 @@ on_signal(int sig)
 {
     if (sig == SIGUSR1) {
         g_kick = 1;
+    } else if (sig == SIGUSR2) {
+        g_resume = 1;
     } else {
         g_stop = 1;
     }
@@ -183,6 +198,7 @@ usage(FILE *f)
           "       [--delay-ms N] [--single-client] [--min-gap-ms N]\n"
           "       [--log FILE] [--stats FILE] [--wrong-tid] [--drop-every N]\n"
           "       [--close-after N] [--unknown-unit-exception]\n"
+          "       [--stall-after N] [--rcvbuf BYTES]\n"
           "See tests/sim/README.md.\n", f);
 }
 
@@ -204,6 +220,10 @@ apply_opt(struct opts *o, int c, const char *arg)
         return sim_parse_long(arg, 1, LONG_MAX, &o->drop_every);
     case 'C':
         return sim_parse_long(arg, 1, LONG_MAX, &o->close_after);
+    case 'S':
+        return sim_parse_long(arg, 1, LONG_MAX, &o->stall_after);
+    case 'R':
+        return sim_parse_long(arg, 1, 1 << 24, &o->rcvbuf);
     case 'L':
         o->log_path = arg;
         return true;
@@ -227,6 +247,8 @@ parse_args(struct opts *o, int argc, char **argv)
         { "min-gap-ms", required_argument, NULL, 'g' },
         { "drop-every", required_argument, NULL, 'D' },
         { "close-after", required_argument, NULL, 'C' },
+        { "stall-after", required_argument, NULL, 'S' },
+        { "rcvbuf", required_argument, NULL, 'R' },
         { "log", required_argument, NULL, 'L' },
         { "stats", required_argument, NULL, 's' },
         { "single-client", no_argument, &o->single_client, 1 },
@@ -405,10 +427,14 @@ stats_write(struct sim *s)
     fprintf(f, "requests %" PRIu64 "\nreplies %" PRIu64 "\ndropped %" PRIu64
             "\nbroadcasts %" PRIu64 "\nunknown_unit %" PRIu64 "\nearly %" PRIu64
             "\nmin_gap_us %" PRId64 "\nconnections %" PRIu64 "\nrefused %" PRIu64
-            "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d\n",
+            "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d\nstalled %"
+            PRIu64 "\nbacklog_bytes %" PRIu64 "\nlate_requests %" PRIu64
+            "\nbacklog_done %" PRIu64 "\n",
             st->requests, st->replies, st->dropped, st->broadcasts,
             st->unknown_unit, st->early, st->min_gap_us, st->connections,
-            st->refused, st->closed_on_demand, st->max_clients_seen);
+            st->refused, st->closed_on_demand, st->max_clients_seen,
+            st->stalled, st->backlog_bytes, st->late_requests,
+            st->backlog_done);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
         sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
@@ -477,6 +503,9 @@ log_line(struct sim *s, int64_t t, const struct client *c, const uint8_t *req,
 static void
 client_close(struct sim *s, struct client *c, const char *why)
 {
+    if (c->resumed && c->backlog > 0) {
+        s->st.backlog_done++;       /* the rest of it is lost with it */
+    }
     close(c->fd);
     c->fd = -1;
     c->ready = false;
@@ -641,6 +670,50 @@ send_reply(struct sim *s, uint8_t *req, int len, enum action act)
     return modbus_reply(s->ctx, req, len, s->map[req[6]]);
 }
 
+/* A request of <n> bytes was read from <c>: after a resume, it came from
+ * the backlog that waited in the socket, or arrived since (late). */
+static void
+backlog_count(struct sim *s, struct client *c, long n)
+{
+    if (!c->resumed) {
+        return;
+    }
+    if (c->backlog <= 0) {
+        s->st.late_requests++;
+        return;
+    }
+    c->backlog -= n;
+    if (c->backlog <= 0) {
+        s->st.backlog_done++;
+    }
+}
+
+/* SIGUSR2: read the stalled connections again, noting what waited. */
+static void
+resume_all(struct sim *s)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &s->cl[i];
+        int n = 0;
+
+        if (c->fd < 0 || !c->stalled) {
+            continue;
+        }
+        if (ioctl(c->fd, FIONREAD, &n) != 0) {
+            n = 0;
+        }
+        c->stalled = false;
+        c->resumed = true;
+        c->backlog = n;
+        s->st.backlog_bytes += (uint64_t)n;
+        if (n == 0) {
+            s->st.backlog_done++;
+        }
+        s->dirty = true;
+        sim_note("conn %" PRIu64 " resumed, %d bytes waiting", c->id, n);
+    }
+}
+
 /*
  * Handle one request of <c> that poll reported readable at <t_ready>. The
  * log line and stats are written before the reply goes out, so a client
@@ -654,6 +727,7 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
     int64_t gap;
 
     s->st.requests++;
+    backlog_count(s, c, 6 + get16(req + 4));
     gap = gap_record(s, t_ready);
     if (s->o.delay_ms > 0) {
         sleep_ms(s->o.delay_ms);
@@ -666,6 +740,11 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
                   c->answered + 1 >= (uint64_t)s->o.close_after;
     }
     log_line(s, t_ready, c, req, len, gap, closing ? ACT_CLOSE : act);
+    if (s->o.stall_after > 0 && s->st.requests == (uint64_t)s->o.stall_after) {
+        c->stalled = true;
+        s->st.stalled++;
+        sim_note("conn %" PRIu64 " stalled: not read until SIGUSR2", c->id);
+    }
     stats_write(s);
     /* The answer leaves now. A clock read after send() can come late on a
      * busy machine (we may be preempted in between) and make the next gap
@@ -674,7 +753,7 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
     if (answer && send_reply(s, req, len, act) < 0) {
         s->st.replies--;
         s->dirty = true;
-        client_close(s, c, "send failed");
+        client_close(s, c, errno != 0 ? strerror(errno) : "send failed");
     } else if (answer) {
         c->answered++;
         if (closing) {
@@ -733,7 +812,7 @@ poll_once(struct sim *s)
 
     pfd[0] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
     for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (s->cl[i].fd >= 0) {
+        if (s->cl[i].fd >= 0 && !s->cl[i].stalled) {
             pfd[n] = (struct pollfd){ .fd = s->cl[i].fd, .events = POLLIN };
             slot_of[n++] = i;
         }
@@ -759,6 +838,10 @@ run(struct sim *s)
         if (g_kick) {
             g_kick = 0;
             kick_all(s);
+        }
+        if (g_resume) {
+            g_resume = 0;
+            resume_all(s);
         }
         if (poll_once(s) < 0) {
             sim_note("ppoll: %s", strerror(errno));
@@ -792,6 +875,12 @@ listen_init(struct sim *s)
         getsockname(s->listen_fd, (struct sockaddr *)&a, &alen) != 0) {
         sim_note("listen on %s:%d: %s", s->o.host, s->o.port, strerror(errno));
         return false;
+    }
+    /* Accepted sockets inherit it: a small window, as on a device. */
+    if (s->o.rcvbuf > 0 &&
+        setsockopt(s->listen_fd, SOL_SOCKET, SO_RCVBUF, &(int){ (int)s->o.rcvbuf },
+                   sizeof(int)) != 0) {
+        sim_note("SO_RCVBUF %ld: %s", s->o.rcvbuf, strerror(errno));
     }
     fcntl(s->listen_fd, F_SETFL, fcntl(s->listen_fd, F_GETFL) | O_NONBLOCK);
     fcntl(s->listen_fd, F_SETFD, FD_CLOEXEC);
@@ -840,6 +929,22 @@ sim_free(struct sim *s)
     free(s->stats_tmp);
 }
 
+/* SIGUSR2 (resume stalled connections) is ours alone: the other
+ * simulators leave it at its default. Delivered only inside ppoll(). */
+static void
+resume_signal_init(sigset_t *waitmask)
+{
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigset_t block;
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    sigdelset(waitmask, SIGUSR2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -857,6 +962,7 @@ main(int argc, char **argv)
         s.cl[i].fd = -1;
     }
     sim_signals_init(on_signal, &s.waitmask);
+    resume_signal_init(&s.waitmask);
     rc = 1;
     if (outputs_init(&s) && maps_init(&s) && listen_init(&s)) {
         stats_write(&s);

@@ -3,7 +3,8 @@
  * test_cache.c -- the register cache: values and their ages per register,
  * chunk boundaries, freshness as "every register asked for", tables kept
  * apart, invalidation by writes (on one unit, or on every unit for a
- * broadcast), the newest write on any unit.
+ * broadcast), the newest write on any unit, a budget of chunks with the
+ * least recently stored one reused past it.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -142,4 +143,63 @@ Test(cache, the_newest_write_of_any_unit)
     cr_assert_eq(cache_newest_all(&c, 0, 11, 3), 0);
     cr_assert_eq(cache_newest_all(&c, 0, 0, 65), 500);
     cr_assert_eq(cache_newest_all(&c, 1, 0, 100), 900);
+}
+
+/* One register at chunk <n> (address 64 n) of unit 1, table 3. */
+static unsigned
+store_chunk(unsigned n, uint64_t now)
+{
+    uint8_t v[2] = {0, (uint8_t)n};
+
+    return cache_store(&c, 1, 3, (uint16_t)(n * CACHE_CHUNK), 1, v, now);
+}
+
+Test(cache, a_budget_evicts_the_chunk_stored_into_least_recently)
+{
+    uint8_t out[2];
+
+    cache_set_budget(&c, 4);
+    for (unsigned n = 0; n < 4; n++) {
+        cr_assert_eq(store_chunk(n, 10 + n), 0, "room for 4");
+    }
+    cr_assert_eq(store_chunk(0, 20), 0, "chunk 0 again: the newest now");
+    cr_assert_eq(store_chunk(4, 21), 1, "a fifth evicts one");
+    cr_assert_eq(c.chunks, 4);
+    cr_assert_not(cache_fresh(&c, 1, 3, 64, 1, 1), "chunk 1 was the oldest");
+    for (unsigned n = 0; n <= 4; n++) {
+        cr_assert(n == 1 || cache_fresh(&c, 1, 3, (uint16_t)(n * 64), 1, 1),
+                  "chunk %u kept", n);
+    }
+    cr_assert(cache_get(&c, 1, 3, 4 * 64, 1, 21, out));
+    cr_assert_eq(out[1], 4, "the reused memory holds the new value only");
+    cr_assert_not(cache_fresh(&c, 1, 3, 4 * 64 + 1, 1, 1),
+                  "nothing of the evicted chunk's values survives");
+    cr_assert_eq(store_chunk(5, 22), 1, "then chunk 2");
+    cr_assert_not(cache_fresh(&c, 1, 3, 128, 1, 1));
+}
+
+Test(cache, a_store_never_evicts_its_own_chunks)
+{
+    uint8_t in[250], out[250];
+
+    cache_set_budget(&c, CACHE_BUDGET_MIN);
+    for (unsigned n = 0; n < 10; n++) {
+        regs(in, (uint16_t)(n * 1000 + 40), 125, 0);
+        cache_store(&c, 2, 4, (uint16_t)(n * 1000 + 40), 125, in, 5 + n);
+        cr_assert(cache_get(&c, 2, 4, (uint16_t)(n * 1000 + 40), 125, 1, out),
+                  "store %u: 125 registers over 3 chunks", n);
+        cr_assert_eq(memcmp(in, out, 250), 0);
+        cr_assert_leq(c.chunks, CACHE_BUDGET_MIN);
+    }
+}
+
+Test(cache, without_a_budget_nothing_is_evicted)
+{
+    for (unsigned n = 0; n < 1000; n++) {
+        cr_assert_eq(store_chunk(n, 1 + n), 0);
+    }
+    cr_assert_eq(c.chunks, 1000);
+    cache_clear(&c);
+    cr_assert_eq(c.chunks, 0);
+    cr_assert_eq(store_chunk(1, 5), 0, "usable after a clear");
 }
