@@ -6,7 +6,7 @@
  * served unit has its own register image (sim_map.h), and the quirks of real
  * devices can be switched on: slow answers, a single client only, wrong
  * transaction ids, lost requests, connections closed after N answers,
- * silence for units nobody answers for.
+ * silence for units nobody answers for, every answer sent twice.
  *
  * It also records what it sees, so a test can check the proxy's pacing: for
  * every request the gap since the device finished the previous one, a
@@ -62,6 +62,7 @@ struct opts {
     long min_gap_ms;
     long drop_every;
     long close_after;
+    long duplicate_ms;        /* the copy of each answer, -1: none */
     int single_client;        /* ints: getopt_long() sets these flags */
     int wrong_tid;
     int unknown_exc;
@@ -81,6 +82,7 @@ struct stats {
     uint64_t refused;
     uint64_t closed_on_demand;
     int max_clients_seen;
+    uint64_t duplicates;      /* answers sent a second time */
 };
 
 struct client {
@@ -183,6 +185,7 @@ usage(FILE *f)
           "       [--delay-ms N] [--single-client] [--min-gap-ms N]\n"
           "       [--log FILE] [--stats FILE] [--wrong-tid] [--drop-every N]\n"
           "       [--close-after N] [--unknown-unit-exception]\n"
+          "       [--duplicate-ms N]\n"
           "See tests/sim/README.md.\n", f);
 }
 
@@ -204,6 +207,8 @@ apply_opt(struct opts *o, int c, const char *arg)
         return sim_parse_long(arg, 1, LONG_MAX, &o->drop_every);
     case 'C':
         return sim_parse_long(arg, 1, LONG_MAX, &o->close_after);
+    case 'U':
+        return sim_parse_long(arg, 0, 3600000, &o->duplicate_ms);
     case 'L':
         o->log_path = arg;
         return true;
@@ -227,6 +232,7 @@ parse_args(struct opts *o, int argc, char **argv)
         { "min-gap-ms", required_argument, NULL, 'g' },
         { "drop-every", required_argument, NULL, 'D' },
         { "close-after", required_argument, NULL, 'C' },
+        { "duplicate-ms", required_argument, NULL, 'U' },
         { "log", required_argument, NULL, 'L' },
         { "stats", required_argument, NULL, 's' },
         { "single-client", no_argument, &o->single_client, 1 },
@@ -240,6 +246,7 @@ parse_args(struct opts *o, int argc, char **argv)
     strcpy(o->host, "127.0.0.1");
     o->served[1] = true;
     o->map_size = 65536;
+    o->duplicate_ms = -1;
     while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
         if (c == 'h' || c == '?') {
             return c == 'h' ? 1 : -1;
@@ -405,10 +412,12 @@ stats_write(struct sim *s)
     fprintf(f, "requests %" PRIu64 "\nreplies %" PRIu64 "\ndropped %" PRIu64
             "\nbroadcasts %" PRIu64 "\nunknown_unit %" PRIu64 "\nearly %" PRIu64
             "\nmin_gap_us %" PRId64 "\nconnections %" PRIu64 "\nrefused %" PRIu64
-            "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d\n",
+            "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d"
+            "\nduplicates %" PRIu64 "\n",
             st->requests, st->replies, st->dropped, st->broadcasts,
             st->unknown_unit, st->early, st->min_gap_us, st->connections,
-            st->refused, st->closed_on_demand, st->max_clients_seen);
+            st->refused, st->closed_on_demand, st->max_clients_seen,
+            st->duplicates);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
         sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
@@ -641,6 +650,48 @@ send_reply(struct sim *s, uint8_t *req, int len, enum action act)
     return modbus_reply(s->ctx, req, len, s->map[req[6]]);
 }
 
+/* TCP_CORK on <fd>: hold small writes until it is lifted, so that two
+ * answers leave in one segment (and reach the peer in one read). */
+static void
+cork(int fd, bool on)
+{
+    int v = on;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+}
+
+/*
+ * send_reply(), and with --duplicate-ms the same answer again that many ms
+ * later (0: in the same segment), as a device or gateway that repeats
+ * itself does. Returns what the first send_reply() returned.
+ */
+static int
+send_twice(struct sim *s, struct client *c, uint8_t *req, int len,
+           enum action act)
+{
+    uint8_t tid[2] = { req[0], req[1] };
+    int rc;
+
+    if (s->o.duplicate_ms < 0) {
+        return send_reply(s, req, len, act);
+    }
+    cork(c->fd, true);
+    rc = send_reply(s, req, len, act);
+    if (rc >= 0) {
+        if (s->o.duplicate_ms > 0) {
+            cork(c->fd, false);
+            sleep_ms(s->o.duplicate_ms);
+        }
+        memcpy(req, tid, 2);        /* --wrong-tid changed it */
+        if (send_reply(s, req, len, act) >= 0) {
+            s->st.duplicates++;
+            s->dirty = true;
+        }
+    }
+    cork(c->fd, false);
+    return rc;
+}
+
 /*
  * Handle one request of <c> that poll reported readable at <t_ready>. The
  * log line and stats are written before the reply goes out, so a client
@@ -671,7 +722,7 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
      * busy machine (we may be preempted in between) and make the next gap
      * look shorter than it was: read it before. */
     s->last_done_us = sim_now_us();
-    if (answer && send_reply(s, req, len, act) < 0) {
+    if (answer && send_twice(s, c, req, len, act) < 0) {
         s->st.replies--;
         s->dirty = true;
         client_close(s, c, "send failed");
