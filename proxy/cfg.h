@@ -128,6 +128,8 @@ struct cfg_backend {
     unsigned port;
     unsigned connect_timeout_ms;
     bool     check_tid;            /* match responses on transaction id */
+    /* links without transaction ids: rtu, rtu_tcp, tcp with check_tid = no */
+    unsigned settle_ms;            /* quiet after each answer */
 };
 
 /* The whole file. */
