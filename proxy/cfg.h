@@ -118,6 +118,7 @@ struct cfg_backend {
     bool     rs485;                /* kernel RS485 mode (TIOCSRS485) */
     unsigned rts;                  /* enum cfg_rts */
     unsigned byte_timeout_ms;      /* silence that ends a frame */
+    bool     echo;                 /* the line hears our requests */
     /* givenergy */
     unsigned block_size;           /* registers fetched per read */
     unsigned block_align;          /* blocks start at multiples of this */
