@@ -236,6 +236,11 @@ Test(attack_noid, rtu_tcp_answer_twice_at_once)
                  "answers handed to another client's request");
     cr_assert_eq(good, N_CLIENTS * 30);
     cr_assert_eq(h_mux_stop(&m), 0);
+    /* Each copy was read with its answer: counted, not just lost. */
+    cr_assert_eq(h_mux_backend_stat(&m, "gw", "duplicates"),
+                 h_rtu_stat(&s, "duplicates"));
+    cr_assert_eq(h_mux_backend_stat(&m, "gw", "stray_bytes"),
+                 h_rtu_stat(&s, "duplicates") * 9, "9 bytes a copy");
     h_proc_stop(&gw, SIGTERM, 3000);
     h_proc_stop(&s.p, SIGTERM, 5000);
 }
