@@ -10,6 +10,12 @@
  * framing rules (byte_timeout_ms, garbage, echoes, function codes of
  * unknown length) are ours and tested, not libmodbus'.
  *
+ * RTU has no transaction ids: after each answer the loop keeps the bus
+ * quiet for settle_ms (timeout_ms after a timeout), and the worker reads
+ * what came meanwhile before it sends the next request, counting copies of
+ * the last answer and late answers (rtu_rx_drain()), so that none is taken
+ * for the next request's answer.
+ *
  * IMPORTANT: the loop and the worker share struct rtu_bus. The loop writes
  * a job's inputs, then posts the job under the mutex; the worker writes the
  * results, then publishes them under the mutex and wakes the loop with
@@ -49,6 +55,22 @@ enum rtu_res {
     RTU_RES_IOERR,          /* the port failed (unplugged?): err */
 };
 
+#define RTU_TRACE_MAX 512
+
+/* A copy of bytes for the trace log: the worker must not log. */
+struct rtu_bytes {
+    uint8_t b[RTU_TRACE_MAX];
+    size_t  len;                     /* kept in b */
+    size_t  total;                   /* seen, len included */
+};
+
+/* What one job put on the bus and read from it. */
+struct rtu_trace {
+    struct rtu_bytes drained;        /* read before sending */
+    struct rtu_bytes tx;
+    struct rtu_bytes rx;
+};
+
 /* One bus (be->priv). */
 struct rtu_bus {
     struct backend  *be;
@@ -66,25 +88,42 @@ struct rtu_bus {
     uint8_t          req[MB_PDU_MAX];
     size_t           req_len;
     bool             broadcast;
+    bool             echo;           /* the line hears our requests */
     unsigned         timeout_ms;
     uint64_t         req_id;         /* which request the job is for */
+    bool             trace;          /* keep the bytes for log_hexdump() */
     /* results: the worker writes them before publishing */
     int              err;
     enum rtu_verdict verdict;
     int              rs485_err;      /* 0, or why RS485 mode failed */
     int              rts_err;
     size_t           stray;          /* bytes drained or skipped */
+    unsigned         copies;         /* copies of the last answer drained */
+    unsigned         late;           /* late answers drained */
     uint8_t          rsp[MB_PDU_MAX];
     size_t           rsp_len;
+    struct rtu_trace tr;             /* with trace: the bytes on the bus */
     /* the worker's own */
     modbus_t        *ctx;
-    struct rtu_rx    rx;
+    struct rtu_rx    rx;             /* the answer to the last request,
+                                        then what else comes for it */
+    bool             answered;       /* the last request was answered */
     /* the loop's own */
     bool             busy;           /* a job is posted */
     bool             stopping;
 };
 
 /* --- the worker -------------------------------------------------------- */
+
+static void
+rtu_bytes_add(struct rtu_bytes *t, const uint8_t *p, size_t n)
+{
+    size_t room = sizeof(t->b) - t->len;
+
+    memcpy(t->b + t->len, p, MB_MIN(n, room));
+    t->len += MB_MIN(n, room);
+    t->total += n;
+}
 
 static uint64_t
 mono_ms(void)
@@ -140,7 +179,21 @@ rtu_do_open(struct rtu_bus *bus)
     return RTU_RES_OPENED;
 }
 
-/* Whatever is waiting on the line belongs to nobody: drop and count it. */
+/* <n> whole responses to the last request came after it was answered
+ * (copies) or given up (late answers). */
+static void
+rtu_count_late(struct rtu_bus *bus, unsigned n)
+{
+    if (bus->answered) {
+        bus->copies += n;
+    } else {
+        bus->late += n;
+    }
+}
+
+/* Whatever is waiting on the line belongs to nobody: the bus was quiet
+ * since the last request, so it is a copy of its answer, a late answer or
+ * noise. Count it and drop it. */
 static void
 rtu_drain(struct rtu_bus *bus, int fd)
 {
@@ -148,27 +201,34 @@ rtu_drain(struct rtu_bus *bus, int fd)
     ssize_t n;
 
     while ((n = read(fd, junk, sizeof(junk))) > 0) {
-        bus->stray += (size_t)n;
+        if (bus->trace) {
+            rtu_bytes_add(&bus->tr.drained, junk, (size_t)n);
+        }
+        rtu_count_late(bus, rtu_rx_drain(&bus->rx, junk, (size_t)n));
     }
     tcflush(fd, TCIFLUSH);
+    rtu_count_late(bus, rtu_rx_drain_end(&bus->rx));
+    bus->stray += rtu_rx_take_dropped(&bus->rx);
 }
 
 /* Read until a response is complete, the line falls silent, or the port
- * fails. The first byte may take timeout_ms; then each byte_timeout_ms. */
+ * fails. The first byte may take timeout_ms; then each byte_timeout_ms,
+ * except after nothing but the echo of the request, which comes before the
+ * device has even started: then the answer has the rest of timeout_ms. */
 static enum rtu_res
 rtu_receive(struct rtu_bus *bus, int fd)
 {
     unsigned byte_ms = bus->be->cfg.byte_timeout_ms;
-    uint64_t end = mono_ms() + bus->timeout_ms + byte_ms;
+    uint64_t end = mono_ms() + bus->timeout_ms + byte_ms, now;
     int wait_ms = (int)bus->timeout_ms;
     uint8_t buf[RTU_FRAME_MAX];
     const uint8_t *pdu;
+    ssize_t got = 0;
+    size_t rest;
 
-    rtu_rx_start(&bus->rx, bus->unit, bus->req, bus->req_len);
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, wait_ms);
-        ssize_t got;
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -177,8 +237,15 @@ rtu_receive(struct rtu_bus *bus, int fd)
             bus->err = errno;
             return RTU_RES_IOERR;
         }
-        if (n == 0 || mono_ms() > end) {
+        now = mono_ms();
+        if (n == 0 || now > end) {
             bus->verdict = rtu_rx_settle(&bus->rx);
+            if (bus->verdict != RTU_OK && bus->rx.len == 0 &&
+                bus->rx.why == RTU_OK && bus->rx.dropped > 0 && now < end) {
+                wait_ms = (int)(end - now);     /* only the echo so far */
+                continue;
+            }
+            got = 0;
             break;
         }
         got = read(fd, buf, sizeof(buf));
@@ -189,19 +256,33 @@ rtu_receive(struct rtu_bus *bus, int fd)
             bus->err = got == 0 ? EIO : errno;   /* hang-up: it went away */
             return RTU_RES_IOERR;
         }
+        if (bus->trace) {
+            rtu_bytes_add(&bus->tr.rx, buf, (size_t)got);
+        }
         if (rtu_rx_push(&bus->rx, buf, (size_t)got)) {
             bus->verdict = RTU_OK;
             break;
         }
         wait_ms = (int)byte_ms;
     }
-    bus->stray += bus->rx.dropped;
     if (bus->verdict != RTU_OK) {
-        return bus->rx.len == 0 && bus->rx.dropped == 0 ? RTU_RES_SILENT
-                                                        : RTU_RES_BAD;
+        /* Only the echo, or nothing: the device is silent. */
+        if (bus->rx.len == 0 && bus->rx.why == RTU_OK) {
+            bus->stray += rtu_rx_take_dropped(&bus->rx);
+            return RTU_RES_SILENT;
+        }
+        rtu_rx_discard(&bus->rx);
+        bus->stray += rtu_rx_take_dropped(&bus->rx);
+        return RTU_RES_BAD;
     }
     pdu = rtu_rx_pdu(&bus->rx, &bus->rsp_len);
     memcpy(bus->rsp, pdu, bus->rsp_len);
+    bus->answered = true;
+    /* What came with it is a copy or noise, as what comes later. */
+    rest = got > 0 ? bus->rx.unread : 0;
+    rtu_rx_next(&bus->rx);
+    rtu_count_late(bus, rtu_rx_drain(&bus->rx, buf + got - rest, rest));
+    bus->stray += rtu_rx_take_dropped(&bus->rx);
     return RTU_RES_ANSWER;
 }
 
@@ -212,9 +293,19 @@ rtu_do_txn(struct rtu_bus *bus)
     int fd = modbus_get_socket(bus->ctx);
 
     bus->stray = 0;
+    bus->copies = bus->late = 0;
+    memset(&bus->tr, 0, sizeof(bus->tr));
     rtu_drain(bus, fd);
     raw[0] = bus->unit;
     memcpy(raw + 1, bus->req, bus->req_len);
+    rtu_rx_start(&bus->rx, bus->unit, bus->req, bus->req_len, bus->echo);
+    bus->answered = false;
+    if (bus->trace) {
+        uint8_t frame[RTU_FRAME_MAX];
+
+        rtu_bytes_add(&bus->tr.tx, frame, rtu_frame_encode(frame, bus->unit,
+                      bus->req, bus->req_len));
+    }
     if (modbus_send_raw_request(bus->ctx, raw, (int)bus->req_len + 1) < 0) {
         bus->err = errno;
         return RTU_RES_IOERR;
@@ -300,6 +391,7 @@ rtu_finish_txn(struct rtu_bus *bus, enum rtu_res res, struct req *r)
     switch (res) {
     case RTU_RES_ANSWER:
         req_set_response(r, bus->rsp, bus->rsp_len);
+        backend_quiet(be, be->cfg.settle_ms);   /* for copies: see top */
         backend_done(be, r);
         break;
     case RTU_RES_SENT:
@@ -328,6 +420,48 @@ rtu_async_closed_cb(uv_handle_t *h)
     backend_handle_closed(bus->be);
 }
 
+/* Dump <t> at trace level as "B:<name>: <what> [n] bytes". */
+static void
+rtu_trace_dump(struct backend *be, const char *what,
+               const struct rtu_bytes *t)
+{
+    char prefix[64];
+
+    if (t->total == 0) {
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "B:%s: %s", be->cfg.name, what);
+    log_hexdump(prefix, t->b, t->len);
+    if (t->total > t->len) {
+        blog(LOG_TRACE, be, "%s: %zu more bytes not shown", what,
+             t->total - t->len);
+    }
+}
+
+/* What a finished job read and dropped, into the counters (and with
+ * trace, the bytes into the log): the worker may not touch either. */
+static void
+rtu_job_counted(struct rtu_bus *bus)
+{
+    struct backend *be = bus->be;
+
+    be->st.stray_bytes += bus->stray;
+    be->st.duplicates += bus->copies;
+    be->st.late_responses += bus->late;
+    if (bus->copies + bus->late > 0) {
+        blog(LOG_DEBUG, be, "drained %u copies of an answer, %u late "
+             "answers", bus->copies, bus->late);
+    }
+    bus->stray = 0;
+    bus->copies = bus->late = 0;
+    if (bus->trace) {
+        rtu_trace_dump(be, "rx while quiet", &bus->tr.drained);
+        rtu_trace_dump(be, "tx", &bus->tr.tx);
+        rtu_trace_dump(be, "rx", &bus->tr.rx);
+        memset(&bus->tr, 0, sizeof(bus->tr));
+    }
+}
+
 static void
 rtu_async_cb(uv_async_t *a)
 {
@@ -345,8 +479,7 @@ rtu_async_cb(uv_async_t *a)
     uv_mutex_unlock(&bus->mu);
     if (res != RTU_RES_NONE) {
         bus->busy = false;
-        be->st.stray_bytes += bus->stray;
-        bus->stray = 0;
+        rtu_job_counted(bus);
     }
     if (exited) {
         uv_thread_join(&bus->thread);
@@ -391,8 +524,10 @@ rtu_transmit(struct backend *be, struct req *r)
     memcpy(bus->req, req_pdu(r), r->pdu_len);
     bus->req_len = r->pdu_len;
     bus->broadcast = r->be_unit == 0;
+    bus->echo = be->cfg.echo;
     bus->timeout_ms = backend_attempt_ms(be, r);
     bus->req_id = r->id;
+    bus->trace = log_enabled(LOG_TRACE);
     rtu_post(bus, RTU_JOB_TXN);
 }
 

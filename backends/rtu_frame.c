@@ -234,26 +234,68 @@ is_echo(const uint8_t *p, size_t n, const uint8_t *req, size_t req_n,
     return req_n > 0 && memcmp(p, req, *whole ? req_n : n) == 0;
 }
 
+/* What rtu_frame_find() does with bytes that begin like our request. */
+enum echo_step {
+    ECHO_WAIT = 0,      /* keep them: more bytes, or silence, will tell */
+    ECHO_SKIP,          /* the echo: skip the request frame's bytes */
+    ECHO_TAKE,          /* a longer frame that begins with the echo is the
+                           answer (a read whose data repeat the request) */
+};
+
+/*
+ * The <m> bytes at <p> begin with the request frame (<req_n> bytes) or a
+ * part of it, on a line that echoes; the check gave <v> on them. An echo is
+ * sent at once, the answer only after the device's turnaround: so bytes
+ * that go on past the request frame were its echo, unless they form a
+ * longer answer (known from the request's length rule) that checks, while
+ * bytes that stop at or before its end may be the echo or an answer that
+ * looks like it, which the silence after them tells (rtu_rx_settle()).
+ */
+static enum echo_step
+echo_step(const uint8_t *req_pdu, size_t req_len, const uint8_t *p, size_t m,
+          size_t req_n, enum rtu_verdict v)
+{
+    int want;
+
+    if (m < req_n) {
+        return ECHO_WAIT;       /* skip it whole, or take what it is */
+    }
+    if (m == req_n) {
+        return v < 0 ? ECHO_SKIP : ECHO_WAIT;
+    }
+    want = rtu_frame_expected(req_pdu, req_len, p, m);
+    if (want <= (int)req_n || v < 0) {
+        return ECHO_SKIP;
+    }
+    return v == RTU_OK ? ECHO_TAKE : ECHO_WAIT;
+}
+
 /*
  * Find the response of unit <unit> to request <req_pdu> (<req_len> bytes)
  * in the <len> bytes at <buf>, a byte stream (RTU over TCP, or a serial
  * line read in pieces) that may begin with garbage, with the tail of an
- * earlier frame, with another unit's response, or with the echo of our own
- * request, which some RS485 converters and serial servers send back.
- * Candidate starts are tried from offset 0 on with rtu_frame_check(). A
- * whole echo of the request frame is skipped, unless the request frame is
- * itself a valid response to the request (FC 5, 6 and 22 answer with an
- * exact echo): the echo and the answer then cannot be told apart, and the
- * first one is taken (even when the device's exception follows it: a
- * caller that knows its line echoes must drop the echo itself). The bytes
- * from an unfinished echo to the end of <buf> are not searched.
- * Returns 1 with *<off> and *<frame_len> set at the first offset where the
- * check gives RTU_OK. Otherwise returns 0 with *<off> at the first offset
- * that may still start the response (the check there gives RTU_NEED_MORE
- * or RTU_UNKNOWN_LEN, or the bytes there are an unfinished echo), or <len>
- * if none: the caller may drop the bytes before *<off>. *<frame_len> is
- * then <len> - *<off> when the check at *<off> gave RTU_UNKNOWN_LEN (a
- * whole frame if the line has gone silent), 0 otherwise.
+ * earlier frame, with another unit's response or, when <echo> says that
+ * the line hears itself (RS485 converters and serial servers that send our
+ * own request back), with the echo of our request. Candidate starts are
+ * tried from offset 0 on with rtu_frame_check().
+ * Without <echo>, the first offset where the check gives RTU_OK is the
+ * response, whatever it looks like: an answer identical to the request
+ * (FC 5, 6, 8 sub-function 0, 21, 22) or beginning like it is an answer.
+ * With <echo>, bytes that begin like the request frame are judged by
+ * echo_step(): the request frame followed by more bytes is the echo and is
+ * skipped, unless a longer response that checks begins with it; the
+ * request frame, or a part of it, with nothing after it is kept (the
+ * silence after it, rtu_rx_settle(), decides between an echo and an
+ * answer that repeats the request, so that no valid answer is ever
+ * rejected), and the bytes after a part of it are not searched.
+ * Returns 1 with *<off> and *<frame_len> set at the first offset where a
+ * response is. Otherwise returns 0 with *<off> at the first offset that
+ * may still start the response (the check there gives RTU_NEED_MORE or
+ * RTU_UNKNOWN_LEN, or the bytes there begin like the request on a line
+ * that echoes), or <len> if none: the caller may drop the bytes before
+ * *<off>. *<frame_len> is then <len> - *<off> when the check at *<off>
+ * gave RTU_UNKNOWN_LEN outside an echo (a whole frame if the line has gone
+ * silent), 0 otherwise.
  * Every verdict before *<off> is final, so the answer does not depend on
  * how the stream was cut: finding in each new piece appended to what was
  * kept from the last call, dropping the bytes before *<off> each time,
@@ -262,20 +304,15 @@ is_echo(const uint8_t *p, size_t n, const uint8_t *req, size_t req_n,
  */
 int
 rtu_frame_find(uint8_t unit, const uint8_t *req_pdu, size_t req_len,
-               const uint8_t *buf, size_t len, size_t *off, size_t *frame_len)
+               bool echo, const uint8_t *buf, size_t len, size_t *off,
+               size_t *frame_len)
 {
     uint8_t req[RTU_FRAME_MAX];
     size_t req_n = 0, first = len, first_len = 0, flen = 0;
     size_t i = 0;
 
-    if (req_len >= 1 && req_len <= RTU_FRAME_MAX - RTU_OVERHEAD) {
+    if (echo && req_len >= 1 && req_len <= RTU_FRAME_MAX - RTU_OVERHEAD) {
         req_n = rtu_frame_encode(req, unit, req_pdu, req_len);
-        /* A request answered by its own bytes has no echo to skip. */
-        if (rtu_frame_check(unit, req_pdu, req_len, req, req_n, &flen) ==
-                RTU_OK &&
-            flen == req_n) {
-            req_n = 0;
-        }
     }
     while (i < len) {
         /* No frame is longer than RTU_FRAME_MAX, so the verdict is the
@@ -286,19 +323,28 @@ rtu_frame_find(uint8_t unit, const uint8_t *req_pdu, size_t req_len,
         bool whole;
 
         flen = 0;
+        v = rtu_frame_check(unit, req_pdu, req_len, buf + i, n, &flen);
         if (is_echo(buf + i, len - i, req, req_n, &whole)) {
-            if (whole) {
+            switch (echo_step(req_pdu, req_len, buf + i, len - i, req_n, v)) {
+            case ECHO_SKIP:
                 i += req_n;
                 continue;
+            case ECHO_TAKE:
+                *off = i;
+                *frame_len = flen;
+                return 1;
+            case ECHO_WAIT:
+                /* Every byte from here on may be echo: a "response" in
+                 * its tail (say, in the data of an FC 16 write) is not
+                 * one, and taking it now would give another answer than
+                 * once the echo is whole. */
+                first = MB_MIN(first, i);
+                first_len = first == i ? 0 : first_len;
+                *off = first;
+                *frame_len = first_len;
+                return 0;
             }
-            /* Wait for the rest of it, to skip it as one piece. Every
-             * byte from here on is echo: a "response" in its tail (say,
-             * in the data of an FC 16 write) is not one, and taking it
-             * now would give another answer than once the echo is whole. */
-            first = MB_MIN(first, i);
-            break;
         }
-        v = rtu_frame_check(unit, req_pdu, req_len, buf + i, n, &flen);
         if (v == RTU_OK) {
             *off = i;
             *frame_len = flen;

@@ -3,9 +3,10 @@
  * rtu_frame.h -- Modbus RTU framing, our own: CRC-16/Modbus, building a
  * request frame, knowing from the request how long its response must be,
  * checking a received frame, and finding a response in a byte stream that
- * may start with garbage or with the echo of our own request (RS485
- * adapters and serial servers that echo). Pure: no libuv, no libmodbus,
- * no allocation. Used by the rtu and rtu_tcp backends and the fuzz target.
+ * may start with garbage or, on a line that hears itself (RS485 adapters
+ * and serial servers that echo), with the echo of our own request. Pure:
+ * no libuv, no libmodbus, no allocation. Used by the rtu and rtu_tcp
+ * backends and the fuzz target.
  *
  * A frame is: unit (1) + PDU (1..253) + CRC (2, low byte first).
  */
@@ -42,7 +43,7 @@ enum rtu_verdict rtu_frame_check(uint8_t unit, const uint8_t *req_pdu,
                                  size_t req_len, const uint8_t *rx,
                                  size_t rx_len, size_t *frame_len);
 int rtu_frame_find(uint8_t unit, const uint8_t *req_pdu, size_t req_len,
-                   const uint8_t *buf, size_t len, size_t *off,
+                   bool echo, const uint8_t *buf, size_t len, size_t *off,
                    size_t *frame_len);
 const char *rtu_verdict_str(enum rtu_verdict v);
 

@@ -7,9 +7,11 @@
  *
  * RTU frames carry no transaction id: the one request on the wire is
  * the only candidate, and bytes that come while nothing is on the wire are
- * late answers or noise, dropped and counted. rtu_rx resynchronises past
- * garbage and echoes; a frame of unknown length, or one that stops short,
- * is judged after byte_timeout_ms of silence.
+ * copies of its answer, late answers or noise, dropped and counted; the
+ * line is kept quiet for settle_ms after each answer (timeout_ms after a
+ * timeout) so that they come then. rtu_rx resynchronises past garbage and,
+ * with echo = yes, echoes; a frame of unknown length, or one that stops
+ * short, is judged after byte_timeout_ms of silence.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,8 +25,11 @@
 /* The backend's state (be->priv). */
 struct rtu_tcp_be {
     struct tcplink link;
-    struct rtu_rx  rx;           /* the response being collected */
-    uint64_t       req_id;       /* the request rx is for, 0 if none */
+    struct rtu_rx  rx;           /* the response being collected, then
+                                    what else comes for its request */
+    uint64_t       req_id;       /* the request rx is for, 0 once it is
+                                    answered or given up */
+    bool           answered;     /* it was answered: what comes is a copy */
     uv_timer_t     byte_timer;   /* byte_timeout_ms of silence */
 };
 
@@ -37,6 +42,42 @@ rtu_tcp_current(struct rtu_tcp_be *t)
     return r != NULL && t->req_id != 0 && r->id == t->req_id ? r : NULL;
 }
 
+/* Bytes dropped by rx so far go to stray_bytes. */
+static void
+rtu_tcp_count_stray(struct rtu_tcp_be *t)
+{
+    t->link.be->st.stray_bytes += rtu_rx_take_dropped(&t->rx);
+}
+
+/* <n> whole responses came for a request no longer on the wire: copies of
+ * its answer, or a late answer after its timeout. */
+static void
+rtu_tcp_count_late(struct rtu_tcp_be *t, unsigned n)
+{
+    struct backend *be = t->link.be;
+
+    if (n == 0) {
+        return;
+    }
+    if (t->answered) {
+        be->st.duplicates += n;
+    } else {
+        be->st.late_responses += n;
+    }
+    blog(LOG_DEBUG, be, "dropping %u %s", n, t->answered
+         ? "copies of the last answer" : "late answers");
+}
+
+/* <len> bytes while nothing is on the wire: drained and counted. */
+static void
+rtu_tcp_drain(struct rtu_tcp_be *t, const uint8_t *data, size_t len)
+{
+    rtu_tcp_count_late(t, rtu_rx_drain(&t->rx, data, len));
+    rtu_tcp_count_stray(t);
+}
+
+/* rx holds the answer of <r>: complete it, and keep the line quiet for
+ * settle_ms, in which what else comes is drained (see rtu_tcp_drain()). */
 static void
 rtu_tcp_answer(struct rtu_tcp_be *t, struct req *r)
 {
@@ -44,10 +85,13 @@ rtu_tcp_answer(struct rtu_tcp_be *t, struct req *r)
     size_t len;
     const uint8_t *pdu = rtu_rx_pdu(&t->rx, &len);
 
-    be->st.stray_bytes += t->rx.dropped;
+    rtu_tcp_count_stray(t);
     t->req_id = 0;
+    t->answered = true;
     uv_timer_stop(&t->byte_timer);
     req_set_response(r, pdu, len);
+    rtu_rx_next(&t->rx);
+    backend_quiet(be, be->cfg.settle_ms);
     backend_done(be, r);
 }
 
@@ -64,14 +108,19 @@ rtu_tcp_byte_timer_cb(uv_timer_t *timer)
     }
     v = rtu_rx_settle(&t->rx);
     if (v == RTU_OK) {
+        backend_hold(be);
         rtu_tcp_answer(t, r);
+        rtu_tcp_drain(t, NULL, 0);
+        backend_release_hold(be);
         return;
     }
-    if (t->rx.len == 0) {
-        return;                 /* only garbage so far: keep waiting */
+    if (t->rx.len == 0 && t->rx.why == RTU_OK) {
+        rtu_tcp_count_stray(t);
+        return;                 /* nothing, or only the echo: keep waiting */
     }
     be->st.bad_responses++;
-    be->st.stray_bytes += t->rx.dropped + t->rx.len;
+    rtu_rx_discard(&t->rx);
+    rtu_tcp_count_stray(t);
     t->req_id = 0;
     rlog(LOG_WARN, r, "bad response: %s", v == RTU_NEED_MORE
          ? "truncated response" : rtu_verdict_str(v));
@@ -84,6 +133,9 @@ rtu_tcp_up(struct tcplink *l)
     struct rtu_tcp_be *t = container_of(l, struct rtu_tcp_be, link);
 
     t->req_id = 0;
+    t->answered = false;
+    rtu_rx_discard(&t->rx);
+    rtu_tcp_count_stray(t);
 }
 
 static void
@@ -92,18 +144,22 @@ rtu_tcp_data(struct tcplink *l, const uint8_t *data, size_t len)
     struct rtu_tcp_be *t = container_of(l, struct rtu_tcp_be, link);
     struct backend *be = l->be;
     struct req *r = rtu_tcp_current(t);
+    size_t rest;
 
+    /* Whatever follows the answer in these bytes is read as what it is
+     * (a copy, noise) before the next request goes out. */
+    backend_hold(be);
     if (r == NULL) {
-        be->st.stray_bytes += len;
-        blog(LOG_DEBUG, be, "dropping %zu bytes: nothing on the wire", len);
-        return;
-    }
-    if (rtu_rx_push(&t->rx, data, len)) {
+        rtu_tcp_drain(t, data, len);
+    } else if (rtu_rx_push(&t->rx, data, len)) {
+        rest = t->rx.unread;
         rtu_tcp_answer(t, r);
-        return;
+        rtu_tcp_drain(t, data + len - rest, rest);
+    } else {
+        uv_timer_start(&t->byte_timer, rtu_tcp_byte_timer_cb,
+                       be->cfg.byte_timeout_ms, 0);
     }
-    uv_timer_start(&t->byte_timer, rtu_tcp_byte_timer_cb,
-                   be->cfg.byte_timeout_ms, 0);
+    backend_release_hold(be);
 }
 
 /*
@@ -118,8 +174,12 @@ rtu_tcp_transmit(struct backend *be, struct req *r)
     size_t n = rtu_frame_encode(frame, r->be_unit, req_pdu(r), r->pdu_len);
     int rc;
 
-    rtu_rx_start(&t->rx, r->be_unit, req_pdu(r), r->pdu_len);
+    /* The quiet line is over: what it brought is judged now. */
+    rtu_tcp_count_late(t, rtu_rx_drain_end(&t->rx));
+    rtu_tcp_count_stray(t);
+    rtu_rx_start(&t->rx, r->be_unit, req_pdu(r), r->pdu_len, be->cfg.echo);
     t->req_id = r->id;
+    t->answered = false;
     uv_timer_stop(&t->byte_timer);
     rc = tcplink_send(&t->link, frame, n);
     if (rc < 0) {
@@ -136,7 +196,7 @@ rtu_tcp_transmit(struct backend *be, struct req *r)
 }
 
 /* No transaction ids: a late answer must come while nothing is on the
- * wire, where it is dropped as stray (see backend_quiet()). */
+ * wire, where it is drained and counted (see backend_quiet()). */
 static void
 rtu_tcp_attempt_timeout(struct backend *be, struct req *r)
 {
@@ -187,6 +247,8 @@ rtu_tcp_stop(struct backend *be)
     tcplink_stop(&t->link);
     be->up = false;
     t->req_id = 0;
+    rtu_rx_discard(&t->rx);
+    rtu_tcp_count_stray(t);
     be->open_handles++;
     uv_close((uv_handle_t *)&t->byte_timer, rtu_tcp_timer_closed_cb);
 }

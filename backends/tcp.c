@@ -11,8 +11,12 @@
  * Response matching: by transaction id (the id we chose, never a
  * client's), or with check_tid = no, for devices that echo a wrong one, by
  * unit and function code against the single request on the wire. An
- * answer that matches nothing is late (its attempt already timed out) and
- * is dropped and counted, never given to another request.
+ * answer that matches nothing is late (its attempt already timed out) or
+ * a copy of the last answer, and is dropped and counted, never given to
+ * another request. Without ids that needs two things: every frame of a
+ * read is matched before the next request goes out (backend_hold()), and
+ * the line stays quiet for settle_ms after each answer, so that a copy
+ * sent later comes while nothing is asked.
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +32,8 @@ struct tcp_be {
     struct tcplink  link;
     struct mbap_rx  rx;             /* partial response between reads */
     uint16_t        next_tid;
+    struct mbap     last;           /* the last answer's header and */
+    uint8_t         last_fc;        /* function code, to know its copies */
 };
 
 static void tcp_forget(struct tcp_be *t, const char *why);
@@ -37,6 +43,27 @@ static bool
 tcp_plausible(const struct req *r, const struct mbap *hdr, const uint8_t *pdu)
 {
     return hdr->unit == r->be_unit && (pdu[0] & 0x7F) == req_fc(r);
+}
+
+/* A response that answers nothing on the wire: a copy of the last answer
+ * (the same transaction id, or without ids the same unit and function), or
+ * a late or unknown one. Dropped and counted. */
+static void
+tcp_unmatched(struct tcp_be *t, const struct mbap *hdr, const uint8_t *pdu)
+{
+    struct backend *be = t->link.be;
+    bool copy = t->last_fc != 0 && (pdu[0] & 0x7F) == (t->last_fc & 0x7F) &&
+                hdr->unit == t->last.unit &&
+                (!be->cfg.check_tid || hdr->tid == t->last.tid);
+
+    if (copy) {
+        be->st.duplicates++;
+    } else {
+        be->st.late_responses++;
+    }
+    blog(LOG_DEBUG, be, "dropping %s response tid %u unit %u fc 0x%02X",
+         copy ? "a copy of the last" : "late or unknown", hdr->tid,
+         hdr->unit, pdu[0]);
 }
 
 /* One response frame from the device. Returns 1 if the link went away. */
@@ -55,9 +82,7 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         r = NULL;
     }
     if (r == NULL) {
-        be->st.late_responses++;
-        blog(LOG_DEBUG, be, "dropping late or unknown response tid %u unit "
-             "%u fc 0x%02X", hdr->tid, hdr->unit, pdu[0]);
+        tcp_unmatched(t, hdr, pdu);
         return 0;
     }
     if (hdr->unit != r->be_unit ||
@@ -71,7 +96,12 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
             tcp_forget(t, "bad response");
         }
     } else {
+        t->last = *hdr;
+        t->last_fc = pdu[0];
         req_set_response(r, pdu, len);
+        if (!be->cfg.check_tid) {
+            backend_quiet(be, be->cfg.settle_ms);
+        }
         backend_done(be, r);
     }
     /* A completion may transmit, and a failed transmit drops the link. */
@@ -117,6 +147,7 @@ tcp_up(struct tcplink *l)
     struct tcp_be *t = container_of(l, struct tcp_be, link);
 
     mbap_rx_init(&t->rx);
+    t->last_fc = 0;
 }
 
 static void
@@ -127,12 +158,15 @@ tcp_data(struct tcplink *l, const uint8_t *data, size_t len)
     char why[96];
     int rc;
 
+    /* Every frame of this read is matched before anything is sent. */
+    backend_hold(l->be);
     rc = mbap_rx_feed(&t->rx, data, len, tcp_frame_cb, t, &bad);
     if (rc < 0) {
         snprintf(why, sizeof(why), "%s (protocol %u, length %u)",
                  mbap_strerror(rc), bad.proto, bad.len);
         tcplink_lost(l, why);
     }
+    backend_release_hold(l->be);
 }
 
 /*

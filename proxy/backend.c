@@ -9,6 +9,11 @@
  * Pacing: min_spacing_ms runs from the end of the previous response (or
  * timeout, or broadcast) to the start of the next transmission, measured
  * with uv_hrtime() because the loop's cached uv_now() can be a few ms old.
+ * Links without transaction ids keep the line quiet longer when they must
+ * (backend_quiet(): settle_ms after an answer, timeout_ms after a
+ * timeout), and a paced transmission waits until the loop has read what
+ * came during the pause, so that a late answer or a copy is judged while
+ * nothing is on the wire.
  *
  * Deadlines: a request's deadline is fixed when it is parsed, and requests
  * are submitted in the order they are parsed, so backend->deadlines is
@@ -113,6 +118,8 @@ backend_routed(const struct backend *be, uint8_t unit)
 
 static void deadline_cb(uv_timer_t *t);
 static void pace_cb(uv_timer_t *t);
+static void pace_check_cb(uv_check_t *c);
+static void pace_idle_cb(uv_idle_t *i);
 static void attempt_cb(uv_timer_t *t);
 static void retry_cb(uv_timer_t *t);
 static unsigned backend_timeout_ms(const struct backend *be,
@@ -150,9 +157,12 @@ backend_new(struct server *srv, uv_loop_t *loop,
     uv_timer_init(loop, &be->deadline_timer);
     uv_timer_init(loop, &be->attempt_timer);
     uv_timer_init(loop, &be->retry_timer);
+    uv_check_init(loop, &be->pace_check);
+    uv_idle_init(loop, &be->pace_idle);
     be->pace_timer.data = be->deadline_timer.data = be;
     be->attempt_timer.data = be->retry_timer.data = be;
-    be->open_handles = 4;
+    be->pace_check.data = be->pace_idle.data = be;
+    be->open_handles = 6;
     if (be->ops->create(be) != 0) {
         blog(LOG_ERROR, be, "cannot create");
         backend_stop(be);
@@ -467,8 +477,9 @@ backend_continue(struct backend *be, struct req *r)
 
 /*
  * Keep <be>'s line quiet for <ms> from now: on links without transaction
- * ids (RTU), an answer that comes after its timeout must arrive while
- * nothing is on the wire, to be drained, not taken for the next one's.
+ * ids (RTU, tcp with check_tid = no), an answer that comes after its
+ * timeout, or a copy of an answer (settle_ms), must arrive while nothing is
+ * on the wire, to be drained, not taken for the next one's.
  */
 void
 backend_quiet(struct backend *be, unsigned ms)
@@ -707,6 +718,10 @@ kick_once(struct backend *be)
 void
 backend_kick(struct backend *be)
 {
+    if (be->holding > 0) {
+        be->kick_held = true;
+        return;
+    }
     if (be->kicking) {
         be->kick_again = true;
         return;
@@ -719,10 +734,62 @@ backend_kick(struct backend *be)
     be->kicking = false;
 }
 
+/*
+ * Transmit nothing on <be> until backend_release_hold(): a backend type
+ * parses everything one read brought before the next request goes out (on
+ * a link without transaction ids, an answer's copy read after it would be
+ * taken for its answer). Holds nest.
+ */
+void
+backend_hold(struct backend *be)
+{
+    be->holding++;
+}
+
+/*
+ * End a backend_hold(); the last one sends what was held back.
+ */
+void
+backend_release_hold(struct backend *be)
+{
+    ASSERT(be->holding > 0);
+    if (--be->holding == 0 && be->kick_held) {
+        be->kick_held = false;
+        backend_kick(be);
+    }
+}
+
+/* The pause is over. Bytes that came during it may still wait in the
+ * socket: libuv runs timers before it polls, so the kick waits for this
+ * turn's poll (uv_check), which the idle handle keeps from blocking. */
 static void
 pace_cb(uv_timer_t *t)
 {
-    backend_kick(t->data);
+    struct backend *be = t->data;
+
+    if (uv_is_active((uv_handle_t *)&be->pace_check) || be->stopping) {
+        return;
+    }
+    backend_hold(be);
+    be->kick_held = true;
+    uv_check_start(&be->pace_check, pace_check_cb);
+    uv_idle_start(&be->pace_idle, pace_idle_cb);
+}
+
+static void
+pace_idle_cb(uv_idle_t *i)
+{
+    (void)i;
+}
+
+static void
+pace_check_cb(uv_check_t *c)
+{
+    struct backend *be = c->data;
+
+    uv_check_stop(&be->pace_check);
+    uv_idle_stop(&be->pace_idle);
+    backend_release_hold(be);
 }
 
 /* Queued and attached requests past their deadline get 0x0B. */
@@ -1037,6 +1104,11 @@ backend_stop(struct backend *be)
     uv_close((uv_handle_t *)&be->deadline_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&be->attempt_timer, timer_closed_cb);
     uv_close((uv_handle_t *)&be->retry_timer, timer_closed_cb);
+    if (uv_is_active((uv_handle_t *)&be->pace_check)) {
+        backend_release_hold(be);   /* nothing goes out: be is stopping */
+    }
+    uv_close((uv_handle_t *)&be->pace_check, timer_closed_cb);
+    uv_close((uv_handle_t *)&be->pace_idle, timer_closed_cb);
 }
 
 /*

@@ -24,7 +24,8 @@
  * backend_attempt_failed() or backend_broadcast_sent(), and reports its
  * connection with backend_connected() / backend_conn_failed() /
  * backend_conn_lost(). Those calls may transmit the next request before
- * they return (re-entrancy is handled by backend_kick()).
+ * they return (re-entrancy is handled by backend_kick()), unless the type
+ * holds transmissions while it parses what it read (backend_hold()).
  */
 struct backend_ops {
     const char *type;                          /* "tcp" */
@@ -62,6 +63,9 @@ struct backend {
                                             follows has closed (server.c) */
     TAILQ_ENTRY(backend) closing_link;   /* srv->closing, once released */
     bool                kicking, kick_again;
+    unsigned            holding;         /* backend_hold() depth: no
+                                            transmission meanwhile */
+    bool                kick_held;       /* a kick came while holding */
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */
     uint64_t            backoff_ms;      /* delay before the next attempt */
@@ -76,6 +80,9 @@ struct backend {
                                             broadcast_delay_ms if longer */
     unsigned            request_timeout_ms; /* from [server] */
     uv_timer_t          pace_timer;      /* min_spacing_ms */
+    uv_check_t          pace_check;      /* the kick after a paced pause, */
+    uv_idle_t           pace_idle;       /* once the loop has read (idle:
+                                            without blocking) */
     uv_timer_t          deadline_timer;  /* request_timeout_ms */
     uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
     uv_timer_t          retry_timer;     /* reconnect back-off */
@@ -124,6 +131,8 @@ const char *backend_state(const struct backend *be);
 void backend_submit(struct backend *be, struct req *r);
 void backend_abandon(struct backend *be, struct req *r);
 void backend_kick(struct backend *be);
+void backend_hold(struct backend *be);
+void backend_release_hold(struct backend *be);
 
 void backend_attempt_start(struct backend *be, struct req *r);
 unsigned backend_attempt_ms(struct backend *be, const struct req *r);

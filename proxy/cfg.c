@@ -140,6 +140,9 @@ static const struct cfg_key backend_keys[] = {
      CFG_T_RTU, NULL},
     {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "500", 1, 10000,
      CFG_T_RTU_TCP, NULL},
+    {"echo", CFG_BOOL, BE(echo), 0, "no", 0, 0, T_RTU, NULL},
+    {"settle_ms", CFG_UINT, BE(settle_ms), 0, "50", 0, 60000,
+     CFG_T_TCP | T_RTU, NULL},
 };
 
 static const struct {

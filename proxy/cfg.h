@@ -121,6 +121,7 @@ struct cfg_backend {
     bool     rs485;                /* kernel RS485 mode (TIOCSRS485) */
     unsigned rts;                  /* enum cfg_rts */
     unsigned byte_timeout_ms;      /* silence that ends a frame */
+    bool     echo;                 /* the line hears our requests */
     /* givenergy */
     unsigned block_size;           /* registers fetched per read */
     unsigned block_align;          /* blocks start at multiples of this */
@@ -131,6 +132,8 @@ struct cfg_backend {
     unsigned port;
     unsigned connect_timeout_ms;
     bool     check_tid;            /* match responses on transaction id */
+    /* links without transaction ids: rtu, rtu_tcp, tcp with check_tid = no */
+    unsigned settle_ms;            /* quiet after each answer */
 };
 
 /* The whole file. */

@@ -35,6 +35,8 @@
     ACTION(timeouts, "attempts that timed out")                              \
     ACTION(bad_responses, "responses failing the PDU checks")                \
     ACTION(late_responses, "late or unknown responses dropped")              \
+    ACTION(duplicates, "answers that came again after their request was "   \
+                       "answered, dropped")                                  \
     ACTION(stray_bytes, "bytes of noise, echoes and late answers dropped")   \
     ACTION(broadcasts, "broadcast writes sent")                              \
     ACTION(writes_refused, "writes refused by policy (0x01, 0x02, 0x06)")    \

@@ -5,8 +5,9 @@
  *
  * Input: unit byte U, chunk byte C, one byte N, then a request PDU of N
  * bytes, then the received byte stream (the rest, at most STREAM_MAX
- * bytes). Only requests that pdu_check_request() accepts are used, as the
- * backends only ever send those.
+ * bytes). The high bit of C says whether the line echoes. Only requests
+ * that pdu_check_request() accepts are used, as the backends only ever send
+ * those.
  *
  * rtu_frame_expected() and rtu_frame_check() run on every prefix of the
  * stream, each prefix copied to the end of a heap block so that ASan sees
@@ -20,9 +21,13 @@
  *   added; RTU_NEED_MORE only before the expected length is there.
  * rtu_frame_find() runs on the whole stream: off <= len, a found frame
  * lies inside the stream and passes rtu_frame_check(); the offset it
- * leaves is a possible start. Then the stream is fed to it in chunks of
- * C % 64 + 1 bytes the way a backend does (append, find, drop what lies
+ * leaves is a possible start (or, on a line that echoes, where bytes
+ * begin like the request frame). Then the stream is fed to it in chunks
+ * of C % 64 + 1 bytes the way a backend does (append, find, drop what lies
  * before off): the result must be the same frame at the same place.
+ * The collector (rtu_rx) fed the same chunks finds the same response, and
+ * accounts for every byte: once the response is taken and the rest
+ * drained, every other byte pushed is counted as dropped, exactly once.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -152,15 +157,15 @@ check_prefixes(uint8_t unit, const uint8_t *req, size_t req_len,
 
 /* rtu_frame_find() on <len> bytes at <buf>, from an exact heap copy. */
 static int
-find_exact(uint8_t unit, const uint8_t *req, size_t req_len, const uint8_t *buf,
-           size_t len, size_t *off, size_t *flen)
+find_exact(uint8_t unit, const uint8_t *req, size_t req_len, bool echo,
+           const uint8_t *buf, size_t len, size_t *off, size_t *flen)
 {
     uint8_t *copy = dup_exact(buf, len);
     int r;
 
     *off = 0xDEAD;
     *flen = 0xDEAD;
-    r = rtu_frame_find(unit, req, req_len, copy, len, off, flen);
+    r = rtu_frame_find(unit, req, req_len, echo, copy, len, off, flen);
     CHECK(r == 0 || r == 1);
     CHECK(*off <= len);
     if (r == 1) {
@@ -176,10 +181,11 @@ find_exact(uint8_t unit, const uint8_t *req, size_t req_len, const uint8_t *buf,
             rtu_frame_check(unit, req, req_len, copy + *off, len - *off, &clen);
         uint8_t rf[RTU_FRAME_MAX];
         size_t rn = rtu_frame_encode(rf, unit, req, req_len);
-        bool echo = len - *off < rn && memcmp(copy + *off, rf, len - *off) == 0;
+        size_t k = len - *off < rn ? len - *off : rn;
+        bool like = echo && memcmp(copy + *off, rf, k) == 0;
 
-        CHECK(v == RTU_NEED_MORE || v == RTU_UNKNOWN_LEN || echo);
-        CHECK(*flen == (v == RTU_UNKNOWN_LEN && !echo ? len - *off : 0));
+        CHECK(v == RTU_NEED_MORE || v == RTU_UNKNOWN_LEN || like);
+        CHECK(*flen == (v == RTU_UNKNOWN_LEN && !like ? len - *off : 0));
     } else {
         CHECK(*flen == 0);
     }
@@ -189,34 +195,53 @@ find_exact(uint8_t unit, const uint8_t *req, size_t req_len, const uint8_t *buf,
 
 /* The collector the backends use (rtu_rx), fed in <chunk>-byte reads
  * into its bounded buffer: it finds a response exactly when find() on the
- * whole stream does, and what it returns or settles on checks out. */
+ * whole stream does, and what it returns or settles on checks out. Then,
+ * as a backend does, the rest of the stream is drained as copies: every
+ * byte but the response's ends up counted as dropped, once. */
 static void
-check_collector(uint8_t unit, const uint8_t *req, size_t req_len,
+check_collector(uint8_t unit, const uint8_t *req, size_t req_len, bool echo,
                 const uint8_t *rx, size_t len, size_t chunk, bool found)
 {
     static struct rtu_rx col;
-    size_t pos = 0, plen = 0;
+    size_t pos = 0, plen = 0, dropped = 0, taken = 0, rest;
     bool done = false;
     const uint8_t *pdu;
 
-    rtu_rx_start(&col, unit, req, req_len);
+    rtu_rx_start(&col, unit, req, req_len, echo);
     while (!done && pos < len) {
         size_t n = len - pos < chunk ? len - pos : chunk;
 
         done = rtu_rx_push(&col, rx + pos, n);
         pos += n;
         CHECK(col.len <= sizeof(col.buf));
+        CHECK(col.unread <= n);
     }
     if (len <= RTU_RX_MAX) {
         CHECK(done == found);
     }
+    rest = done ? col.unread : 0;
     if (done || rtu_rx_settle(&col) == RTU_OK) {
         pdu = rtu_rx_pdu(&col, &plen);
         CHECK(plen >= 1 && plen <= 253);
         CHECK(pdu >= col.buf && pdu + plen + 2 <= col.buf + col.len);
         CHECK(crc_ok(pdu - 1, plen + 3));
         CHECK(pdu[-1] == unit);
+        taken = plen + 3;
+        dropped += rtu_rx_take_dropped(&col);
+        rtu_rx_next(&col);
     }
+    /* The bytes not taken in yet, then the rest of the stream. */
+    rtu_rx_drain(&col, rx + pos - rest, rest);
+    while (pos < len) {
+        size_t n = len - pos < chunk ? len - pos : chunk;
+
+        rtu_rx_drain(&col, rx + pos, n);
+        pos += n;
+    }
+    rtu_rx_drain_end(&col);
+    dropped += rtu_rx_take_dropped(&col);
+    CHECK(col.len == 0);
+    CHECK(dropped + taken == len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -227,6 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t unit, frame[RTU_FRAME_MAX], *req, *held;
     size_t req_len, len, chunk, off, flen, c_off, c_flen, dropped, hl, pos;
     const uint8_t *rx;
+    bool echo;
     int r, c_r;
 
     if (size < 3) {
@@ -234,6 +260,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     unit = data[0];
     chunk = data[1] % 64 + 1;
+    echo = (data[1] & 0x80) != 0;
     req_len = data[2];
     if (req_len < 1 || req_len > PDU_MAX || req_len > size - 3) {
         return 0;
@@ -254,7 +281,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(crc_ok(frame, req_len + 3));
 
     check_prefixes(unit, req, req_len, rx, len);
-    r = find_exact(unit, req, req_len, rx, len, &off, &flen);
+    r = find_exact(unit, req, req_len, echo, rx, len, &off, &flen);
 
     /* The backend's loop, in chunks. */
     held = malloc(len ? len : 1);
@@ -271,7 +298,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(held + hl, rx + pos, n);
         hl += n;
         pos += n;
-        c_r = find_exact(unit, req, req_len, held, hl, &c_off, &c_flen);
+        c_r = find_exact(unit, req, req_len, echo, held, hl, &c_off, &c_flen);
         if (c_r == 0) {
             memmove(held, held + c_off, hl - c_off);
             hl -= c_off;
@@ -283,7 +310,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(dropped + c_off == off);
     CHECK(c_flen == flen);
     free(held);
-    check_collector(unit, req, req_len, rx, len, chunk, r == 1);
+    check_collector(unit, req, req_len, echo, rx, len, chunk, r == 1);
     free(req);
     return 0;
 }

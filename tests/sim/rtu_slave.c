@@ -5,9 +5,10 @@
  * The proxy opens the pty's slave side through a symlink (--link PATH); this
  * program serves the master side. It does its own RTU framing and CRC, byte
  * by byte, so that it can misbehave as real buses do: slow or split answers,
- * bad CRCs, silent units, echoing adapters, line noise, and a device that
- * goes away and comes back. It shares no code with the proxy's RTU codec or
- * libmodbus on purpose: a test double must not hide a bug of what it tests.
+ * bad CRCs, silent units, echoing adapters, line noise, answers sent twice,
+ * and a device that goes away and comes back. It shares no code with the
+ * proxy's RTU codec or libmodbus on purpose: a test double must not hide a
+ * bug of what it tests.
  * It records the spacing of requests, a frame log and a stats file. It does
  * not model baud rates: a pty ignores them. See README.md for the formats.
  */
@@ -56,6 +57,8 @@ struct range {
 struct profile {
     const char *name;         /* as in --unit ID:<name> */
     const struct range *tab[RTU_NTAB]; /* by enum tab; NULL: no such table */
+    bool repeats;             /* FC 8 sub-function 0 and FC 21, whose
+                                 answers repeat the request */
 };
 
 /* What a function code does; max == 0: not implemented. */
@@ -105,6 +108,7 @@ struct opts {
     long min_gap_ms;          /* spacing recorder threshold */
     long garbage;             /* random bytes before each response */
     long return_after_ms;     /* come back after vanishing, -1: on SIGUSR1 */
+    long duplicate_ms;        /* each response again after this, -1: no */
     int echo;                 /* int: getopt_long() sets it */
     const char *log_path;     /* --log */
     const char *stats_path;   /* --stats */
@@ -122,6 +126,7 @@ struct stats {
     uint64_t early;           /* frames with gap < --min-gap-ms */
     int64_t min_gap_us;       /* smallest gap, -1 until there is one */
     uint64_t vanished;        /* times the bus went away */
+    uint64_t duplicates;      /* responses sent a second time */
 };
 
 /* The whole simulator. */
@@ -158,9 +163,10 @@ static const struct range all_rw[] = { { 0x0000, 0xFFFF, true }, RANGE_END };
 static const struct range all_ro[] = { { 0x0000, 0xFFFF, false }, RANGE_END };
 
 static const struct profile profiles[] = {
-    { "evcharger", { [TAB_HOLDING] = ev_holding, [TAB_INPUT] = ev_input } },
-    { "pvinverter", { [TAB_HOLDING] = pv_holding } },
-    { "generic", { all_rw, all_ro, all_rw, all_ro } },
+    { "evcharger", { [TAB_HOLDING] = ev_holding, [TAB_INPUT] = ev_input },
+      false },
+    { "pvinverter", { [TAB_HOLDING] = pv_holding }, false },
+    { "generic", { all_rw, all_ro, all_rw, all_ro }, true },
 };
 
 static const struct fcdef fcdefs[] = {
@@ -297,6 +303,7 @@ usage(FILE *f)
           "       [--frame-gap-ms N] [--delay-ms N] [--split U:AFTER:MS]\n"
           "       [--corrupt-crc U:N] [--silent U] [--echo]\n"
           "       [--garbage-before N] [--min-gap-ms N] [--return-after-ms N]\n"
+          "       [--duplicate-ms N]\n"
           "       [--log FILE] [--stats FILE]\n"
           "PROFILE: evcharger, pvinverter or generic (default 1:generic).\n"
           "See tests/sim/README.md.\n", f);
@@ -325,6 +332,8 @@ apply_opt(struct opts *o, int c, const char *arg)
         return parse_long(arg, 0, 3600000, &o->min_gap_ms);
     case 'r':
         return parse_long(arg, 0, 3600000, &o->return_after_ms);
+    case 'U':
+        return parse_long(arg, 0, 3600000, &o->duplicate_ms);
     case 'L':
         o->log_path = arg;
         return true;
@@ -375,6 +384,7 @@ parse_args(struct opts *o, int argc, char **argv)
         { "garbage-before", required_argument, NULL, 'G' },
         { "min-gap-ms", required_argument, NULL, 'g' },
         { "return-after-ms", required_argument, NULL, 'r' },
+        { "duplicate-ms", required_argument, NULL, 'U' },
         { "log", required_argument, NULL, 'L' },
         { "stats", required_argument, NULL, 's' },
         { "echo", no_argument, &o->echo, 1 },
@@ -385,6 +395,7 @@ parse_args(struct opts *o, int argc, char **argv)
 
     o->frame_gap_ms = 5;
     o->return_after_ms = -1;
+    o->duplicate_ms = -1;
     for (int u = 0; u <= RTU_MAX_UNIT; u++) {
         o->dev[u].split_after = -1;
     }
@@ -522,6 +533,37 @@ op_write(struct device *d, const struct op *op, const uint8_t *pdu,
 }
 
 /*
+ * FC 8 (diagnostics) and FC 21 (write file record) as the Modbus
+ * application protocol specification 1.1b3 (6.8, 6.15) has them: the
+ * normal answer of sub-function 0 "return query data", and of a write of
+ * file records, is the request itself. Returns 0 for such a request, or the
+ * exception: 0x01 for another sub-function, 0x03 for a bad length, 0x02 for
+ * a reference type other than 6. The records are not kept.
+ */
+static int
+repeat_check(const uint8_t *pdu, size_t len)
+{
+    size_t at = 2;
+
+    if (pdu[0] == 8) {
+        return len < 3 ? 3 : get16(pdu + 1) != 0 ? 1 : 0;
+    }
+    if (len < 2 || pdu[1] < 9 || pdu[1] > 0xFB || len != 2u + pdu[1]) {
+        return 3;
+    }
+    while (at < len) {
+        if (len - at < 7 || len - at < 7u + 2u * get16(pdu + at + 5)) {
+            return 3;
+        }
+        if (pdu[at] != 6) {
+            return 2;
+        }
+        at += 7u + 2u * get16(pdu + at + 5);
+    }
+    return 0;
+}
+
+/*
  * Execute request <pdu> (<len> >= 1 bytes) on device <d> and put the
  * response PDU, maybe an exception, in <rsp>. Returns the response length.
  * Checks go in the Modbus order: function, quantity, address.
@@ -532,6 +574,16 @@ device_exec(struct device *d, const uint8_t *pdu, size_t len, uint8_t *rsp)
     struct op op = { .fc = pdu[0] };
     int exc = 1;
 
+    if ((op.fc == 8 || op.fc == 21) && d->prof->repeats) {
+        exc = repeat_check(pdu, len);
+        if (exc == 0) {
+            memcpy(rsp, pdu, len);
+            return len;
+        }
+        rsp[0] = op.fc | 0x80;
+        rsp[1] = (uint8_t)exc;
+        return 2;
+    }
     op.def = op.fc < NFC && fcdefs[op.fc].max > 0 ? &fcdefs[op.fc] : NULL;
     if (op.def != NULL && d->prof->tab[op.def->tab] != NULL) {
         exc = op_parse(pdu, len, &op);
@@ -580,10 +632,11 @@ stats_write(struct sim *s)
     fprintf(f, "requests %" PRIu64 "\nreplies %" PRIu64 "\nbroadcasts %" PRIu64
             "\nunknown_unit %" PRIu64 "\nsilent %" PRIu64
             "\ncrc_errors %" PRIu64 "\ncorrupted %" PRIu64 "\nearly %" PRIu64
-            "\nmin_gap_us %" PRId64 "\nvanished %" PRIu64 "\n",
+            "\nmin_gap_us %" PRId64 "\nvanished %" PRIu64
+            "\nduplicates %" PRIu64 "\n",
             st->requests, st->replies, st->broadcasts, st->unknown_unit,
             st->silent, st->crc_errors, st->corrupted, st->early,
-            st->min_gap_us, st->vanished);
+            st->min_gap_us, st->vanished, st->duplicates);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
         sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
@@ -686,7 +739,7 @@ answer_pause(struct sim *s, long ms)
  * Send response frame <rsp> of device <d>: --delay-ms, then the
  * --garbage-before bytes, then the frame, maybe split by a pause.
  */
-static void
+static bool
 reply_send(struct sim *s, const struct device *d, const uint8_t *rsp,
            size_t n)
 {
@@ -695,7 +748,7 @@ reply_send(struct sim *s, const struct device *d, const uint8_t *rsp,
     bool ok;
 
     if (!answer_pause(s, s->o.delay_ms)) {
-        return;
+        return false;
     }
     for (long i = 0; i < s->o.garbage; i++) {
         s->rng ^= s->rng << 13; /* xorshift32: the same bytes every run */
@@ -722,6 +775,23 @@ reply_send(struct sim *s, const struct device *d, const uint8_t *rsp,
     }
     if (ok) {
         log_frame(s, s->last_done_us, false, rsp, n, -1);
+    }
+    return ok;
+}
+
+/* --duplicate-ms: the response again, as a repeater or gateway that
+ * repeats itself sends it, that long after the first (0: at once). */
+static void
+reply_again(struct sim *s, const uint8_t *rsp, size_t n)
+{
+    if (s->o.duplicate_ms < 0 || !answer_pause(s, s->o.duplicate_ms)) {
+        return;
+    }
+    s->last_done_us = sim_now_us();
+    if (bus_write(s, rsp, n)) {
+        log_frame(s, s->last_done_us, false, rsp, n, -1);
+        s->st.duplicates++;
+        stats_write(s);
     }
 }
 
@@ -801,7 +871,18 @@ frame_serve(struct sim *s, const struct frame *f)
         s->last_done_us = f->t_last;
         return;
     }
-    reply_send(s, d, rsp, len);
+    if (s->o.duplicate_ms == 0 && len <= RTU_ADU_MAX / 2) {
+        /* Both copies in one write: a reader gets them in one read. */
+        memcpy(rsp + len, rsp, len);
+        if (reply_send(s, d, rsp, 2 * len)) {
+            s->st.duplicates++;
+            stats_write(s);
+        }
+        return;
+    }
+    if (reply_send(s, d, rsp, len)) {
+        reply_again(s, rsp, len);
+    }
 }
 
 /* Read whatever is waiting. Returns -1 on a read error or end of file. */

@@ -7,7 +7,8 @@
  * devices can be switched on: slow answers, a single client only, wrong
  * transaction ids, lost requests, connections closed after N answers,
  * silence for units nobody answers for, a connection that stops being read
- * (as a device whose task hangs: its TCP window fills and stays full).
+ * (as a device whose task hangs: its TCP window fills and stays full),
+ * every answer sent twice.
  *
  * It also records what it sees, so a test can check the proxy's pacing: for
  * every request the gap since the device finished the previous one, a
@@ -66,6 +67,7 @@ struct opts {
     long close_after;
     long stall_after;         /* stop reading the connection of request N */
     long rcvbuf;              /* SO_RCVBUF of every connection, 0: default */
+    long duplicate_ms;        /* the copy of each answer, -1: none */
     int single_client;        /* ints: getopt_long() sets these flags */
     int wrong_tid;
     int unknown_exc;
@@ -90,6 +92,7 @@ struct stats {
     uint64_t late_requests;   /* read on them after that backlog: bytes the
                                  peer still held when we resumed */
     uint64_t backlog_done;    /* resumed connections whose backlog is read */
+    uint64_t duplicates;      /* answers sent a second time */
 };
 
 struct client {
@@ -198,7 +201,7 @@ usage(FILE *f)
           "       [--delay-ms N] [--single-client] [--min-gap-ms N]\n"
           "       [--log FILE] [--stats FILE] [--wrong-tid] [--drop-every N]\n"
           "       [--close-after N] [--unknown-unit-exception]\n"
-          "       [--stall-after N] [--rcvbuf BYTES]\n"
+          "       [--stall-after N] [--rcvbuf BYTES] [--duplicate-ms N]\n"
           "See tests/sim/README.md.\n", f);
 }
 
@@ -224,6 +227,8 @@ apply_opt(struct opts *o, int c, const char *arg)
         return sim_parse_long(arg, 1, LONG_MAX, &o->stall_after);
     case 'R':
         return sim_parse_long(arg, 1, 1 << 24, &o->rcvbuf);
+    case 'U':
+        return sim_parse_long(arg, 0, 3600000, &o->duplicate_ms);
     case 'L':
         o->log_path = arg;
         return true;
@@ -249,6 +254,7 @@ parse_args(struct opts *o, int argc, char **argv)
         { "close-after", required_argument, NULL, 'C' },
         { "stall-after", required_argument, NULL, 'S' },
         { "rcvbuf", required_argument, NULL, 'R' },
+        { "duplicate-ms", required_argument, NULL, 'U' },
         { "log", required_argument, NULL, 'L' },
         { "stats", required_argument, NULL, 's' },
         { "single-client", no_argument, &o->single_client, 1 },
@@ -262,6 +268,7 @@ parse_args(struct opts *o, int argc, char **argv)
     strcpy(o->host, "127.0.0.1");
     o->served[1] = true;
     o->map_size = 65536;
+    o->duplicate_ms = -1;
     while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
         if (c == 'h' || c == '?') {
             return c == 'h' ? 1 : -1;
@@ -429,12 +436,12 @@ stats_write(struct sim *s)
             "\nmin_gap_us %" PRId64 "\nconnections %" PRIu64 "\nrefused %" PRIu64
             "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d\nstalled %"
             PRIu64 "\nbacklog_bytes %" PRIu64 "\nlate_requests %" PRIu64
-            "\nbacklog_done %" PRIu64 "\n",
+            "\nbacklog_done %" PRIu64 "\nduplicates %" PRIu64 "\n",
             st->requests, st->replies, st->dropped, st->broadcasts,
             st->unknown_unit, st->early, st->min_gap_us, st->connections,
             st->refused, st->closed_on_demand, st->max_clients_seen,
             st->stalled, st->backlog_bytes, st->late_requests,
-            st->backlog_done);
+            st->backlog_done, st->duplicates);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
         sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
@@ -714,6 +721,48 @@ resume_all(struct sim *s)
     }
 }
 
+/* TCP_CORK on <fd>: hold small writes until it is lifted, so that two
+ * answers leave in one segment (and reach the peer in one read). */
+static void
+cork(int fd, bool on)
+{
+    int v = on;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+}
+
+/*
+ * send_reply(), and with --duplicate-ms the same answer again that many ms
+ * later (0: in the same segment), as a device or gateway that repeats
+ * itself does. Returns what the first send_reply() returned.
+ */
+static int
+send_twice(struct sim *s, struct client *c, uint8_t *req, int len,
+           enum action act)
+{
+    uint8_t tid[2] = { req[0], req[1] };
+    int rc;
+
+    if (s->o.duplicate_ms < 0) {
+        return send_reply(s, req, len, act);
+    }
+    cork(c->fd, true);
+    rc = send_reply(s, req, len, act);
+    if (rc >= 0) {
+        if (s->o.duplicate_ms > 0) {
+            cork(c->fd, false);
+            sleep_ms(s->o.duplicate_ms);
+        }
+        memcpy(req, tid, 2);        /* --wrong-tid changed it */
+        if (send_reply(s, req, len, act) >= 0) {
+            s->st.duplicates++;
+            s->dirty = true;
+        }
+    }
+    cork(c->fd, false);
+    return rc;
+}
+
 /*
  * Handle one request of <c> that poll reported readable at <t_ready>. The
  * log line and stats are written before the reply goes out, so a client
@@ -750,7 +799,7 @@ handle(struct sim *s, struct client *c, uint8_t *req, int len, int64_t t_ready)
      * busy machine (we may be preempted in between) and make the next gap
      * look shorter than it was: read it before. */
     s->last_done_us = sim_now_us();
-    if (answer && send_reply(s, req, len, act) < 0) {
+    if (answer && send_twice(s, c, req, len, act) < 0) {
         s->st.replies--;
         s->dirty = true;
         client_close(s, c, errno != 0 ? strerror(errno) : "send failed");

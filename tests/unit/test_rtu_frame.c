@@ -11,7 +11,10 @@
  * response, each rejection (unit, function, byte count, echo, CRC, every
  * byte flipped), function codes without a length rule, and
  * rtu_frame_find() on streams with garbage, echoes, another unit's answer,
- * split and truncated responses.
+ * split and truncated responses; answers that repeat the request or begin
+ * like it, on lines with and without echo; and the collector (rtu_rx):
+ * every byte it is given is the response or counted as dropped, copies of
+ * the answer and late answers are counted.
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -23,6 +26,7 @@
 #include "pdu.h"
 #include "fixture.h"
 #include "rtu_frame.h"
+#include "rtu_rx.h"
 
 #define BUF_MAX 1024        /* room for a stream of several frames */
 
@@ -153,21 +157,19 @@ check_pair(int line, const uint8_t *req, size_t req_len, const uint8_t *rsp,
                  RTU_OK, "line %d: check", line);
     cr_assert_eq(flen, rsp_len, "line %d: frame length", line);
 
-    /* Behind the echo of its request: the echo is skipped, unless the
-     * normal answer is the echo itself (FC 6): then the echo cannot be
-     * told from an answer and is taken, even when an exception follows
-     * (a known limit: a line that echoes must be handled by the caller). */
-    self = req[1] == MB_FC_WRITE_REGISTER;
+    /* Behind the echo of its request, on a line that echoes: the echo is
+     * skipped. When the normal answer is the echo itself (FC 6), the
+     * answer after it is kept for the silence after it to confirm. */
+    self = rsp_len == req_len && memcmp(rsp, req, req_len) == 0;
     append(&s, req, req_len);
     append(&s, rsp, rsp_len);
-    cr_assert_eq(rtu_frame_find(req[0], pdu, pdu_len, s.b, s.len, &off,
-                                &flen), 1, "line %d: find", line);
-    cr_assert_eq(off, self ? 0 : req_len, "line %d: off %zu", line, off);
-    cr_assert_eq(flen, self ? req_len : rsp_len, "line %d: find length",
-                 line);
-    /* Alone, it is found where it is. */
-    cr_assert_eq(rtu_frame_find(req[0], pdu, pdu_len, rsp, rsp_len, &off,
-                                &flen), 1, "line %d: find alone", line);
+    cr_assert_eq(rtu_frame_find(req[0], pdu, pdu_len, true, s.b, s.len, &off,
+                                &flen), self ? 0 : 1, "line %d: find", line);
+    cr_assert_eq(off, req_len, "line %d: off %zu", line, off);
+    cr_assert_eq(flen, self ? 0 : rsp_len, "line %d: find length", line);
+    /* Alone, without echo, it is found where it is. */
+    cr_assert_eq(rtu_frame_find(req[0], pdu, pdu_len, false, rsp, rsp_len,
+                                &off, &flen), 1, "line %d: find alone", line);
     cr_assert_eq(off, 0, "line %d", line);
     cr_assert_eq(flen, rsp_len, "line %d", line);
 }
@@ -219,8 +221,8 @@ Test(rtu_fixtures, ocr_damaged_request_rejected)
                   (uint16_t)(bad.b[bad.len - 2] | bad.b[bad.len - 1] << 8));
     /* Its first 8 bytes are a response's length: the CRC there is wrong. */
     cr_assert_eq(check(0x01, &req, bad.b, bad.len, &flen), RTU_BAD_CRC);
-    cr_assert_eq(rtu_frame_find(0x01, req.b, req.len, bad.b, bad.len, &off,
-                                &flen), 0);
+    cr_assert_eq(rtu_frame_find(0x01, req.b, req.len, false, bad.b, bad.len,
+                                &off, &flen), 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -779,14 +781,23 @@ Test(rtu_verdict_str, every_verdict)
 /* ---------------------------------------------------------------------- */
 /* rtu_frame_find */
 
-/* Call rtu_frame_find() on <s> for unit 1 and request <req>. */
+/* Call rtu_frame_find() on <s> for unit 1 and request <req>, on a line
+ * that echoes if <echo>. */
+static int
+find_echo(const struct bytes *req, bool echo, const struct bytes *s,
+          size_t len, size_t *off, size_t *flen)
+{
+    *off = 99999;
+    *flen = 99999;
+    return rtu_frame_find(0x01, req->b, req->len, echo, s->b, len, off, flen);
+}
+
+/* The same on a line that echoes (most streams below hold an echo). */
 static int
 find(const struct bytes *req, const struct bytes *s, size_t len, size_t *off,
      size_t *flen)
 {
-    *off = 99999;
-    *flen = 99999;
-    return rtu_frame_find(0x01, req->b, req->len, s->b, len, off, flen);
+    return find_echo(req, true, s, len, off, flen);
 }
 
 static const struct bytes read1 = B(0x03, 0x10, 0x01, 0x00, 0x01);
@@ -875,7 +886,10 @@ Test(rtu_frame_find, echo_of_read_request)
     }
 }
 
-/* FC 6 (and FC 5, 22) answer with the echo: the first copy is taken. */
+/* FC 6 (and FC 5, 22) answer with the echo. Without echo the first copy
+ * is the answer. With echo, a copy followed by more bytes was the echo,
+ * and the copy with nothing after it is kept for the silence to confirm
+ * (rtu_rx_settle()), so that an exception after the echo is not lost. */
 Test(rtu_frame_find, echo_is_the_answer)
 {
     static const struct bytes reqs[] = {
@@ -891,10 +905,13 @@ Test(rtu_frame_find, echo_is_the_answer)
 
         append(&s, f.b, f.len);
         append(&s, f.b, f.len);
-        cr_assert_eq(find(&reqs[i], &s, s.len, &off, &flen), 1);
+        cr_assert_eq(find_echo(&reqs[i], false, &s, s.len, &off, &flen), 1);
         cr_assert_eq(off, 0);
         cr_assert_eq(flen, f.len);
-        cr_assert_eq(find(&reqs[i], &s, f.len, &off, &flen), 1);
+        cr_assert_eq(find(&reqs[i], &s, s.len, &off, &flen), 0);
+        cr_assert_eq(off, f.len);
+        cr_assert_eq(flen, 0);
+        cr_assert_eq(find(&reqs[i], &s, f.len, &off, &flen), 0);
         cr_assert_eq(off, 0);
     }
 }
@@ -1106,4 +1123,239 @@ Test(rtu_frame_find, answer_inside_the_echo)
     cr_assert_eq(find(&req, &s, s.len, &off, &flen), 1);
     cr_assert_eq(off, echo.len);
     cr_assert_eq(flen, af.len);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Answers that repeat the request, or begin like it (issue 10, item 6) */
+
+/* A request and the device's normal answer to it. */
+struct repeat {
+    const char  *what;
+    struct bytes req;       /* PDU */
+    struct bytes ans;       /* PDU */
+};
+
+static const struct repeat repeats[] = {
+    /* identical to the request, no length rule */
+    {"FC 8 return query data", B(0x08, 0x00, 0x00, 0x12, 0x34),
+     B(0x08, 0x00, 0x00, 0x12, 0x34)},
+    {"FC 21 write file record", B(0x15, 0x0B, 0x06, 0x00, 0x04, 0x00, 0x07,
+     0x00, 0x02, 0xAB, 0xCD, 0x01, 0x02), B(0x15, 0x0B, 0x06, 0x00, 0x04,
+     0x00, 0x07, 0x00, 0x02, 0xAB, 0xCD, 0x01, 0x02)},
+    /* 01 10 08 10 00 01 02 6c: the answer's CRC is the request's next two
+     * bytes, so the whole answer begins the request frame */
+    {"FC 16 of 0x6C00 at 2064", B(0x10, 0x08, 0x10, 0x00, 0x01, 0x02, 0x6C,
+     0x00), B(0x10, 0x08, 0x10, 0x00, 0x01)},
+    /* 01 0f 10 01 00 04 01 08: likewise */
+    {"FC 15 of 4 coils at 4097", B(0x0F, 0x10, 0x01, 0x00, 0x04, 0x01, 0x08),
+     B(0x0F, 0x10, 0x01, 0x00, 0x04)},
+    /* 01 03 04 00 00 02 c5 3b 00: the request frame and one more byte */
+    {"FC 3 of 2 at 1024 holding 0x0000 0x02C5", B(0x03, 0x04, 0x00, 0x00,
+     0x02), B(0x03, 0x04, 0x00, 0x00, 0x02, 0xC5)},
+};
+
+/* Collect <s> (<n> bytes) for unit 1 and <req> in chunks of <chunk>, then
+ * let the line fall silent. Returns the verdict; the PDU in <pdu>. */
+static enum rtu_verdict
+collect(const struct bytes *req, bool echo, const uint8_t *s, size_t n,
+        size_t chunk, struct bytes *pdu, size_t *dropped)
+{
+    static struct rtu_rx rx;
+    const uint8_t *p;
+    enum rtu_verdict v = RTU_NEED_MORE;
+    bool done = false;
+
+    rtu_rx_start(&rx, 0x01, req->b, req->len, echo);
+    for (size_t pos = 0; pos < n && !done; pos += chunk) {
+        done = rtu_rx_push(&rx, s + pos, MB_MIN(chunk, n - pos));
+    }
+    v = done ? RTU_OK : rtu_rx_settle(&rx);
+    pdu->len = 0;
+    if (v == RTU_OK) {
+        p = rtu_rx_pdu(&rx, &pdu->len);
+        memcpy(pdu->b, p, pdu->len);
+    }
+    *dropped = rtu_rx_take_dropped(&rx);
+    return v;
+}
+
+/* Without echo: the answer is the answer, whatever it looks like. */
+Test(rtu_repeat, answers_without_echo)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(repeats); i++) {
+        const struct repeat *c = &repeats[i];
+        struct bytes af = frame(0x01, &c->ans), pdu;
+        size_t off, flen, dropped;
+        int found = find_echo(&c->req, false, &af, af.len, &off, &flen);
+        bool known = c->req.b[0] != 0x08 && c->req.b[0] != 0x15;
+
+        cr_assert_eq(found, known ? 1 : 0, "%s", c->what);
+        cr_assert_eq(off, 0, "%s", c->what);
+        cr_assert_eq(flen, af.len, "%s: a length rule, or silence", c->what);
+        for (size_t chunk = 1; chunk <= af.len; chunk++) {
+            cr_assert_eq(collect(&c->req, false, af.b, af.len, chunk, &pdu,
+                                 &dropped), RTU_OK, "%s", c->what);
+            cr_assert_eq(pdu.len, c->ans.len, "%s", c->what);
+            cr_assert_arr_eq(pdu.b, c->ans.b, pdu.len, "%s", c->what);
+            cr_assert_eq(dropped, 0, "%s", c->what);
+        }
+    }
+}
+
+/* With echo, on a line that does not echo after all: the answer alone is
+ * never rejected (taken once the line is silent, or at once for the read
+ * that repeats the request and goes on). */
+Test(rtu_repeat, answers_alone_with_echo)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(repeats); i++) {
+        const struct repeat *c = &repeats[i];
+        struct bytes af = frame(0x01, &c->ans), pdu;
+        size_t dropped;
+
+        for (size_t chunk = 1; chunk <= af.len; chunk++) {
+            cr_assert_eq(collect(&c->req, true, af.b, af.len, chunk, &pdu,
+                                 &dropped), RTU_OK, "%s, chunk %zu", c->what,
+                         chunk);
+            cr_assert_arr_eq(pdu.b, c->ans.b, c->ans.len, "%s", c->what);
+            cr_assert_eq(pdu.len, c->ans.len, "%s", c->what);
+            cr_assert_eq(dropped, 0, "%s", c->what);
+        }
+    }
+}
+
+/* With echo, on a line that echoes: the echo is skipped and counted, the
+ * answer after it taken, however the stream is cut. */
+Test(rtu_repeat, answers_after_the_echo)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(repeats); i++) {
+        const struct repeat *c = &repeats[i];
+        struct bytes rf = frame(0x01, &c->req), af = frame(0x01, &c->ans);
+        struct bytes s = {{0}, 0}, pdu;
+        size_t dropped;
+
+        append(&s, rf.b, rf.len);
+        append(&s, af.b, af.len);
+        for (size_t chunk = 1; chunk <= s.len; chunk++) {
+            cr_assert_eq(collect(&c->req, true, s.b, s.len, chunk, &pdu,
+                                 &dropped), RTU_OK, "%s, chunk %zu", c->what,
+                         chunk);
+            cr_assert_eq(pdu.len, c->ans.len, "%s", c->what);
+            cr_assert_arr_eq(pdu.b, c->ans.b, pdu.len, "%s", c->what);
+            cr_assert_eq(dropped, rf.len, "%s: the echo counted", c->what);
+        }
+    }
+}
+
+/* With echo, the echo and then silence: no answer, and nothing to blame
+ * on the device but its silence (why stays RTU_OK). */
+Test(rtu_repeat, echo_then_silence)
+{
+    static struct rtu_rx rx;
+    struct bytes rf = frame(0x01, &read1);
+
+    rtu_rx_start(&rx, 0x01, read1.b, read1.len, true);
+    cr_assert_not(rtu_rx_push(&rx, rf.b, rf.len));
+    cr_assert_eq(rtu_rx_settle(&rx), RTU_NEED_MORE);
+    cr_assert_eq(rx.len, 0);
+    cr_assert_eq(rx.why, RTU_OK);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), rf.len);
+    /* the read that repeats the request: its echo alone is not taken */
+    rtu_rx_start(&rx, 0x01, repeats[4].req.b, repeats[4].req.len, true);
+    rf = frame(0x01, &repeats[4].req);
+    cr_assert_not(rtu_rx_push(&rx, rf.b, rf.len));
+    cr_assert_eq(rtu_rx_settle(&rx), RTU_NEED_MORE);
+    cr_assert_eq(rx.why, RTU_OK);
+}
+
+/* ---------------------------------------------------------------------- */
+/* rtu_rx: every byte is the answer or dropped; copies are counted */
+
+/* Noise and another unit's answer before ours, in one push: dropped. */
+Test(rtu_rx, bytes_before_the_answer_are_dropped)
+{
+    static struct rtu_rx rx;
+    static const uint8_t junk[] = {0xFF, 0x01, 0x00};
+    struct bytes s = {{0}, 0}, theirs = frame(0x07, &read1_rsp);
+    struct bytes ours = frame(0x01, &read1_rsp), echo = frame(0x01, &read1);
+
+    append(&s, junk, sizeof(junk));
+    append(&s, theirs.b, theirs.len);
+    append(&s, echo.b, echo.len);
+    append(&s, ours.b, ours.len);
+    for (int e = 0; e < 2; e++) {
+        rtu_rx_start(&rx, 0x01, read1.b, read1.len, e == 1);
+        cr_assert(rtu_rx_push(&rx, s.b, s.len));
+        cr_assert_eq(rtu_rx_take_dropped(&rx), s.len - ours.len);
+        cr_assert_eq(rx.unread, 0);
+    }
+}
+
+/* The answer twice in one read: the copy is counted, not lost. */
+Test(rtu_rx, copy_in_the_same_read)
+{
+    static struct rtu_rx rx;
+    struct bytes s = {{0}, 0}, ours = frame(0x01, &read1_rsp);
+    size_t len;
+    const uint8_t *pdu;
+
+    append(&s, ours.b, ours.len);
+    append(&s, ours.b, ours.len);
+    append(&s, (const uint8_t[]){0x55}, 1);
+    rtu_rx_start(&rx, 0x01, read1.b, read1.len, false);
+    cr_assert(rtu_rx_push(&rx, s.b, s.len));
+    pdu = rtu_rx_pdu(&rx, &len);
+    cr_assert_eq(len, read1_rsp.len);
+    cr_assert_arr_eq(pdu, read1_rsp.b, len);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), 0);
+    cr_assert(rtu_rx_next(&rx), "the copy is held whole");
+    cr_assert_eq(rtu_rx_drain(&rx, NULL, 0), 1);
+    cr_assert_eq(rtu_rx_drain_end(&rx), 0);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), ours.len + 1);
+}
+
+/* Copies that come later, byte by byte or at once, and one of unknown
+ * length that only the next request's start ends. */
+Test(rtu_rx, copies_drained_later)
+{
+    static struct rtu_rx rx;
+    static const struct bytes diag = B(0x08, 0x00, 0x00, 0xAB, 0xCD);
+    struct bytes ours = frame(0x01, &read1_rsp), df = frame(0x01, &diag);
+    unsigned n = 0;
+
+    rtu_rx_start(&rx, 0x01, read1.b, read1.len, false);
+    cr_assert(rtu_rx_push(&rx, ours.b, ours.len));
+    cr_assert_not(rtu_rx_next(&rx));
+    for (size_t i = 0; i < ours.len; i++) {
+        n += rtu_rx_drain(&rx, ours.b + i, 1);
+    }
+    n += rtu_rx_drain(&rx, ours.b, ours.len);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(rtu_rx_drain_end(&rx), 0);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), 2 * ours.len);
+
+    rtu_rx_start(&rx, 0x01, diag.b, diag.len, false);
+    cr_assert_not(rtu_rx_push(&rx, df.b, df.len));
+    cr_assert_eq(rtu_rx_settle(&rx), RTU_OK);
+    cr_assert_not(rtu_rx_next(&rx));
+    cr_assert_eq(rtu_rx_drain(&rx, df.b, df.len), 0, "no end yet");
+    cr_assert_eq(rtu_rx_drain_end(&rx), 1);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), df.len);
+}
+
+/* A bad CRC: the bytes are dropped with the reason; discard counts what
+ * is still held. */
+Test(rtu_rx, bad_crc_and_discard)
+{
+    static struct rtu_rx rx;
+    struct bytes bad = frame(0x01, &read1_rsp);
+
+    bad.b[bad.len - 1] ^= 0xFF;
+    rtu_rx_start(&rx, 0x01, read1.b, read1.len, false);
+    cr_assert_not(rtu_rx_push(&rx, bad.b, bad.len));
+    cr_assert_eq(rtu_rx_settle(&rx), RTU_BAD_CRC);
+    cr_assert_eq(rx.len, 0);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), bad.len);
+    cr_assert_not(rtu_rx_push(&rx, bad.b, 3));
+    rtu_rx_discard(&rx);
+    cr_assert_eq(rtu_rx_take_dropped(&rx), 3);
 }
