@@ -6,19 +6,32 @@
 # requests) and a GivEnergy dongle (heartbeats, cloud polls copied to
 # every client), then modbus-mux in front of all three on 127.0.0.1:5020
 # with its status page on http://127.0.0.1:8502/status. Ctrl-C stops all.
+#
+# On a fresh Debian 12 or Ubuntu 22.04+ machine it first installs the
+# packages it lacks (scripts/install-deps.sh demo: it says what, and uses
+# sudo when not root). With --no-install it only prints the apt-get line
+# and exits 1 if anything is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-need=(build/modbus-mux build/tests/sim/tcp_slave build/tests/sim/rtu_slave
-      build/tests/sim/giv_dongle)
-for bin in "${need[@]}"; do
-    if [ ! -x "$bin" ]; then
-        cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-        cmake --build build -j"$(nproc)" --target modbus-mux tcp_slave \
-            rtu_slave giv_dongle >/dev/null
-        break
-    fi
+install_flag=
+for arg in "$@"; do
+    case "$arg" in
+    --no-install) install_flag=--no-install ;;
+    -h | --help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--no-install]" >&2; exit 2 ;;
+    esac
 done
+scripts/install-deps.sh $install_flag demo
+
+# Incremental: quick when nothing changed, and never a stale binary.
+echo "building modbus-mux and the simulators in build/ ..."
+mkdir -p build
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build/demo-build.log 2>&1 \
+    && cmake --build build -j"$(nproc)" --target modbus-mux tcp_slave \
+        rtu_slave giv_dongle >>build/demo-build.log 2>&1 \
+    || { tail -n 30 build/demo-build.log >&2
+         echo "demo: the build failed (see build/demo-build.log)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/modbus-mux-demo.XXXXXX)
 pids=()
