@@ -4,7 +4,7 @@
  *
  * One connection to the dongle, which also talks to the GivEnergy cloud
  * and the app, and copies every inverter response to every connected
- * client (givenergy.md 5.1). So:
+ * client (docs/givenergy.md 5.1). So:
  * - heartbeats are echoed at once, whatever is on the wire (1.6);
  * - responses carry no transaction id: they are matched to the request on
  *   the wire by (device, function, base, count); every valid response to
@@ -48,7 +48,7 @@ struct giv_be {
 };
 
 /* The inverter answers at 0x11 and, on AC and Gen1 models, at 0x31: one
- * register file under two addresses (givenergy.md 5.4). */
+ * register file under two addresses (docs/givenergy.md 5.4). */
 static uint8_t
 giv_alias(uint8_t dev)
 {
@@ -291,7 +291,7 @@ giv_matches(const struct giv_be *t, const struct giv_frame *f)
         (f->fc & 0x7F) != t->fc || f->base != t->base) {
         return false;
     }
-    /* error frames sometimes echo the count as 0 (givenergy.md 1.5) */
+    /* error frames sometimes echo the count as 0 (docs/givenergy.md 1.5) */
     return f->kind == GIV_ERROR_RESPONSE || f->count == t->count;
 }
 

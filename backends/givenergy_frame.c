@@ -11,7 +11,7 @@
  * the dongle sent, and tests/fuzz/fuzz_giv.c drives it directly. What to
  * do with a frame (answer a heartbeat, match a response to a request, fill
  * a cache) is the backend's business, not this file's. Section numbers
- * refer to /work/shared/protocols/givenergy.md.
+ * refer to docs/givenergy.md.
  *
  * CRC-16/Modbus is the same as in rtu_frame.c; giv_crc16() is kept here
  * on purpose so that this codec stands alone (a later cleanup may merge).

@@ -4,7 +4,7 @@
  * framing: building requests byte for byte, parsing every frame kind the
  * dongle sends, a stream deframer that resynchronises on the 59 59 00 01
  * marker, and the substituted-block guard. Pure: no libuv, no allocation.
- * The facts are in ../shared/protocols/givenergy.md (section numbers below
+ * The facts are in docs/givenergy.md (section numbers below
  * refer to it).
  */
 #ifndef MUX_GIVENERGY_FRAME_H

@@ -79,7 +79,7 @@ static const struct cfg_key server_keys[] = {
 /* A key may appear once per type: the first entry whose types match wins,
  * which is how a type gets its own default. */
 static const struct cfg_key backend_keys[] = {
-    /* givenergy: the dongle's own pace (givenergy.md 5.3) */
+    /* givenergy: the dongle's own pace (docs/givenergy.md 5.3) */
     {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "250", 0, 600000,
      CFG_T_GIV, NULL},
     {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "3000", 10, 600000,

@@ -2,7 +2,7 @@
 /*
  * giv_dongle.c -- a GivEnergy data adapter ("dongle", TCP 8899) in front of
  * an inverter, for the integration tests and benchmarks of modbus-mux,
- * after /work/shared/protocols/givenergy.md (section numbers below). Like
+ * after docs/givenergy.md (section numbers below). Like
  * the real one: a serial port that answers one request at a time after
  * ~250 ms, every answer fanned out to every client, heartbeats that drop
  * clients which do not answer, cloud polls, requests with a bad CRC or

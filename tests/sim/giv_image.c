@@ -2,8 +2,8 @@
 /*
  * giv_image.c -- the register image of the GivEnergy dongle simulator
  * (see giv_image.h). The captured responses are from
- * ../shared/protocols/givenergy_vectors.tsv; each is checked (length and
- * CRC) before its values are used.
+ * tests/fixtures/givenergy_vectors.tsv (docs/givenergy.md section 4);
+ * each is checked (length and CRC) before its values are used.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * giv_vectors.h -- the 56 captured GivEnergy frames of
- * /work/shared/protocols/givenergy.md section 4, from
- * tests/fixtures/givenergy_vectors.tsv (a copy of the shared file; row n is
- * vector Vnn), each with the verdict and kind that the TSV's own `kind` and
+ * docs/givenergy.md section 4, from tests/fixtures/givenergy_vectors.tsv
+ * (row n is vector Vnn), each with the verdict and kind that the TSV's own `kind` and
  * `check` columns say giv_parse() must give it. For the criterion tests of
  * backends/givenergy_frame.c; a malformed TSV fails the test that loads it.
  */

@@ -3,9 +3,9 @@
  * test_givenergy_frame.c -- the GivEnergy dongle codec of
  * backends/givenergy_frame.c.
  *
- * The 56 captured frames of /work/shared/protocols/givenergy.md section 4
- * come from tests/fixtures/givenergy_vectors.tsv (a copy of the shared
- * file; row n is vector Vnn). The expected verdict of each is derived from
+ * The 56 captured frames of docs/givenergy.md section 4
+ * come from tests/fixtures/givenergy_vectors.tsv (row n is vector
+ * Vnn). The expected verdict of each is derived from
  * the TSV's own `kind` and `check` columns, and every vector must get
  * exactly that verdict and kind (tests/support/giv_vectors.c loads them).
  * Every captured request must come out of giv_build_read()/

@@ -2,7 +2,7 @@
 /*
  * test_rtu_frame.c -- the Modbus RTU codec of backends/rtu_frame.c.
  *
- * The RTU frames of /work/shared/protocols/devices.md come from
+ * The RTU frames of docs/devices.md come from
  * tests/fixtures/rtu_vectors.hex: every CRC must check, every response must
  * pass rtu_frame_check() against its request, and the EV charger's request
  * damaged by OCR must fail its CRC. Then, table by table: the CRC of
@@ -116,7 +116,7 @@ check(uint8_t unit, const struct bytes *req, const uint8_t *rx, size_t len,
 }
 
 /* ---------------------------------------------------------------------- */
-/* The frames of devices.md, from tests/fixtures/rtu_vectors.hex */
+/* The frames of docs/devices.md, from tests/fixtures/rtu_vectors.hex */
 
 /* The request frame of an "rsp" line: head <h> (fc, address, quantity)
  * completed with zero data for FC 15/16, for unit <unit>. */
