@@ -9,7 +9,8 @@
 # a run takes seconds, not minutes; the ratio is what matters). The
 # transaction time (request sent -> response read, silence detection of
 # the simulator included) is measured first with one client and no
-# spacing. Everything is on this machine; the script stops what it starts.
+# spacing (settle_ms = 0: the simulator never repeats an answer, and the
+# pause after one is what min_spacing_ms sets). Everything is on this machine; the script stops what it starts.
 #
 #   SPACING_MS=100 DURATION=10 tests/bench/bus_bench.sh
 # (BUILD_DIR: as in lib.sh, build-bench/ built when unset)
@@ -34,6 +35,7 @@ log_level = info
 type = rtu
 device = $WORK/bus
 min_spacing_ms = $1
+settle_ms = 0
 timeout_ms = 1000
 queue_depth = 1000
 [route]
