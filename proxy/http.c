@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acl.h"
 #include "http.h"
 #include "server.h"
 
@@ -272,27 +273,6 @@ http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-/* "a.b.c.d:port" or "[v6]:port" of <addr> into <out>. */
-static void
-http_addr_name(const struct sockaddr_storage *addr, char *out, size_t size)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-
-    if (addr->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else if (addr->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
-    } else {
-        snprintf(out, size, "?");
-    }
-}
-
 /* Over HTTP_MAX_CONNS: close at once, logged at most once a second. */
 static void
 http_refuse(struct http *h, struct http_client *cl)
@@ -355,7 +335,7 @@ http_client_start(struct http *h, struct http_client *cl)
     char peer[64] = "?";
 
     if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        http_addr_name(&ss, peer, sizeof(peer));
+        acl_addr_name((struct sockaddr *)&ss, peer, sizeof(peer));
     }
     http_conn_init(&cl->conn, h->srv, http_client_send, ++h->next_id, peer);
     uv_timer_init(h->srv->loop, &cl->idle);
@@ -411,7 +391,7 @@ http_bound_name(struct http *h)
     int len = sizeof(ss);
 
     if (uv_tcp_getsockname(&h->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        http_addr_name(&ss, h->name, sizeof(h->name));
+        acl_addr_name((struct sockaddr *)&ss, h->name, sizeof(h->name));
     }
 }
 

@@ -82,21 +82,9 @@ listener_name(struct listener *l)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char ip[INET6_ADDRSTRLEN] = "?";
 
-    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0) {
-        return;
-    }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(l->name, sizeof(l->name), "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(l->name, sizeof(l->name), "%s:%u", ip, ntohs(a->sin_port));
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        acl_addr_name((struct sockaddr *)&ss, l->name, sizeof(l->name));
     }
 }
 
