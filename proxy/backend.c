@@ -986,8 +986,7 @@ backend_conn_failed(struct backend *be, const char *why)
     be->up = false;
     be->failures++;
     backend_note_error(be, why);
-    /* A device that stays away logs once, then at each power of two. */
-    if ((be->failures & (be->failures - 1)) == 0) {
+    if (log_limit_nth(be->failures)) {
         blog(LOG_WARN, be, "connect failed (%s), attempt %u, next in %llu ms",
              why, be->failures, (unsigned long long)be->backoff_ms);
     }

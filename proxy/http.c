@@ -277,15 +277,12 @@ http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 static void
 http_refuse(struct http *h, struct http_client *cl)
 {
-    uint64_t now = uv_now(h->srv->loop);
+    unsigned n = log_limit(&h->refusals, uv_now(h->srv->loop));
 
     h->refused++;
-    h->refused_quiet++;
-    if (now - h->last_refusal_log_ms >= 1000 || h->refused_quiet == 1) {
+    if (n > 0) {
         log_warn("http: %u connections open: refused %u more",
-                 HTTP_MAX_CONNS, h->refused_quiet);
-        h->refused_quiet = 0;
-        h->last_refusal_log_ms = now;
+                 HTTP_MAX_CONNS, n);
     }
     cl->closing = true;
     uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
@@ -303,6 +300,7 @@ http_make_room(struct http *h)
 {
     uint64_t now = uv_now(h->srv->loop);
     struct http_client *cl, *victim = NULL;
+    unsigned n;
 
     TAILQ_FOREACH(cl, &h->clients, link) {
         if (cl->writes > 0 && now - cl->write_ms < HTTP_REQUEST_MS) {
@@ -315,12 +313,10 @@ http_make_room(struct http *h)
     if (victim == NULL) {
         return false;
     }
-    h->evicted_quiet++;
-    if (now - h->last_evict_log_ms >= 1000 || h->last_evict_log_ms == 0) {
+    n = log_limit(&h->evictions, now);
+    if (n > 0) {
         log_warn("http: %u connections open: closed %u idle or unfinished "
-                 "to make room", HTTP_MAX_CONNS, h->evicted_quiet);
-        h->evicted_quiet = 0;
-        h->last_evict_log_ms = now;
+                 "to make room", HTTP_MAX_CONNS, n);
     }
     http_client_close(victim, LOG_DEBUG, "closed to make room");
     return true;
