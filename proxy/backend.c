@@ -34,12 +34,36 @@
 #include "server.h"
 #include "session.h"
 
+/*
+ * The registry of backend types: one line each, in the order the
+ * configuration's error messages list them. Type T is backends/T.c, which
+ * defines be_T_ops: its keys, its rules, its link. Adding a type is that
+ * file and a line here; nothing else names a type.
+ */
+#define BACKEND_TYPES(X) \
+    X(tcp)               \
+    X(rtu)               \
+    X(rtu_tcp)           \
+    X(givenergy)
+
+#define BACKEND_TYPE_DECLARE(t) extern const struct backend_ops be_##t##_ops;
+#define BACKEND_TYPE_ENTRY(t) &be_##t##_ops,
+
+BACKEND_TYPES(BACKEND_TYPE_DECLARE)
+
 static const struct backend_ops *const backend_types[] = {
-    &be_tcp_ops,
-    &be_rtu_ops,
-    &be_rtu_tcp_ops,
-    &be_givenergy_ops,
+    BACKEND_TYPES(BACKEND_TYPE_ENTRY)
 };
+
+/*
+ * Return registered backend type number <i> (from 0), or NULL past the
+ * last.
+ */
+const struct backend_ops *
+backend_type_at(size_t i)
+{
+    return i < ARRAY_SIZE(backend_types) ? backend_types[i] : NULL;
+}
 
 /*
  * Return the ops of backend type <type>, or NULL.
@@ -477,7 +501,7 @@ backend_continue(struct backend *be, struct req *r)
 
 /*
  * Keep <be>'s line quiet for <ms> from now: on links without transaction
- * ids (RTU, tcp with check_tid = no), an answer that comes after its
+ * ids (RTU frames, MBAP with check_tid = no), an answer that comes after its
  * timeout, or a copy of an answer (settle_ms), must arrive while nothing is
  * on the wire, to be drained, not taken for the next one's.
  */

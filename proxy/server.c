@@ -285,8 +285,8 @@ backend_follows(const struct backend *be, const struct backend *old)
     if (strcmp(be->cfg.name, old->cfg.name) == 0) {
         return true;
     }
-    return be->cfg.type_mask == CFG_T_RTU && old->cfg.type_mask == CFG_T_RTU &&
-           strcmp(be->cfg.device, old->cfg.device) == 0;
+    return be->ops == old->ops && be->ops->shares_device != NULL &&
+           be->ops->shares_device(&be->cfg, &old->cfg);
 }
 
 /* Is a backend that <be> follows still closing? */
@@ -341,26 +341,13 @@ server_backend_gone(struct server *srv, struct backend *be)
     }
 }
 
-/* Can a reload keep backend <old> for configuration <c>? Same type and the
- * same link; a serial bus only if nothing changed (its worker reads the
- * settings while it works). */
+/* Can a reload keep backend <old> for configuration <c>? Same type, and
+ * the type says the link is the same (backend_ops.same_link). */
 static bool
 backend_keepable(const struct backend *old, const struct cfg_backend *c)
 {
-    const struct cfg_backend *o = &old->cfg;
-
-    if (strcmp(o->type, c->type) != 0) {
-        return false;
-    }
-    if (c->type_mask == CFG_T_RTU) {
-        struct cfg_backend a = *o, b = *c;
-
-        a.line = b.line = 0;            /* a moved section is the same bus */
-        return memcmp(&a, &b, sizeof(a)) == 0;
-    }
-    return strcmp(o->host, c->host) == 0 && o->port == c->port &&
-           o->connect_timeout_ms == c->connect_timeout_ms &&
-           o->check_tid == c->check_tid && o->max_inflight == c->max_inflight;
+    return strcmp(old->cfg.type, c->type) == 0 &&
+           old->ops->same_link != NULL && old->ops->same_link(&old->cfg, c);
 }
 
 static struct backend *
