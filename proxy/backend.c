@@ -153,7 +153,8 @@ static unsigned backend_timeout_ms(const struct backend *be,
  * Create the backend described by <cfg> on <loop>, for server <srv>,
  * driven by <ops> (backend_find_ops(cfg->type), or a test's fake);
  * requests get <request_timeout_ms> end to end. No I/O until
- * backend_start(). Returns NULL if the type's create() fails.
+ * backend_start(). Returns NULL if the type's create() fails (what it
+ * made is freed once its handles have closed).
  */
 struct backend *
 backend_new(struct server *srv, uv_loop_t *loop,
@@ -189,10 +190,23 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->open_handles = 6;
     if (be->ops->create(be) != 0) {
         blog(LOG_ERROR, be, "cannot create");
-        backend_stop(be);
+        backend_discard(be);
         return NULL;
     }
     return be;
+}
+
+/*
+ * Stop <be>, which was never started and which no server list holds (its
+ * type could not create it, or a refused reload made it), and free it once
+ * its handles have closed.
+ */
+void
+backend_discard(struct backend *be)
+{
+    ASSERT(!be->started && !be->waiting);
+    be->discarded = true;
+    backend_release(be);
 }
 
 /*
@@ -1144,7 +1158,9 @@ backend_free(struct backend *be)
         return;
     }
     ASSERT(be->stopping && be->open_handles == 0);
-    server_backend_gone(be->srv, be);   /* may start its replacement */
+    if (!be->discarded) {
+        server_backend_gone(be->srv, be);   /* may start its replacement */
+    }
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }

@@ -79,6 +79,8 @@ struct backend {
     bool                proven;          /* a response came on this link */
     bool                stopping;
     bool                released;        /* free when the handles close */
+    bool                discarded;       /* never started, in no server
+                                            list (backend_discard()) */
     bool                started;         /* backend_start() was called */
     bool                waiting;         /* a reload's new backend: starts
                                             once every released one it
@@ -142,6 +144,7 @@ void backend_start(struct backend *be);
 void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
 void backend_release(struct backend *be);
+void backend_discard(struct backend *be);
 void backend_handle_closed(struct backend *be);
 void backend_update(struct backend *be, const struct cfg_backend *cfg,
                     unsigned request_timeout_ms);

@@ -375,30 +375,49 @@ cfg_has_backend(const struct cfg *nc, const char *name)
 }
 
 /* The backends of <nc>: kept, updated, or new (not started yet). Old ones
- * left in srv->backends are the removed ones. */
+ * left in srv->backends are the removed ones. NULL, with nothing changed,
+ * if a new one cannot be created. */
 static struct backend **
 reload_backends(struct server *srv, const struct cfg *nc, unsigned *kept)
 {
     struct backend **nb = xcalloc(nc->n_backends + 1, sizeof(*nb));
+    const struct cfg_backend *c;
+    struct backend *old;
 
-    *kept = 0;
     for (unsigned i = 0; i < nc->n_backends; i++) {
-        const struct cfg_backend *c = &nc->backends[i];
-        struct backend *old = old_backend(srv, c->name);
-
+        c = &nc->backends[i];
+        old = old_backend(srv, c->name);
         if (old != NULL && backend_keepable(old, c)) {
-            backend_update(old, c, nc->server.request_timeout_ms);
             nb[i] = old;
-            (*kept)++;
-            for (unsigned j = 0; j < srv->cfg->n_backends; j++) {
-                if (srv->backends[j] == old) {
-                    srv->backends[j] = NULL;
-                }
-            }
             continue;
         }
         nb[i] = backend_new(srv, srv->loop, backend_find_ops(c->type), c,
                             nc->server.request_timeout_ms);
+        if (nb[i] == NULL) {
+            log_error("reload refused: backend %s cannot be created",
+                      c->name);
+            while (i-- > 0) {
+                if (nb[i] != old_backend(srv, nc->backends[i].name)) {
+                    backend_discard(nb[i]);
+                }
+            }
+            free(nb);
+            return NULL;
+        }
+    }
+    *kept = 0;
+    for (unsigned i = 0; i < nc->n_backends; i++) {
+        old = nb[i];
+        if (old != old_backend(srv, nc->backends[i].name)) {
+            continue;
+        }
+        backend_update(old, &nc->backends[i], nc->server.request_timeout_ms);
+        (*kept)++;
+        for (unsigned j = 0; j < srv->cfg->n_backends; j++) {
+            if (srv->backends[j] == old) {
+                srv->backends[j] = NULL;
+            }
+        }
     }
     return nb;
 }
@@ -469,8 +488,9 @@ reload_clients(struct server *srv)
 }
 
 /*
- * SIGHUP: read the configuration file again. A file with errors is refused
- * (each error logged) and the running configuration kept. Otherwise
+ * SIGHUP: read the configuration file again. A file with errors, or one
+ * whose new backend a type cannot create, is refused (each error logged)
+ * and the running configuration kept. Otherwise
  * routes, access rules, server settings and listeners take effect;
  * backends whose link is unchanged keep their connection, queue and cache;
  * removed ones complete what they hold and go; new ones start. Clients stay
@@ -493,6 +513,12 @@ server_reload(struct server *srv)
         return -1;
     }
     nb = reload_backends(srv, nc, &kept);
+    if (nb == NULL) {
+        log_error("reload refused: still running the previous "
+                  "configuration");
+        cfg_free(nc);
+        return -1;
+    }
     n_old = srv->cfg->n_backends;
     for (unsigned i = 0; i < n_old; i++) {
         struct backend *gone = srv->backends[i];
