@@ -36,9 +36,16 @@
 
 /*
  * The registry of backend types: one line each, in the order the
- * configuration's error messages list them. Type T is backends/T.c, which
- * defines be_T_ops: its keys, its rules, its link. Adding a type is that
- * file and a line here; nothing else names a type.
+ * configuration's error messages list them. Nothing else names a type.
+ * Adding a type T:
+ * 1. backends/T.c: its settings struct (CFG_OWN_FITS), its key table
+ *    (own keys at CFG_OWN(), common keys it defaults or bounds otherwise
+ *    at CFG_BE(), groups such as tcplink_keys with CFG_KEYS_AT()), and
+ *    const struct backend_ops be_T_ops = {.type = "T", .keys, .check_cfg,
+ *    .same_link, .shares_device, .status_html, and the link's ops};
+ * 2. X(T) below, and backends/T.c in MUX_CORE_SOURCES (CMakeLists.txt);
+ * 3. its keys in conf/modbus-mux.ini. tests/unit/test_types.c checks its
+ *    keys, defaults and same_link() without being told about it.
  */
 #define BACKEND_TYPES(X) \
     X(tcp)               \
