@@ -24,6 +24,12 @@
  * refused with 0x01 unless split_writes = yes, which writes them one by one
  * and stops at the first failure. An error frame (it carries no code)
  * becomes 0x02.
+ *
+ * Its keys: the link's (tcplink_keys, port 8899), block_size,
+ * block_align, split_writes, keepalive_ms, and the dongle's own pace for
+ * the keys every type has (docs/givenergy.md 5.3): min_spacing_ms 250,
+ * timeout_ms 3000, retry_delay_ms 500, cache_ttl_ms 5000 (its cache is
+ * how blocks serve reads).
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +39,38 @@
 #include "log.h"
 #include "pdu.h"
 #include "tcplink.h"
+
+/* The settings of a givenergy backend (be->cfg.own). */
+struct giv_cfg {
+    struct tcplink_cfg link;     /* the dongle */
+    unsigned block_size;         /* registers fetched per read */
+    unsigned block_align;        /* blocks start at multiples of this */
+    bool     split_writes;       /* FC 16 of n registers as n writes */
+    unsigned keepalive_ms;       /* read something after this idle time */
+};
+
+CFG_OWN_FITS(struct giv_cfg);
+
+#define GC(f) CFG_OWN(struct giv_cfg, f)
+
+static const struct cfg_key giv_keys[] = {
+    {"min_spacing_ms", CFG_UINT, CFG_BE(min_spacing_ms), 0, "250", 0, 600000,
+     NULL, NULL},
+    {"timeout_ms", CFG_UINT, CFG_BE(timeout_ms), 0, "3000", 10, 600000, NULL,
+     NULL},
+    {"retry_delay_ms", CFG_UINT, CFG_BE(retry_delay_ms), 0, "500", 0, 60000,
+     NULL, NULL},
+    {"cache_ttl_ms", CFG_UINT, CFG_BE(cache_ttl_ms), 0, "5000", 0, 86400000,
+     NULL, NULL},
+    {"port", CFG_UINT, GC(link.port), 0, "8899", 1, 65535, NULL, NULL},
+    {"block_size", CFG_UINT, GC(block_size), 0, "60", 1, 60, NULL, NULL},
+    {"block_align", CFG_UINT, GC(block_align), 0, "60", 1, 1000, NULL, NULL},
+    {"split_writes", CFG_BOOL, GC(split_writes), 0, "no", 0, 0, NULL, NULL},
+    {"keepalive_ms", CFG_UINT, GC(keepalive_ms), 0, "0", 0, 600000, NULL,
+     NULL},
+    CFG_KEYS_AT(tcplink_keys, GC(link)),
+    CFG_KEYS_END
+};
 
 /* The backend's state (be->priv). */
 struct giv_be {
@@ -46,6 +84,12 @@ struct giv_be {
     uint64_t       last_tx_ms;   /* for keepalive_ms */
     uv_timer_t     keepalive;
 };
+
+static const struct giv_cfg *
+giv_cfg(const struct backend *be)
+{
+    return cfg_own(&be->cfg);
+}
 
 /* The inverter answers at 0x11 and, on AC and Gen1 models, at 0x31: one
  * register file under two addresses (docs/givenergy.md 5.4). */
@@ -63,7 +107,7 @@ giv_alias(uint8_t dev)
 static void
 giv_block(const struct backend *be, uint32_t a, uint32_t *b, uint32_t *e)
 {
-    uint32_t align = be->cfg.block_align, size = be->cfg.block_size;
+    uint32_t align = giv_cfg(be)->block_align, size = giv_cfg(be)->block_size;
 
     *b = a - a % align;
     if (a >= *b + size) {
@@ -212,7 +256,7 @@ giv_admit(struct backend *be, const struct req *r)
         return 0;
     }
     if (fc == MB_FC_WRITE_REGISTERS &&
-        (pdu_get16(req_pdu(r) + 3) == 1 || be->cfg.split_writes)) {
+        (pdu_get16(req_pdu(r) + 3) == 1 || giv_cfg(be)->split_writes)) {
         return 0;
     }
     return MB_EX_ILLEGAL_FUNCTION;
@@ -430,7 +474,7 @@ giv_keepalive_cb(uv_timer_t *timer)
     uint64_t now = uv_now(be->loop);
 
     if (!be->up || be->n_inflight > 0 || be->sched.queued > 0 ||
-        now - t->last_tx_ms < be->cfg.keepalive_ms) {
+        now - t->last_tx_ms < giv_cfg(be)->keepalive_ms) {
         return;
     }
     giv_build_read(frame, t->serial, 0x11, MB_FC_READ_HOLDING, 0, 1);
@@ -465,16 +509,17 @@ static int
 giv_create(struct backend *be)
 {
     struct giv_be *t = xcalloc(1, sizeof(*t));
+    unsigned keepalive_ms = giv_cfg(be)->keepalive_ms;
 
-    tcplink_init(&t->link, be, giv_up, giv_data);
+    tcplink_init(&t->link, be, &giv_cfg(be)->link, giv_up, giv_data);
     memset(t->serial, '*', sizeof(t->serial));   /* accepted (1.2) */
     giv_rx_init(&t->rx);
     uv_timer_init(be->loop, &t->keepalive);
     t->keepalive.data = t;
-    if (be->cfg.keepalive_ms > 0) {
+    if (keepalive_ms > 0) {
         uv_timer_start(&t->keepalive, giv_keepalive_cb,
-                       MB_MAX(be->cfg.keepalive_ms / 4, 100u),
-                       MB_MAX(be->cfg.keepalive_ms / 4, 100u));
+                       MB_MAX(keepalive_ms / 4, 100u),
+                       MB_MAX(keepalive_ms / 4, 100u));
     }
     be->priv = t;
     return 0;
@@ -507,8 +552,27 @@ giv_destroy(struct backend *be)
     be->priv = NULL;
 }
 
+/* The link stays if the dongle does; blocks and writes are read as each
+ * request goes. */
+static bool
+giv_same_link(const struct cfg_backend *old, const struct cfg_backend *c)
+{
+    const struct giv_cfg *a = cfg_own(old), *b = cfg_own(c);
+
+    return tcplink_same_cfg(&a->link, &b->link);
+}
+
+static void
+giv_status_html(const struct backend *be, struct http_buf *b)
+{
+    tcplink_status_html(&giv_cfg(be)->link, b);
+}
+
 const struct backend_ops be_givenergy_ops = {
     .type = "givenergy",
+    .keys = giv_keys,
+    .same_link = giv_same_link,
+    .status_html = giv_status_html,
     .create = giv_create,
     .start = giv_start,
     .transmit = giv_transmit,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * givenergy_frame.c -- the GivEnergy data adapter ("dongle", TCP 8899)
- * framing: the CRC, building the two requests we send, the verdict on one
+ * framing: building the two requests we send, the verdict on one
  * whole frame of any kind the dongle sends, the substituted-block guard,
  * and a stream deframer that finds frames in whatever the socket delivers
  * (garbage, spliced and truncated frames included).
@@ -13,11 +13,12 @@
  * a cache) is the backend's business, not this file's. Section numbers
  * refer to docs/givenergy.md.
  *
- * CRC-16/Modbus is the same as in rtu_frame.c; giv_crc16() is kept here
- * on purpose so that this codec stands alone (a later cleanup may merge).
+ * The CRC is CRC-16/Modbus (proxy/crc16.c), over [26, len - 2), low byte
+ * first (2).
  */
 #include <string.h>
 
+#include "crc16.h"
 #include "givenergy_frame.h"
 
 #define GIV_TID          0x5959
@@ -84,32 +85,12 @@ get64(const uint8_t *p)
     return v;
 }
 
-/*
- * Return the CRC-16/Modbus (init 0xFFFF, reflected polynomial 0xA001, no
- * final xor) of the <len> bytes at <buf>. GivEnergy frames carry it over
- * [26, len - 2), low byte first (2).
- */
-uint16_t
-giv_crc16(const uint8_t *buf, size_t len)
-{
-    uint16_t crc = 0xFFFF;
-
-    for (size_t i = 0; i < len; i++) {
-        crc ^= buf[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc & 1) ? (uint16_t)(crc >> 1 ^ 0xA001)
-                            : (uint16_t)(crc >> 1);
-        }
-    }
-    return crc;
-}
-
 /* True when the last two of the <len> (>= 28) bytes at <frame> are the
  * CRC of the bytes from the device address on, low byte first. */
 static bool
 crc_ok(const uint8_t *frame, size_t len)
 {
-    uint16_t crc = giv_crc16(frame + GIV_INNER, len - 2 - GIV_INNER);
+    uint16_t crc = crc16_modbus(frame + GIV_INNER, len - 2 - GIV_INNER);
 
     return frame[len - 2] == (uint8_t)crc && frame[len - 1] == crc >> 8;
 }
@@ -136,7 +117,7 @@ build_request(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
     put16(out + 28, a);
     put16(out + 30, b);
     /* AIO firmware drops requests with a wrong CRC (2). */
-    crc = giv_crc16(out + GIV_INNER, GIV_REQ_LEN - 2 - GIV_INNER);
+    crc = crc16_modbus(out + GIV_INNER, GIV_REQ_LEN - 2 - GIV_INNER);
     out[32] = (uint8_t)crc;
     out[33] = (uint8_t)(crc >> 8);
     return GIV_REQ_LEN;

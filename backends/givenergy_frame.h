@@ -77,7 +77,6 @@ struct giv_rx {
 typedef void (*giv_frame_fn)(void *ctx, const uint8_t *frame, size_t len,
                              enum giv_verdict v, const struct giv_frame *f);
 
-uint16_t giv_crc16(const uint8_t *buf, size_t len);
 size_t giv_build_read(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
                       uint8_t device, uint8_t fc, uint16_t base,
                       uint16_t count);

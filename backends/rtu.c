@@ -22,6 +22,11 @@
  * uv_async_send(). The worker never touches a struct req, only copies in
  * the bus, so the core may fail or orphan a request at any time. The
  * worker does no logging and no stats: the loop does, from the results.
+ * The worker reads the bus's settings (be->cfg) while it works, so a
+ * reload keeps a bus only if nothing in them changed (rtu_same_link()).
+ *
+ * Its keys: the line's (rtu_line_keys, rtu.h), byte_timeout_ms, echo,
+ * settle_ms, and broadcast_delay_ms (100 by default).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,8 +39,10 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "http.h"
 #include "log.h"
 #include "pdu.h"
+#include "rtu.h"
 #include "rtu_rx.h"
 
 enum rtu_job {
@@ -56,6 +63,43 @@ enum rtu_res {
 };
 
 #define RTU_TRACE_MAX 512
+
+#define RL(f) offsetof(struct rtu_line_cfg, f)
+
+/* The keys of a serial line (rtu.h). */
+const struct cfg_key rtu_line_keys[] = {
+    {"device", CFG_STR, RL(device), CFG_HOST_MAX, NULL, 0, 0, NULL, NULL},
+    {"baud", CFG_UINT, RL(baud), 0, "9600", 1200, 921600, NULL, NULL},
+    {"parity", CFG_ENUM, RL(parity), 0, "none", 0, 0, "none|even|odd", NULL},
+    {"data_bits", CFG_UINT, RL(data_bits), 0, "8", 5, 8, NULL, NULL},
+    {"stop_bits", CFG_UINT, RL(stop_bits), 0, "1", 1, 2, NULL, NULL},
+    {"rs485", CFG_BOOL, RL(rs485), 0, "no", 0, 0, NULL, NULL},
+    {"rts", CFG_ENUM, RL(rts), 0, "none", 0, 0, "none|up|down", NULL},
+    CFG_KEYS_END
+};
+
+/* The settings of an rtu backend (be->cfg.own). */
+struct rtu_cfg {
+    struct rtu_line_cfg line;
+    unsigned byte_timeout_ms;    /* silence that ends a frame */
+    bool     echo;               /* the line hears our requests */
+    unsigned settle_ms;          /* quiet after each answer */
+};
+
+CFG_OWN_FITS(struct rtu_cfg);
+
+#define RC(f) CFG_OWN(struct rtu_cfg, f)
+
+static const struct cfg_key rtu_keys[] = {
+    {"broadcast_delay_ms", CFG_UINT, CFG_BE(broadcast_delay_ms), 0, "100", 0,
+     60000, NULL, NULL},
+    {"byte_timeout_ms", CFG_UINT, RC(byte_timeout_ms), 0, "100", 1, 10000,
+     NULL, NULL},
+    {"echo", CFG_BOOL, RC(echo), 0, "no", 0, 0, NULL, NULL},
+    {"settle_ms", CFG_UINT, RC(settle_ms), 0, "50", 0, 60000, NULL, NULL},
+    CFG_KEYS_AT(rtu_line_keys, RC(line)),
+    CFG_KEYS_END
+};
 
 /* A copy of bytes for the trace log: the worker must not log. */
 struct rtu_bytes {
@@ -113,6 +157,12 @@ struct rtu_bus {
     bool             stopping;
 };
 
+static const struct rtu_cfg *
+rtu_cfg(const struct backend *be)
+{
+    return cfg_own(&be->cfg);
+}
+
 /* --- the worker -------------------------------------------------------- */
 
 static void
@@ -147,7 +197,7 @@ rtu_close_port(struct rtu_bus *bus)
 static enum rtu_res
 rtu_do_open(struct rtu_bus *bus)
 {
-    const struct cfg_backend *c = &bus->be->cfg;
+    const struct rtu_line_cfg *c = &rtu_cfg(bus->be)->line;
     static const char parity[] = {'N', 'E', 'O'};
 
     bus->rs485_err = bus->rts_err = 0;
@@ -170,8 +220,8 @@ rtu_do_open(struct rtu_bus *bus)
         modbus_rtu_set_serial_mode(bus->ctx, MODBUS_RTU_RS485) != 0) {
         bus->rs485_err = errno ? errno : ENOTTY;
     }
-    if (c->rts != CFG_RTS_NONE &&
-        modbus_rtu_set_rts(bus->ctx, c->rts == CFG_RTS_UP
+    if (c->rts != RTU_RTS_NONE &&
+        modbus_rtu_set_rts(bus->ctx, c->rts == RTU_RTS_UP
                                          ? MODBUS_RTU_RTS_UP
                                          : MODBUS_RTU_RTS_DOWN) != 0) {
         bus->rts_err = errno ? errno : ENOTTY;
@@ -218,7 +268,7 @@ rtu_drain(struct rtu_bus *bus, int fd)
 static enum rtu_res
 rtu_receive(struct rtu_bus *bus, int fd)
 {
-    unsigned byte_ms = bus->be->cfg.byte_timeout_ms;
+    unsigned byte_ms = rtu_cfg(bus->be)->byte_timeout_ms;
     uint64_t end = mono_ms() + bus->timeout_ms + byte_ms, now;
     int wait_ms = (int)bus->timeout_ms;
     uint8_t buf[RTU_FRAME_MAX];
@@ -372,11 +422,11 @@ rtu_opened(struct rtu_bus *bus)
     if (bus->rs485_err != 0) {
         blog(LOG_WARN, be, "rs485 = yes, but %s cannot be put in kernel "
              "RS485 mode (%s): the adapter must switch direction itself",
-             be->cfg.device, strerror(bus->rs485_err));
+             rtu_cfg(be)->line.device, strerror(bus->rs485_err));
     }
     if (bus->rts_err != 0) {
         blog(LOG_WARN, be, "rts: cannot drive RTS on %s (%s)",
-             be->cfg.device, strerror(bus->rts_err));
+             rtu_cfg(be)->line.device, strerror(bus->rts_err));
     }
     backend_connected(be);
 }
@@ -391,7 +441,7 @@ rtu_finish_txn(struct rtu_bus *bus, enum rtu_res res, struct req *r)
     switch (res) {
     case RTU_RES_ANSWER:
         req_set_response(r, bus->rsp, bus->rsp_len);
-        backend_quiet(be, be->cfg.settle_ms);   /* for copies: see top */
+        backend_quiet(be, rtu_cfg(be)->settle_ms);   /* for copies: see top */
         backend_done(be, r);
         break;
     case RTU_RES_SENT:
@@ -494,13 +544,13 @@ rtu_async_cb(uv_async_t *a)
         return;
     }
     if (res == RTU_RES_OPEN_FAILED) {
-        snprintf(why, sizeof(why), "cannot open %s: %s", be->cfg.device,
-                 strerror(bus->err));
+        snprintf(why, sizeof(why), "cannot open %s: %s",
+                 rtu_cfg(be)->line.device, strerror(bus->err));
         backend_conn_failed(be, why);
         return;
     }
     if (res == RTU_RES_IOERR) {
-        snprintf(why, sizeof(why), "%s: %s", be->cfg.device,
+        snprintf(why, sizeof(why), "%s: %s", rtu_cfg(be)->line.device,
                  strerror(bus->err));
         backend_conn_lost(be, why);
         return;
@@ -524,7 +574,7 @@ rtu_transmit(struct backend *be, struct req *r)
     memcpy(bus->req, req_pdu(r), r->pdu_len);
     bus->req_len = r->pdu_len;
     bus->broadcast = r->be_unit == 0;
-    bus->echo = be->cfg.echo;
+    bus->echo = rtu_cfg(be)->echo;
     bus->timeout_ms = backend_attempt_ms(be, r);
     bus->req_id = r->id;
     bus->trace = log_enabled(LOG_TRACE);
@@ -587,8 +637,40 @@ rtu_destroy(struct backend *be)
     be->priv = NULL;
 }
 
+/* The worker reads the settings as it works (see top): keep a bus only if
+ * nothing changed but where its section is. */
+static bool
+rtu_same_link(const struct cfg_backend *old, const struct cfg_backend *c)
+{
+    struct cfg_backend a = *old, b = *c;
+
+    a.line = b.line = 0;
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+/* Two buses on one port would mix their answers up. */
+static bool
+rtu_shares_device(const struct cfg_backend *a, const struct cfg_backend *b)
+{
+    const struct rtu_cfg *x = cfg_own(a), *y = cfg_own(b);
+
+    return strcmp(x->line.device, y->line.device) == 0;
+}
+
+static void
+rtu_status_html(const struct backend *be, struct http_buf *b)
+{
+    http_buf_puts(b, "<span class=\"where\">");
+    http_buf_html(b, rtu_cfg(be)->line.device);
+    http_buf_puts(b, "</span>");
+}
+
 const struct backend_ops be_rtu_ops = {
     .type = "rtu",
+    .keys = rtu_keys,
+    .same_link = rtu_same_link,
+    .shares_device = rtu_shares_device,
+    .status_html = rtu_status_html,
     .create = rtu_create,
     .start = rtu_start,
     .transmit = rtu_transmit,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rtu_frame.c -- Modbus RTU framing: the CRC, building a frame, the length
- * a response must have (known from the request, since RTU frames carry no
- * length field), the verdict on the bytes received so far, and finding a
- * response in a stream that may start with garbage or with the echo of
- * our own request.
+ * rtu_frame.c -- Modbus RTU framing: building a frame (its CRC is
+ * proxy/crc16.c's), the length a response must have (known from the
+ * request, since RTU frames carry no length field), the verdict on the
+ * bytes received so far, and finding a response in a stream that may
+ * start with garbage or with the echo of our own request.
  *
  * It owns no memory, never calls libuv and never reads outside the buffers
  * it is given, whatever their content: the rtu and rtu_tcp backends feed it
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "crc16.h"
 #include "pdu.h"
 #include "rtu_frame.h"
 
@@ -22,31 +23,6 @@
 #define RTU_EXCEPTION_LEN 5 /* unit, fc | 0x80, code, CRC */
 /* fc + address + quantity: every request with a length rule has them. */
 #define RTU_REQ_HEAD 5
-
-/* CRC-16/Modbus of each 4-bit value: four steps of the reflected
- * polynomial 0xA001 at once. Two lookups per byte, no branch per bit. */
-static const uint16_t crc_nibble[16] = {
-    0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
-    0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400,
-};
-
-/*
- * Return the CRC-16/Modbus (init 0xFFFF, reflected polynomial 0xA001, no
- * final xor) of the <len> bytes at <buf>. A frame carries it low byte
- * first; the CRC of a whole valid frame, its own CRC included, is 0.
- */
-uint16_t
-rtu_crc16(const uint8_t *buf, size_t len)
-{
-    uint16_t crc = 0xFFFF;
-
-    for (size_t i = 0; i < len; i++) {
-        crc ^= buf[i];
-        crc = (uint16_t)(crc >> 4 ^ crc_nibble[crc & 0x0F]);
-        crc = (uint16_t)(crc >> 4 ^ crc_nibble[crc & 0x0F]);
-    }
-    return crc;
-}
 
 /* True when the last two of the <len> bytes at <frame> are the CRC of the
  * ones before them. */
@@ -58,7 +34,7 @@ crc_ok(const uint8_t *frame, size_t len)
     if (len < 3) {
         return false;
     }
-    crc = rtu_crc16(frame, len - 2);
+    crc = crc16_modbus(frame, len - 2);
     return frame[len - 2] == (uint8_t)crc && frame[len - 1] == crc >> 8;
 }
 
@@ -74,7 +50,7 @@ rtu_frame_encode(uint8_t *out, uint8_t unit, const uint8_t *pdu, size_t pdu_len)
 
     memmove(out + 1, pdu, pdu_len);
     out[0] = unit;
-    crc = rtu_crc16(out, pdu_len + 1);
+    crc = crc16_modbus(out, pdu_len + 1);
     out[pdu_len + 1] = (uint8_t)crc;
     out[pdu_len + 2] = (uint8_t)(crc >> 8);
     return pdu_len + RTU_OVERHEAD;

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rtu_frame.h -- Modbus RTU framing, our own: CRC-16/Modbus, building a
- * request frame, knowing from the request how long its response must be,
- * checking a received frame, and finding a response in a byte stream that
- * may start with garbage or, on a line that hears itself (RS485 adapters
- * and serial servers that echo), with the echo of our own request. Pure:
+ * rtu_frame.h -- Modbus RTU framing, our own: building a request frame
+ * (its CRC-16/Modbus is proxy/crc16.c's), knowing from the request how
+ * long its response must be, checking a received frame, and finding a
+ * response in a byte stream that may start with garbage or, on a line
+ * that hears itself (RS485 adapters and serial servers that echo), with
+ * the echo of our own request. Pure:
  * no libuv, no libmodbus, no allocation. Used by the rtu and rtu_tcp
  * backends and the fuzz target.
  *
@@ -34,7 +35,6 @@ enum rtu_verdict {
                               or no length rule and over RTU_FRAME_MAX */
 };
 
-uint16_t rtu_crc16(const uint8_t *buf, size_t len);
 size_t rtu_frame_encode(uint8_t *out, uint8_t unit, const uint8_t *pdu,
                         size_t pdu_len);
 int rtu_frame_expected(const uint8_t *req_pdu, size_t req_len,

@@ -12,6 +12,10 @@
  * timeout) so that they come then. rtu_rx resynchronises past garbage and,
  * with echo = yes, echoes; a frame of unknown length, or one that stops
  * short, is judged after byte_timeout_ms of silence.
+ *
+ * Its keys: the link's (tcplink_keys), byte_timeout_ms (500 by default: a
+ * network hop adds jitter), echo, settle_ms, and broadcast_delay_ms (100
+ * by default, as on a local bus).
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +25,29 @@
 #include "pdu.h"
 #include "rtu_rx.h"
 #include "tcplink.h"
+
+/* The settings of an rtu_tcp backend (be->cfg.own). */
+struct rtu_tcp_cfg {
+    struct tcplink_cfg link;     /* the serial device server */
+    unsigned byte_timeout_ms;    /* silence that ends a frame */
+    bool     echo;               /* the line hears our requests */
+    unsigned settle_ms;          /* quiet after each answer */
+};
+
+CFG_OWN_FITS(struct rtu_tcp_cfg);
+
+#define RT(f) CFG_OWN(struct rtu_tcp_cfg, f)
+
+static const struct cfg_key rtu_tcp_keys[] = {
+    {"broadcast_delay_ms", CFG_UINT, CFG_BE(broadcast_delay_ms), 0, "100", 0,
+     60000, NULL, NULL},
+    {"byte_timeout_ms", CFG_UINT, RT(byte_timeout_ms), 0, "500", 1, 10000,
+     NULL, NULL},
+    {"echo", CFG_BOOL, RT(echo), 0, "no", 0, 0, NULL, NULL},
+    {"settle_ms", CFG_UINT, RT(settle_ms), 0, "50", 0, 60000, NULL, NULL},
+    CFG_KEYS_AT(tcplink_keys, RT(link)),
+    CFG_KEYS_END
+};
 
 /* The backend's state (be->priv). */
 struct rtu_tcp_be {
@@ -32,6 +59,12 @@ struct rtu_tcp_be {
     bool           answered;     /* it was answered: what comes is a copy */
     uv_timer_t     byte_timer;   /* byte_timeout_ms of silence */
 };
+
+static const struct rtu_tcp_cfg *
+rtu_tcp_cfg(const struct backend *be)
+{
+    return cfg_own(&be->cfg);
+}
 
 /* The request rx is collecting for, if it is still on the wire. */
 static struct req *
@@ -91,7 +124,7 @@ rtu_tcp_answer(struct rtu_tcp_be *t, struct req *r)
     uv_timer_stop(&t->byte_timer);
     req_set_response(r, pdu, len);
     rtu_rx_next(&t->rx);
-    backend_quiet(be, be->cfg.settle_ms);
+    backend_quiet(be, rtu_tcp_cfg(be)->settle_ms);
     backend_done(be, r);
 }
 
@@ -157,7 +190,7 @@ rtu_tcp_data(struct tcplink *l, const uint8_t *data, size_t len)
         rtu_tcp_drain(t, data + len - rest, rest);
     } else {
         uv_timer_start(&t->byte_timer, rtu_tcp_byte_timer_cb,
-                       be->cfg.byte_timeout_ms, 0);
+                       rtu_tcp_cfg(be)->byte_timeout_ms, 0);
     }
     backend_release_hold(be);
 }
@@ -177,7 +210,8 @@ rtu_tcp_transmit(struct backend *be, struct req *r)
     /* The quiet line is over: what it brought is judged now. */
     rtu_tcp_count_late(t, rtu_rx_drain_end(&t->rx));
     rtu_tcp_count_stray(t);
-    rtu_rx_start(&t->rx, r->be_unit, req_pdu(r), r->pdu_len, be->cfg.echo);
+    rtu_rx_start(&t->rx, r->be_unit, req_pdu(r), r->pdu_len,
+                 rtu_tcp_cfg(be)->echo);
     t->req_id = r->id;
     t->answered = false;
     uv_timer_stop(&t->byte_timer);
@@ -224,7 +258,8 @@ rtu_tcp_create(struct backend *be)
 {
     struct rtu_tcp_be *t = xcalloc(1, sizeof(*t));
 
-    tcplink_init(&t->link, be, rtu_tcp_up, rtu_tcp_data);
+    tcplink_init(&t->link, be, &rtu_tcp_cfg(be)->link, rtu_tcp_up,
+                 rtu_tcp_data);
     uv_timer_init(be->loop, &t->byte_timer);
     t->byte_timer.data = t;
     be->priv = t;
@@ -260,8 +295,27 @@ rtu_tcp_destroy(struct backend *be)
     be->priv = NULL;
 }
 
+/* The link stays if the device server does; the framing settings are read
+ * as each request goes. */
+static bool
+rtu_tcp_same_link(const struct cfg_backend *old, const struct cfg_backend *c)
+{
+    const struct rtu_tcp_cfg *a = cfg_own(old), *b = cfg_own(c);
+
+    return tcplink_same_cfg(&a->link, &b->link);
+}
+
+static void
+rtu_tcp_status_html(const struct backend *be, struct http_buf *b)
+{
+    tcplink_status_html(&rtu_tcp_cfg(be)->link, b);
+}
+
 const struct backend_ops be_rtu_tcp_ops = {
     .type = "rtu_tcp",
+    .keys = rtu_tcp_keys,
+    .same_link = rtu_tcp_same_link,
+    .status_html = rtu_tcp_status_html,
     .create = rtu_tcp_create,
     .start = rtu_tcp_start,
     .transmit = rtu_tcp_transmit,

@@ -17,6 +17,9 @@
  * read is matched before the next request goes out (backend_hold()), and
  * the line stays quiet for settle_ms after each answer, so that a copy
  * sent later comes while nothing is asked.
+ *
+ * Its keys: the link's (tcplink_keys), check_tid and settle_ms, and
+ * max_inflight up to 256 (a device may take requests pipelined).
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +29,29 @@
 #include "mbap.h"
 #include "pdu.h"
 #include "tcplink.h"
+
+/* The settings of a tcp backend (be->cfg.own). */
+struct tcp_cfg {
+    struct tcplink_cfg link;     /* host, port, connect_timeout_ms */
+    bool     check_tid;          /* match responses on transaction id */
+    unsigned settle_ms;          /* quiet after each answer (check_tid =
+                                    no) */
+};
+
+CFG_OWN_FITS(struct tcp_cfg);
+
+static const struct cfg_key tcp_keys[] = {
+    {"max_inflight", CFG_UINT, CFG_BE(max_inflight), 0, "1", 1, 256, NULL,
+     NULL},
+    {"broadcast_delay_ms", CFG_UINT, CFG_BE(broadcast_delay_ms), 0, "0", 0,
+     60000, NULL, NULL},
+    {"check_tid", CFG_BOOL, CFG_OWN(struct tcp_cfg, check_tid), 0, "yes",
+     0, 0, NULL, NULL},
+    {"settle_ms", CFG_UINT, CFG_OWN(struct tcp_cfg, settle_ms), 0, "50", 0,
+     60000, NULL, NULL},
+    CFG_KEYS_AT(tcplink_keys, CFG_OWN(struct tcp_cfg, link)),
+    CFG_KEYS_END
+};
 
 /* The backend's state (be->priv). */
 struct tcp_be {
@@ -37,6 +63,12 @@ struct tcp_be {
 };
 
 static void tcp_forget(struct tcp_be *t, const char *why);
+
+static const struct tcp_cfg *
+tcp_cfg(const struct backend *be)
+{
+    return cfg_own(&be->cfg);
+}
 
 /* True if the response head <pdu> can answer <r> (check_tid = no). */
 static bool
@@ -54,7 +86,7 @@ tcp_unmatched(struct tcp_be *t, const struct mbap *hdr, const uint8_t *pdu)
     struct backend *be = t->link.be;
     bool copy = t->last_fc != 0 && (pdu[0] & 0x7F) == (t->last_fc & 0x7F) &&
                 hdr->unit == t->last.unit &&
-                (!be->cfg.check_tid || hdr->tid == t->last.tid);
+                (!tcp_cfg(be)->check_tid || hdr->tid == t->last.tid);
 
     if (copy) {
         be->st.duplicates++;
@@ -73,12 +105,13 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
 {
     struct tcp_be *t = ctx;
     struct backend *be = t->link.be;
+    const struct tcp_cfg *c = tcp_cfg(be);
     uint64_t gen = t->link.generation;
     struct req *r;
 
-    r = be->cfg.check_tid ? backend_match_tid(be, hdr->tid)
-                          : backend_match_oldest(be);
-    if (r != NULL && !be->cfg.check_tid && !tcp_plausible(r, hdr, pdu)) {
+    r = c->check_tid ? backend_match_tid(be, hdr->tid)
+                     : backend_match_oldest(be);
+    if (r != NULL && !c->check_tid && !tcp_plausible(r, hdr, pdu)) {
         r = NULL;
     }
     if (r == NULL) {
@@ -90,7 +123,7 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         be->st.bad_responses++;
         rlog(LOG_WARN, r, "bad response (unit %u, fc 0x%02X, %zu bytes)",
              hdr->unit, pdu[0], len);
-        if (be->cfg.check_tid) {
+        if (c->check_tid) {
             backend_attempt_failed(be, r, "bad response");
         } else {
             tcp_forget(t, "bad response");
@@ -99,8 +132,8 @@ tcp_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         t->last = *hdr;
         t->last_fc = pdu[0];
         req_set_response(r, pdu, len);
-        if (!be->cfg.check_tid) {
-            backend_quiet(be, be->cfg.settle_ms);
+        if (!c->check_tid) {
+            backend_quiet(be, c->settle_ms);
         }
         backend_done(be, r);
     }
@@ -134,7 +167,7 @@ tcp_attempt_timeout(struct backend *be, struct req *r)
     if (tcplink_reset_if_unsent(&t->link)) {
         return;
     }
-    if (be->cfg.check_tid) {
+    if (tcp_cfg(be)->check_tid) {
         backend_attempt_failed(be, r, "timeout");
     } else {
         tcp_forget(t, "timeout");
@@ -207,7 +240,7 @@ tcp_create(struct backend *be)
 {
     struct tcp_be *t = xcalloc(1, sizeof(*t));
 
-    tcplink_init(&t->link, be, tcp_up, tcp_data);
+    tcplink_init(&t->link, be, &tcp_cfg(be)->link, tcp_up, tcp_data);
     t->next_tid = 1;
     be->priv = t;
     return 0;
@@ -230,8 +263,43 @@ tcp_destroy(struct backend *be)
     be->priv = NULL;
 }
 
+/* Without transaction ids, one request at a time. */
+static bool
+tcp_check_cfg(const struct cfg_backend *c, char *why, size_t size)
+{
+    const struct tcp_cfg *t = cfg_own(c);
+
+    if (!t->check_tid && c->max_inflight != 1) {
+        snprintf(why, size, "check_tid: \"no\" needs max_inflight = 1 "
+                 "(responses could not be told apart)");
+        return false;
+    }
+    return true;
+}
+
+/* The link stays if the device and the way responses are matched do. */
+static bool
+tcp_same_link(const struct cfg_backend *old, const struct cfg_backend *c)
+{
+    const struct tcp_cfg *a = cfg_own(old), *b = cfg_own(c);
+
+    return tcplink_same_cfg(&a->link, &b->link) &&
+           a->check_tid == b->check_tid &&
+           old->max_inflight == c->max_inflight;
+}
+
+static void
+tcp_status_html(const struct backend *be, struct http_buf *b)
+{
+    tcplink_status_html(&tcp_cfg(be)->link, b);
+}
+
 const struct backend_ops be_tcp_ops = {
     .type = "tcp",
+    .keys = tcp_keys,
+    .check_cfg = tcp_check_cfg,
+    .same_link = tcp_same_link,
+    .status_html = tcp_status_html,
     .create = tcp_create,
     .start = tcp_start,
     .transmit = tcp_transmit,

@@ -34,12 +34,25 @@
 #include <sys/ioctl.h>
 
 #include "backend.h"
+#include "http.h"
 #include "log.h"
 #include "tcplink.h"
 
 #define TCPLINK_RBUF 4096
 #define TCPLINK_WMAX 512            /* one send: a frame, a heartbeat echo */
 #define TCPLINK_QUEUE_MIN 4096      /* bytes waiting here before a drop */
+
+#define TL(f) offsetof(struct tcplink_cfg, f)
+
+/* The keys of a link, in every type that includes them (a type may list
+ * port before them with its own default). */
+const struct cfg_key tcplink_keys[] = {
+    {"host", CFG_STR, TL(host), CFG_HOST_MAX, NULL, 0, 0, NULL, NULL},
+    {"port", CFG_UINT, TL(port), 0, "502", 1, 65535, NULL, NULL},
+    {"connect_timeout_ms", CFG_UINT, TL(connect_timeout_ms), 0, "3000",
+     10, 600000, NULL, NULL},
+    CFG_KEYS_END
+};
 
 /* One connection attempt. */
 struct tcplink_conn {
@@ -316,7 +329,7 @@ tcplink_connect_to(struct tcplink *l, int status, struct addrinfo *ai)
     int rc;
 
     if (status < 0) {
-        snprintf(why, sizeof(why), "cannot resolve %s: %s", l->be->cfg.host,
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", l->cfg->host,
                  uv_strerror(status));
         backend_conn_failed(l->be, why);
         return;
@@ -332,20 +345,21 @@ tcplink_connect_to(struct tcplink *l, int status, struct addrinfo *ai)
         return;
     }
     uv_timer_start(&l->connect_timer, tcplink_timeout_cb,
-                   l->be->cfg.connect_timeout_ms, 0);
+                   l->cfg->connect_timeout_ms, 0);
 }
 
 /*
- * Set up <l> for backend <be> (host, port and connect_timeout_ms come from
- * its configuration); <on_up> and <on_data> are the backend's framing.
- * No I/O yet.
+ * Set up <l> for backend <be>, to the device <cfg> names (borrowed: in
+ * be->cfg); <on_up> and <on_data> are the backend's framing. No I/O yet.
  */
 void
-tcplink_init(struct tcplink *l, struct backend *be, tcplink_up_fn on_up,
+tcplink_init(struct tcplink *l, struct backend *be,
+             const struct tcplink_cfg *cfg, tcplink_up_fn on_up,
              tcplink_data_fn on_data)
 {
     memset(l, 0, sizeof(*l));
     l->be = be;
+    l->cfg = cfg;
     l->on_up = on_up;
     l->on_data = on_data;
     uv_timer_init(be->loop, &l->connect_timer);
@@ -367,9 +381,9 @@ tcplink_connect(struct tcplink *l)
     if (l->resolving || l->conn != NULL || l->stopped) {
         return;
     }
-    snprintf(port, sizeof(port), "%u", l->be->cfg.port);
+    snprintf(port, sizeof(port), "%u", l->cfg->port);
     rc = uv_getaddrinfo(l->be->loop, &l->gai, tcplink_resolved_cb,
-                        l->be->cfg.host, port, &hints);
+                        l->cfg->host, port, &hints);
     if (rc < 0) {
         backend_conn_failed(l->be, uv_strerror(rc));
         return;
@@ -401,4 +415,28 @@ tcplink_stop(struct tcplink *l)
     tcplink_detach(l);
     l->be->open_handles++;
     uv_close((uv_handle_t *)&l->connect_timer, tcplink_timer_closed_cb);
+}
+
+/*
+ * True if links with settings <a> and <b> reach the same device the same
+ * way, so that a reload may keep the connection.
+ */
+bool
+tcplink_same_cfg(const struct tcplink_cfg *a, const struct tcplink_cfg *b)
+{
+    return strcmp(a->host, b->host) == 0 && a->port == b->port &&
+           a->connect_timeout_ms == b->connect_timeout_ms;
+}
+
+/*
+ * Where the device of a link with settings <c> is, for its backend's card
+ * on /status: "host:port".
+ */
+void
+tcplink_status_html(const struct tcplink_cfg *c, struct http_buf *b)
+{
+    http_buf_puts(b, "<span class=\"where\">");
+    http_buf_html(b, c->host);
+    http_buf_printf(b, ":%u", c->port);
+    http_buf_puts(b, "</span>");
 }

@@ -4,7 +4,8 @@
  * (::ffff:10.0.0.5) matches IPv4 ranges, so "10.0.0.0/8" means the same
  * whichever socket accepted it; for the same reason an IPv4-mapped entry
  * ("::ffff:10.0.0.5", "::ffff:10.0.0.0/104") is stored as the IPv4 range it
- * names, or it would never match anyone (RFC 4291 2.5.5.2).
+ * names, or it would never match anyone (RFC 4291 2.5.5.2). Addresses are
+ * written out in one form everywhere (acl_addr_name()).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -150,4 +151,29 @@ acl_match(const struct acl *acl, const struct sockaddr *sa)
         }
     }
     return false;
+}
+
+/*
+ * Write socket address <sa> into <out> (<size> bytes) as people read it:
+ * "10.0.0.5:51234", "[fd00::5]:502", or "?" for another family. Listeners,
+ * clients and the HTTP endpoint are named with it in logs and on /status.
+ */
+void
+acl_addr_name(const struct sockaddr *sa, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
+    } else {
+        snprintf(out, size, "?");
+    }
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * acl.h -- lists of client address ranges ("10.0.0.0/8, 192.168.1.5,
- * fd00::/8") for allow, read_only_clients and priority. Pure.
+ * fd00::/8") for allow, read_only_clients and priority, and the text form
+ * of an address in logs and on the status page. Pure.
  */
 #ifndef MUX_ACL_H
 #define MUX_ACL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -28,5 +30,6 @@ struct acl {
 bool acl_parse(struct acl *acl, const char *text, char *bad,
                unsigned bad_size);
 bool acl_match(const struct acl *acl, const struct sockaddr *sa);
+void acl_addr_name(const struct sockaddr *sa, char *out, size_t size);
 
 #endif /* MUX_ACL_H */

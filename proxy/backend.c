@@ -34,12 +34,43 @@
 #include "server.h"
 #include "session.h"
 
+/*
+ * The registry of backend types: one line each, in the order the
+ * configuration's error messages list them. Nothing else names a type.
+ * Adding a type T:
+ * 1. backends/T.c: its settings struct (CFG_OWN_FITS), its key table
+ *    (own keys at CFG_OWN(), common keys it defaults or bounds otherwise
+ *    at CFG_BE(), groups such as tcplink_keys with CFG_KEYS_AT()), and
+ *    const struct backend_ops be_T_ops = {.type = "T", .keys, .check_cfg,
+ *    .same_link, .shares_device, .status_html, and the link's ops};
+ * 2. X(T) below, and backends/T.c in MUX_CORE_SOURCES (CMakeLists.txt);
+ * 3. its keys in conf/modbus-mux.ini. tests/unit/test_types.c checks its
+ *    keys, defaults and same_link() without being told about it.
+ */
+#define BACKEND_TYPES(X) \
+    X(tcp)               \
+    X(rtu)               \
+    X(rtu_tcp)           \
+    X(givenergy)
+
+#define BACKEND_TYPE_DECLARE(t) extern const struct backend_ops be_##t##_ops;
+#define BACKEND_TYPE_ENTRY(t) &be_##t##_ops,
+
+BACKEND_TYPES(BACKEND_TYPE_DECLARE)
+
 static const struct backend_ops *const backend_types[] = {
-    &be_tcp_ops,
-    &be_rtu_ops,
-    &be_rtu_tcp_ops,
-    &be_givenergy_ops,
+    BACKEND_TYPES(BACKEND_TYPE_ENTRY)
 };
+
+/*
+ * Return registered backend type number <i> (from 0), or NULL past the
+ * last.
+ */
+const struct backend_ops *
+backend_type_at(size_t i)
+{
+    return i < ARRAY_SIZE(backend_types) ? backend_types[i] : NULL;
+}
 
 /*
  * Return the ops of backend type <type>, or NULL.
@@ -129,7 +160,8 @@ static unsigned backend_timeout_ms(const struct backend *be,
  * Create the backend described by <cfg> on <loop>, for server <srv>,
  * driven by <ops> (backend_find_ops(cfg->type), or a test's fake);
  * requests get <request_timeout_ms> end to end. No I/O until
- * backend_start(). Returns NULL if the type's create() fails.
+ * backend_start(). Returns NULL if the type's create() fails (what it
+ * made is freed once its handles have closed).
  */
 struct backend *
 backend_new(struct server *srv, uv_loop_t *loop,
@@ -165,10 +197,23 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->open_handles = 6;
     if (be->ops->create(be) != 0) {
         blog(LOG_ERROR, be, "cannot create");
-        backend_stop(be);
+        backend_discard(be);
         return NULL;
     }
     return be;
+}
+
+/*
+ * Stop <be>, which was never started and which no server list holds (its
+ * type could not create it, or a refused reload made it), and free it once
+ * its handles have closed.
+ */
+void
+backend_discard(struct backend *be)
+{
+    ASSERT(!be->started && !be->waiting);
+    be->discarded = true;
+    backend_release(be);
 }
 
 /*
@@ -477,7 +522,7 @@ backend_continue(struct backend *be, struct req *r)
 
 /*
  * Keep <be>'s line quiet for <ms> from now: on links without transaction
- * ids (RTU, tcp with check_tid = no), an answer that comes after its
+ * ids (RTU frames, MBAP with check_tid = no), an answer that comes after its
  * timeout, or a copy of an answer (settle_ms), must arrive while nothing is
  * on the wire, to be drained, not taken for the next one's.
  */
@@ -986,8 +1031,7 @@ backend_conn_failed(struct backend *be, const char *why)
     be->up = false;
     be->failures++;
     backend_note_error(be, why);
-    /* A device that stays away logs once, then at each power of two. */
-    if ((be->failures & (be->failures - 1)) == 0) {
+    if (log_limit_nth(be->failures)) {
         blog(LOG_WARN, be, "connect failed (%s), attempt %u, next in %llu ms",
              why, be->failures, (unsigned long long)be->backoff_ms);
     }
@@ -1121,7 +1165,9 @@ backend_free(struct backend *be)
         return;
     }
     ASSERT(be->stopping && be->open_handles == 0);
-    server_backend_gone(be->srv, be);   /* may start its replacement */
+    if (!be->discarded) {
+        server_backend_gone(be->srv, be);   /* may start its replacement */
+    }
     if (be->priv != NULL) {
         be->ops->destroy(be);
     }

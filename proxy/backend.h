@@ -18,6 +18,8 @@
 #include "sched.h"
 #include "stats.h"
 
+struct http_buf;
+
 /*
  * IMPORTANT: a backend type finishes every request it was given by
  * transmit() with exactly one of backend_done(), backend_fail(),
@@ -28,7 +30,27 @@
  * holds transmissions while it parses what it read (backend_hold()).
  */
 struct backend_ops {
-    const char *type;                          /* "tcp" */
+    const char *type;                          /* the ini's "type =" value */
+    /* Its configuration, used without I/O: by cfg.c through the registry
+     * (keys, check_cfg) and by a reload (same_link, shares_device). keys:
+     * its own keys (cfg.h), whose values are a struct of its file in
+     * be->cfg.own, and those of the common keys whose default or range
+     * differ for it (the first entry of a name wins); NULL: none. */
+    const struct cfg_key *keys;
+    /* optional: the rules between its keys; false with "key: what is
+     * wrong" in <why> (cfg.c reports it at the section's line) */
+    bool (*check_cfg)(const struct cfg_backend *c, char *why, size_t size);
+    /* may a reload keep the running link of <old> for <c> (same type,
+     * same name)? NULL: never */
+    bool (*same_link)(const struct cfg_backend *old,
+                      const struct cfg_backend *c);
+    /* optional: do <a> and <b> use one device, so that a new backend must
+     * wait for a released one to close (a serial port)? */
+    bool (*shares_device)(const struct cfg_backend *a,
+                          const struct cfg_backend *b);
+    /* optional: its part of the backend's card on /status, HTML; every
+     * string goes through http_buf_html() */
+    void (*status_html)(const struct backend *be, struct http_buf *b);
     int  (*create)(struct backend *be);        /* allocate be->priv; no I/O */
     void (*start)(struct backend *be);         /* one connection attempt */
     void (*transmit)(struct backend *be, struct req *req); /* takes req */
@@ -57,6 +79,8 @@ struct backend {
     bool                proven;          /* a response came on this link */
     bool                stopping;
     bool                released;        /* free when the handles close */
+    bool                discarded;       /* never started, in no server
+                                            list (backend_discard()) */
     bool                started;         /* backend_start() was called */
     bool                waiting;         /* a reload's new backend: starts
                                             once every released one it
@@ -111,6 +135,7 @@ struct backend {
 #define BACKEND_CACHE_CHUNKS 4096
 
 const struct backend_ops *backend_find_ops(const char *type);
+const struct backend_ops *backend_type_at(size_t i);
 struct backend *backend_new(struct server *srv, uv_loop_t *loop,
                             const struct backend_ops *ops,
                             const struct cfg_backend *cfg,
@@ -119,6 +144,7 @@ void backend_start(struct backend *be);
 void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
 void backend_release(struct backend *be);
+void backend_discard(struct backend *be);
 void backend_handle_closed(struct backend *be);
 void backend_update(struct backend *be, const struct cfg_backend *cfg,
                     unsigned request_timeout_ms);
@@ -151,10 +177,5 @@ struct req *backend_match_oldest(struct backend *be);
 void backend_connected(struct backend *be);
 void backend_conn_failed(struct backend *be, const char *why);
 void backend_conn_lost(struct backend *be, const char *why);
-
-extern const struct backend_ops be_tcp_ops;
-extern const struct backend_ops be_rtu_ops;
-extern const struct backend_ops be_rtu_tcp_ops;
-extern const struct backend_ops be_givenergy_ops;
 
 #endif /* MUX_BACKEND_H */

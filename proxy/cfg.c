@@ -8,11 +8,16 @@
  * section headers. The handler stores every key with its line and flags
  * duplicates, which inih would otherwise let the last one win.
  * Pass 2 (interpret): every section's keys are looked up in the key tables
- * below, converted with range checks, and cross-checked (types, routes).
- * Pass 3 (defaults): whatever was not set gets the table's default.
+ * (the server's and the common backend keys below, a backend type's own in
+ * its struct backend_ops, found through the registry of backend.c),
+ * converted with range checks, and cross-checked (types, routes, the
+ * type's own rules). Defaults are set before a section's keys are read.
  *
  * Every error is "file:line: [section] key: what is wrong", and loading
  * goes on to find the others: a user fixes a file in one round.
+ *
+ * Pure: the backend types' key tables and check_cfg() are static data and
+ * plain functions; nothing here calls libuv.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,137 +27,76 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "cfg.h"
 #include "log.h"
 
 #define CFG_LINE_MAX 200      /* what Debian's libinih reads per line */
 
-enum cfg_kind {
-    CFG_UINT = 1,
-    CFG_BOOL,
-    CFG_STR,
-    CFG_LEVEL,
-    CFG_LISTEN,
-    CFG_ENUM,          /* choices in cfg_key.def_choices, stored as index */
-    CFG_ADDR,          /* one IPV4:PORT or [IPV6]:PORT, "" = none */
-    CFG_ACL,           /* client address ranges */
-    CFG_RANGES,        /* register ranges ADDR[-ADDR], comma-separated */
-    CFG_OVERRIDES,
-    CFG_FUNCTIONS,     /* function codes N[-M], comma-separated */
-};
-
-/* One ini key: where it goes, its default and its bounds. */
-struct cfg_key {
-    const char   *name;
-    enum cfg_kind kind;
-    size_t        off;          /* in struct cfg_server or cfg_backend */
-    size_t        size;         /* CFG_STR: buffer size */
-    const char   *def;          /* NULL: required */
-    unsigned long min, max;     /* CFG_UINT bounds */
-    unsigned      types;        /* backend types it applies to */
-    const char   *choices;      /* CFG_ENUM: "none|even|odd" */
-};
-
 #define SRV(f) offsetof(struct cfg_server, f)
 #define BE(f)  offsetof(struct cfg_backend, f)
-#define T_ALL  (CFG_T_TCP | CFG_T_RTU | CFG_T_RTU_TCP | CFG_T_GIV)
-#define T_NET  (CFG_T_TCP | CFG_T_RTU_TCP | CFG_T_GIV)
-#define T_RTU  (CFG_T_RTU | CFG_T_RTU_TCP)
 
 static const struct cfg_key server_keys[] = {
-    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, 0, NULL},
-    {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, 0, NULL},
+    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, NULL, NULL},
+    {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, NULL,
+     NULL},
     {"request_timeout_ms", CFG_UINT, SRV(request_timeout_ms), 0, "5000",
-     10, 600000, 0, NULL},
-    {"idle_timeout_s", CFG_UINT, SRV(idle_timeout_s), 0, "0", 0, 604800, 0, NULL},
+     10, 600000, NULL, NULL},
+    {"idle_timeout_s", CFG_UINT, SRV(idle_timeout_s), 0, "0", 0, 604800,
+     NULL, NULL},
     {"client_max_pending", CFG_UINT, SRV(client_max_pending), 0, "128",
-     1, 4096, 0, NULL},
-    {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, 0, NULL},
-    {"http_listen", CFG_ADDR, SRV(http), 0, "", 0, 0, 0, NULL},
-    {"allow", CFG_ACL, SRV(allow), 0, "", 0, 0, 0, NULL},
-    {"read_only_clients", CFG_ACL, SRV(read_only_clients), 0, "", 0, 0, 0,
+     1, 4096, NULL, NULL},
+    {"log_level", CFG_LEVEL, SRV(log_level), 0, "info", 0, 0, NULL, NULL},
+    {"http_listen", CFG_ADDR, SRV(http), 0, "", 0, 0, NULL, NULL},
+    {"allow", CFG_ACL, SRV(allow), 0, "", 0, 0, NULL, NULL},
+    {"read_only_clients", CFG_ACL, SRV(read_only_clients), 0, "", 0, 0,
+     NULL, NULL},
+    {"priority_clients", CFG_ACL, SRV(priority_clients), 0, "", 0, 0, NULL,
      NULL},
-    {"priority_clients", CFG_ACL, SRV(priority_clients), 0, "", 0, 0, 0,
-     NULL},
+    CFG_KEYS_END
 };
 
-/* A key may appear once per type: the first entry whose types match wins,
- * which is how a type gets its own default. */
+/* The keys of every backend type, after the type's own (its
+ * backend_ops.keys), which may give one of them another default or range:
+ * the first entry of a name wins. max_inflight is 1 unless the type says
+ * its links carry more. */
 static const struct cfg_key backend_keys[] = {
-    /* givenergy: the dongle's own pace (docs/givenergy.md 5.3) */
-    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "250", 0, 600000,
-     CFG_T_GIV, NULL},
-    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "3000", 10, 600000,
-     CFG_T_GIV, NULL},
-    {"retry_delay_ms", CFG_UINT, BE(retry_delay_ms), 0, "500", 0, 60000,
-     CFG_T_GIV, NULL},
-    {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "5000", 0, 86400000,
-     CFG_T_GIV, NULL},
-    {"port", CFG_UINT, BE(port), 0, "8899", 1, 65535, CFG_T_GIV, NULL},
-    {"block_size", CFG_UINT, BE(block_size), 0, "60", 1, 60, CFG_T_GIV, NULL},
-    {"block_align", CFG_UINT, BE(block_align), 0, "60", 1, 1000, CFG_T_GIV,
+    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000,
+     NULL, NULL},
+    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, NULL,
      NULL},
-    {"split_writes", CFG_BOOL, BE(split_writes), 0, "no", 0, 0, CFG_T_GIV,
+    {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, NULL, NULL},
+    {"retry_delay_ms", CFG_UINT, BE(retry_delay_ms), 0, "0", 0, 60000, NULL,
      NULL},
-    {"keepalive_ms", CFG_UINT, BE(keepalive_ms), 0, "0", 0, 600000, CFG_T_GIV,
-     NULL},
-    /* every type */
-    {"min_spacing_ms", CFG_UINT, BE(min_spacing_ms), 0, "0", 0, 600000, T_ALL, NULL},
-    {"timeout_ms", CFG_UINT, BE(timeout_ms), 0, "1000", 10, 600000, T_ALL, NULL},
-    {"retries", CFG_UINT, BE(retries), 0, "1", 0, 10, T_ALL, NULL},
-    {"retry_delay_ms", CFG_UINT, BE(retry_delay_ms), 0, "0", 0, 60000, T_ALL,
-     NULL},
-    {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "0", 0, 86400000, T_ALL,
+    {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "0", 0, 86400000, NULL,
      NULL},
     {"serve_stale_ms", CFG_UINT, BE(serve_stale_ms), 0, "0", 0, 86400000,
-     T_ALL, NULL},
-    {"read_only", CFG_BOOL, BE(read_only), 0, "no", 0, 0, T_ALL, NULL},
-    {"deny_write", CFG_RANGES, BE(deny_write), 0, "", 0, 0, T_ALL, NULL},
-    {"write_if_changed", CFG_BOOL, BE(write_if_changed), 0, "no", 0, 0, T_ALL,
+     NULL, NULL},
+    {"read_only", CFG_BOOL, BE(read_only), 0, "no", 0, 0, NULL, NULL},
+    {"deny_write", CFG_RANGES, BE(deny_write), 0, "", 0, 0, NULL, NULL},
+    {"write_if_changed", CFG_BOOL, BE(write_if_changed), 0, "no", 0, 0, NULL,
      NULL},
     {"min_write_interval_ms", CFG_UINT, BE(min_write_interval_ms), 0, "0", 0,
-     86400000, T_ALL, NULL},
+     86400000, NULL, NULL},
     {"allow_functions", CFG_FUNCTIONS, BE(allow_functions), 0, "", 0, 0,
-     T_ALL, NULL},
-    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 256, CFG_T_TCP, NULL},
-    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1,
-     T_RTU | CFG_T_GIV, NULL},
-    {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, T_ALL, NULL},
-    {"broadcast_delay_ms", CFG_UINT, BE(broadcast_delay_ms), 0, "0", 0,
-     60000, CFG_T_TCP, NULL},
-    {"broadcast_delay_ms", CFG_UINT, BE(broadcast_delay_ms), 0, "100", 0,
-     60000, T_RTU, NULL},
-    {"timeout_override", CFG_OVERRIDES, 0, 0, "", 0, 0, T_ALL, NULL},
-    {"host", CFG_STR, BE(host), CFG_HOST_MAX, NULL, 0, 0, T_NET, NULL},
-    {"port", CFG_UINT, BE(port), 0, "502", 1, 65535, T_NET, NULL},
-    {"connect_timeout_ms", CFG_UINT, BE(connect_timeout_ms), 0, "3000",
-     10, 600000, T_NET, NULL},
-    {"check_tid", CFG_BOOL, BE(check_tid), 0, "yes", 0, 0, CFG_T_TCP, NULL},
-    {"device", CFG_STR, BE(device), CFG_HOST_MAX, NULL, 0, 0, CFG_T_RTU, NULL},
-    {"baud", CFG_UINT, BE(baud), 0, "9600", 1200, 921600, CFG_T_RTU, NULL},
-    {"parity", CFG_ENUM, BE(parity), 0, "none", 0, 0, CFG_T_RTU,
-     "none|even|odd"},
-    {"data_bits", CFG_UINT, BE(data_bits), 0, "8", 5, 8, CFG_T_RTU, NULL},
-    {"stop_bits", CFG_UINT, BE(stop_bits), 0, "1", 1, 2, CFG_T_RTU, NULL},
-    {"rs485", CFG_BOOL, BE(rs485), 0, "no", 0, 0, CFG_T_RTU, NULL},
-    {"rts", CFG_ENUM, BE(rts), 0, "none", 0, 0, CFG_T_RTU, "none|up|down"},
-    {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "100", 1, 10000,
-     CFG_T_RTU, NULL},
-    {"byte_timeout_ms", CFG_UINT, BE(byte_timeout_ms), 0, "500", 1, 10000,
-     CFG_T_RTU_TCP, NULL},
-    {"echo", CFG_BOOL, BE(echo), 0, "no", 0, 0, T_RTU, NULL},
-    {"settle_ms", CFG_UINT, BE(settle_ms), 0, "50", 0, 60000,
-     CFG_T_TCP | T_RTU, NULL},
+     NULL, NULL},
+    {"max_inflight", CFG_UINT, BE(max_inflight), 0, "1", 1, 1, NULL, NULL},
+    {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, NULL,
+     NULL},
+    {"timeout_override", CFG_OVERRIDES, 0, 0, "", 0, 0, NULL, NULL},
+    CFG_KEYS_END
 };
 
-static const struct {
-    const char *name;
-    unsigned    mask;
-} backend_types[] = {
-    {"tcp", CFG_T_TCP},
-    {"rtu", CFG_T_RTU},
-    {"rtu_tcp", CFG_T_RTU_TCP},
-    {"givenergy", CFG_T_GIV},
+/* Every key of one backend type, its own first: where each value goes in
+ * struct cfg_backend (groups resolved). */
+#define CFG_KEYS_MAX 64
+
+struct cfg_keyset {
+    unsigned n;
+    struct {
+        const struct cfg_key *k;
+        size_t                off;   /* in struct cfg_backend */
+    } v[CFG_KEYS_MAX];
 };
 
 /* A key = value line as collected in pass 1. */
@@ -625,12 +569,12 @@ parse_functions(const char *value, uint32_t *bits, char *bad,
     return true;
 }
 
-/* Convert <value> for key <k> into the struct at <base>. */
+/* Convert <value> for key <k> into the struct at <base>, at <off>. */
 static void
 set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
-        const char *label, const char *value, int line)
+        size_t off, const char *label, const char *value, int line)
 {
-    char *field = (char *)base + k->off;
+    char *field = (char *)base + off;
     char bad[CFG_LINE_MAX];
     int level;
 
@@ -722,49 +666,34 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
                       "%d)", label, k->name, bad, CFG_MAX_LISTEN);
         }
         break;
+    case CFG_GROUP:
+        ASSERT(!"a group of keys is not a key");
+        break;
     }
 }
 
-/* The entry for <name> that applies to <types> (0: any), else the first
- * of that name (the caller says it is not a key of this type), or NULL. */
+/* The first entry of <keys> (a server table) named <name>, or NULL. */
 static const struct cfg_key *
-find_key(const struct cfg_key *keys, size_t n, const char *name,
-         unsigned types)
+find_key(const struct cfg_key *keys, const char *name)
 {
-    const struct cfg_key *any = NULL;
-
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(keys[i].name, name) != 0) {
-            continue;
-        }
-        if (types == 0 || (keys[i].types & types)) {
-            return &keys[i];
-        }
-        any = any ? any : &keys[i];
-    }
-    return any;
-}
-
-/* Apply the defaults of every key of <keys> that applies to <types>. */
-static void
-set_defaults(struct cfg_parse *p, const struct cfg_key *keys, size_t n,
-             unsigned types, void *base)
-{
-    for (size_t i = 0; i < n; i++) {
-        if ((keys[i].types == 0 || (keys[i].types & types)) && keys[i].def &&
-            find_key(keys, n, keys[i].name, types) == &keys[i]) {
-            set_key(p, &keys[i], base, "(default)", keys[i].def, 0);
+    for (const struct cfg_key *k = keys; k->name != NULL; k++) {
+        if (strcmp(k->name, name) == 0) {
+            return k;
         }
     }
+    return NULL;
 }
-
 
 static void
 load_server(struct cfg_parse *p)
 {
     struct cfg_server *srv = &p->cfg->server;
 
-    set_defaults(p, server_keys, ARRAY_SIZE(server_keys), 0, srv);
+    for (const struct cfg_key *k = server_keys; k->name != NULL; k++) {
+        if (k->def != NULL) {
+            set_key(p, k, srv, k->off, "(default)", k->def, 0);
+        }
+    }
     for (unsigned i = 0; i < p->n_entries; i++) {
         struct cfg_entry *e = &p->entries[i];
         const struct cfg_key *k;
@@ -772,13 +701,69 @@ load_server(struct cfg_parse *p)
         if (strcmp(e->section, "server") != 0) {
             continue;
         }
-        k = find_key(server_keys, ARRAY_SIZE(server_keys), e->key, 0);
+        k = find_key(server_keys, e->key);
         if (k == NULL) {
             cfg_error(p, e->line, "[server] %s: unknown key", e->key);
             continue;
         }
-        set_key(p, k, srv, "[server]", e->value, e->line);
+        set_key(p, k, srv, k->off, "[server]", e->value, e->line);
     }
+}
+
+/* Add <keys>, whose struct is at <base> in struct cfg_backend, to <set>. */
+static void
+keyset_add(struct cfg_keyset *set, const struct cfg_key *keys, size_t base)
+{
+    for (const struct cfg_key *k = keys; k->name != NULL; k++) {
+        if (k->kind == CFG_GROUP) {
+            keyset_add(set, k->group, base + k->off);
+            continue;
+        }
+        ASSERT(set->n < CFG_KEYS_MAX);
+        set->v[set->n].k = k;
+        set->v[set->n].off = base + k->off;
+        set->n++;
+    }
+}
+
+/* The keys of backend type <ops> into <set>: its own, then the common. */
+static void
+keyset_of(struct cfg_keyset *set, const struct backend_ops *ops)
+{
+    set->n = 0;
+    if (ops->keys != NULL) {
+        keyset_add(set, ops->keys, 0);
+    }
+    keyset_add(set, backend_keys, 0);
+}
+
+/* Index in <set> of the key named <name> (the first: a type's own
+ * default or range wins), or -1. */
+static int
+keyset_find(const struct cfg_keyset *set, const char *name)
+{
+    for (unsigned i = 0; i < set->n; i++) {
+        if (strcmp(set->v[i].k->name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Is <name> a key of some backend type, if not of the one at hand? */
+static bool
+some_type_has_key(const char *name)
+{
+    struct cfg_keyset set;
+    const struct backend_ops *ops;
+
+    for (size_t t = 0; (ops = backend_type_at(t)) != NULL; t++) {
+        keyset_of(&set, ops);
+        if (keyset_find(&set, name) >= 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static bool
@@ -795,49 +780,86 @@ valid_name(const char *s)
     return true;
 }
 
-/* Find the type line of section <sec> and resolve it; 0 if bad. */
-static unsigned
+/* The names of the registered backend types, "a, b or c", into <out>. */
+static void
+type_names(char *out, size_t size)
+{
+    const struct backend_ops *ops;
+    size_t n = 0, used = 0;
+
+    while (backend_type_at(n) != NULL) {
+        n++;
+    }
+    out[0] = '\0';
+    for (size_t t = 0; (ops = backend_type_at(t)) != NULL; t++) {
+        const char *sep = t == 0 ? "" : t + 1 < n ? ", " : " or ";
+        int w = snprintf(out + used, size - used, "%s%s", sep, ops->type);
+
+        used = MB_MIN(size - 1, used + (size_t)MB_MAX(w, 0));
+    }
+}
+
+/* Find the type line of section <sec> and resolve it; NULL if bad. */
+static const struct backend_ops *
 backend_type(struct cfg_parse *p, const struct cfg_section *sec,
              struct cfg_backend *be)
 {
+    char names[128];
+
     for (unsigned i = 0; i < p->n_entries; i++) {
         struct cfg_entry *e = &p->entries[i];
+        const struct backend_ops *ops;
 
         if (strcmp(e->section, sec->name) != 0 || strcmp(e->key, "type")) {
             continue;
         }
-        for (size_t t = 0; t < ARRAY_SIZE(backend_types); t++) {
-            if (strcmp(e->value, backend_types[t].name) == 0) {
-                snprintf(be->type, sizeof(be->type), "%s", backend_types[t].name);
-                return backend_types[t].mask;
-            }
+        ops = backend_find_ops(e->value);
+        if (ops != NULL) {
+            snprintf(be->type, sizeof(be->type), "%s", ops->type);
+            return ops;
         }
+        type_names(names, sizeof(names));
         cfg_error(p, e->line, "[%s] type: unknown backend type \"%s\" "
-                  "(expected tcp, rtu, rtu_tcp or givenergy)", sec->name, e->value);
-        return 0;
+                  "(expected %s)", sec->name, e->value, names);
+        return NULL;
     }
     cfg_error(p, sec->line, "[%s]: missing key \"type\"", sec->name);
-    return 0;
+    return NULL;
 }
 
-/* Keys that must be there and rules between keys. */
+/* Keys that must be there, then the type's rules between keys. */
 static void
 check_backend(struct cfg_parse *p, const struct cfg_section *sec,
+              const struct cfg_keyset *set, const struct backend_ops *ops,
               struct cfg_backend *be)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(backend_keys); i++) {
-        const struct cfg_key *k = &backend_keys[i];
+    char why[CFG_ERR_LEN];
 
-        if ((k->types & be->type_mask) && k->def == NULL &&
-            k->kind == CFG_STR && ((char *)be + k->off)[0] == '\0') {
+    for (unsigned i = 0; i < set->n; i++) {
+        const struct cfg_key *k = set->v[i].k;
+
+        if (k->def == NULL && k->kind == CFG_STR &&
+            ((char *)be + set->v[i].off)[0] == '\0') {
             cfg_error(p, sec->line, "[%s]: missing key \"%s\" (required for "
                       "type %s)", sec->name, k->name, be->type);
         }
     }
-    if (be->type_mask == CFG_T_TCP && !be->check_tid &&
-        be->max_inflight != 1) {
-        cfg_error(p, sec->line, "[%s] check_tid: \"no\" needs max_inflight "
-                  "= 1 (responses could not be told apart)", sec->name);
+    if (ops->check_cfg != NULL && !ops->check_cfg(be, why, sizeof(why))) {
+        cfg_error(p, sec->line, "[%s] %s", sec->name, why);
+    }
+}
+
+/* Every key of <set> that has a default gets it, once per name. */
+static void
+backend_defaults(struct cfg_parse *p, const struct cfg_keyset *set,
+                 struct cfg_backend *be)
+{
+    for (unsigned i = 0; i < set->n; i++) {
+        const struct cfg_key *k = set->v[i].k;
+
+        if (k->def != NULL && keyset_find(set, k->name) == (int)i) {
+            set_key(p, k, be, set->v[i].off, "(default)", k->def, 0);
+        }
     }
 }
 
@@ -846,6 +868,8 @@ load_backend(struct cfg_parse *p, const struct cfg_section *sec)
 {
     struct cfg *cfg = p->cfg;
     struct cfg_backend *be;
+    const struct backend_ops *ops;
+    struct cfg_keyset set;
     const char *name = sec->name + strlen("backend");
     char label[80];
 
@@ -871,31 +895,31 @@ load_backend(struct cfg_parse *p, const struct cfg_section *sec)
     snprintf(be->name, sizeof(be->name), "%s", name);
     be->line = sec->line;
     snprintf(label, sizeof(label), "[%s]", sec->name);
-    be->type_mask = backend_type(p, sec, be);
-    if (be->type_mask == 0) {
+    ops = backend_type(p, sec, be);
+    if (ops == NULL) {
         return;
     }
-    set_defaults(p, backend_keys, ARRAY_SIZE(backend_keys), be->type_mask,
-                 be);
+    keyset_of(&set, ops);
+    backend_defaults(p, &set, be);
     for (unsigned i = 0; i < p->n_entries; i++) {
         struct cfg_entry *e = &p->entries[i];
-        const struct cfg_key *k;
+        int k;
 
         if (strcmp(e->section, sec->name) != 0 || !strcmp(e->key, "type")) {
             continue;
         }
-        k = find_key(backend_keys, ARRAY_SIZE(backend_keys), e->key,
-                     be->type_mask);
-        if (k == NULL) {
-            cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
-        } else if (!(k->types & be->type_mask)) {
+        k = keyset_find(&set, e->key);
+        if (k >= 0) {
+            set_key(p, set.v[k].k, be, set.v[k].off, label, e->value,
+                    e->line);
+        } else if (some_type_has_key(e->key)) {
             cfg_error(p, e->line, "[%s] %s: not a key of type %s", sec->name,
                       e->key, be->type);
         } else {
-            set_key(p, k, be, label, e->value, e->line);
+            cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
         }
     }
-    check_backend(p, sec, be);
+    check_backend(p, sec, &set, ops, be);
 }
 
 static void
@@ -1126,4 +1150,25 @@ bool
 cfg_allows_function(const struct cfg_backend *be, uint8_t fc)
 {
     return fc < 128 && ((be->allow_functions[fc / 32] >> (fc % 32)) & 1u);
+}
+
+/*
+ * The value of key <key> of backend <be> (a pointer into <be>, as its kind
+ * stores it: unsigned, bool, char[]), or NULL if <be>'s type has no such
+ * key. For tests and tools that read a type's settings without its
+ * struct; the type itself reads them with cfg_own().
+ */
+const void *
+cfg_backend_value(const struct cfg_backend *be, const char *key)
+{
+    const struct backend_ops *ops = backend_find_ops(be->type);
+    struct cfg_keyset set;
+    int k;
+
+    if (ops == NULL) {
+        return NULL;
+    }
+    keyset_of(&set, ops);
+    k = keyset_find(&set, key);
+    return k < 0 ? NULL : (const char *)be + set.v[k].off;
 }

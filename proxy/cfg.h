@@ -4,11 +4,18 @@
  * inih in three passes (collect lines, interpret and validate, fill
  * defaults) and reports every error as "file:line: what is wrong". Nothing
  * here touches libuv or a socket: --check-config runs exactly this code.
+ *
+ * A backend section has the keys every type shares (scheduling, cache,
+ * write safety: struct cfg_backend's own fields) and its type's keys,
+ * which the type declares in its struct backend_ops (backend.h) as a
+ * table of struct cfg_key; their values live in cfg_backend.own, laid out
+ * as the type's own settings struct, which only the type reads.
  */
 #ifndef MUX_CFG_H
 #define MUX_CFG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -23,27 +30,60 @@
 #define CFG_MAX_ERRORS 32
 #define CFG_ERR_LEN    320
 
-/* Backend types, as a bitmask so a key can belong to several. */
-#define CFG_T_TCP     0x01u
-#define CFG_T_RTU     0x02u
-#define CFG_T_RTU_TCP 0x04u
-#define CFG_T_GIV     0x08u
+#define CFG_OWN_MAX    384     /* bytes for a backend type's own settings */
 
 #define CFG_MAX_OVERRIDES 8
 
-enum cfg_parity {
-    CFG_PARITY_NONE = 0,
-    CFG_PARITY_EVEN,
-    CFG_PARITY_ODD,
-};
-
-enum cfg_rts {
-    CFG_RTS_NONE = 0,
-    CFG_RTS_UP,
-    CFG_RTS_DOWN,
-};
-
 #define CFG_MAX_RANGES 16
+
+/* How the value of a key is read (cfg.c converts and checks it). */
+enum cfg_kind {
+    CFG_UINT = 1,      /* decimal, min..max */
+    CFG_BOOL,          /* yes|no, true|false, on|off, 1|0 */
+    CFG_STR,           /* 1..size - 1 characters */
+    CFG_LEVEL,         /* a log level, stored as enum log_level */
+    CFG_LISTEN,        /* [server] listen: addresses, comma-separated */
+    CFG_ENUM,          /* one of cfg_key.choices, stored as its index */
+    CFG_ADDR,          /* one IPV4:PORT or [IPV6]:PORT, "" = none */
+    CFG_ACL,           /* client address ranges */
+    CFG_RANGES,        /* register ranges ADDR[-ADDR], comma-separated */
+    CFG_OVERRIDES,     /* timeout_override */
+    CFG_FUNCTIONS,     /* function codes N[-M], comma-separated */
+    CFG_GROUP,         /* not a key: the keys of <group>, whose struct is
+                          at <off> (tcplink's host, port, ...) */
+};
+
+/*
+ * One ini key: where its value goes, its default and its bounds (pgbouncer
+ * CF_ABS, redis createIntConfig). Units are in the names (timeout_ms). A
+ * table ends with an entry whose name is NULL. In a backend type's table,
+ * <off> is from the start of struct cfg_backend: CFG_BE() for a key every
+ * type has (the type gives it its own default or range: the first entry
+ * of a name wins), CFG_OWN() for one of the type's own settings.
+ */
+struct cfg_key {
+    const char           *name;
+    enum cfg_kind         kind;
+    size_t                off;     /* in struct cfg_server or cfg_backend
+                                      (in a group: in the group's struct) */
+    size_t                size;    /* CFG_STR: buffer size */
+    const char           *def;     /* NULL: required */
+    unsigned long         min, max; /* CFG_UINT bounds */
+    const char           *choices; /* CFG_ENUM: "none|even|odd" */
+    const struct cfg_key *group;   /* CFG_GROUP: its keys */
+};
+
+#define CFG_BE(f)       offsetof(struct cfg_backend, f)
+#define CFG_OWN(type, f) (offsetof(struct cfg_backend, own) + offsetof(type, f))
+/* The keys <keys> of a group whose struct is at <off> (CFG_OWN(...)). */
+#define CFG_KEYS_AT(keys, off) \
+    {"", CFG_GROUP, (off), 0, NULL, 0, 0, NULL, (keys)}
+#define CFG_KEYS_END {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL}
+/* At file scope in a type's file: its settings fit in cfg_backend.own. */
+#define CFG_OWN_FITS(type)                                                  \
+    _Static_assert(sizeof(type) <= CFG_OWN_MAX &&                           \
+                   _Alignof(type) <= _Alignof(max_align_t),                 \
+                   #type " does not fit in cfg_backend.own")
 
 /* A register range, inclusive (deny_write). */
 struct cfg_range {
@@ -85,11 +125,10 @@ struct cfg_server {
     struct acl priority_clients;   /* served ahead of the others */
 };
 
-/* [backend NAME] */
+/* [backend NAME]: the keys every type has, and the type's own. */
 struct cfg_backend {
     char     name[CFG_NAME_MAX];
-    char     type[CFG_TYPE_MAX];   /* "tcp", "rtu", "rtu_tcp", "givenergy" */
-    unsigned type_mask;            /* CFG_T_* */
+    char     type[CFG_TYPE_MAX];   /* the "type =" value: a registered type */
     int      line;                 /* of the section header */
     /* scheduling, every type */
     unsigned min_spacing_ms;       /* end of response -> next request */
@@ -97,7 +136,8 @@ struct cfg_backend {
     unsigned retries;              /* extra attempts, reads only */
     unsigned max_inflight;         /* requests on the wire at once */
     unsigned queue_depth;          /* queued requests before 0x06 */
-    unsigned broadcast_delay_ms;   /* silence after a broadcast */
+    unsigned broadcast_delay_ms;   /* silence after a broadcast (the
+                                      types that broadcast have the key) */
     unsigned retry_delay_ms;       /* pause before a retry, if longer */
     unsigned cache_ttl_ms;         /* reads answered from younger values */
     unsigned serve_stale_ms;       /* older values, when the device fails */
@@ -112,28 +152,13 @@ struct cfg_backend {
                                       through anyway */
     struct cfg_override overrides[CFG_MAX_OVERRIDES];
     unsigned n_overrides;
-    /* rtu */
-    char     device[CFG_HOST_MAX]; /* serial device path */
-    unsigned baud;
-    unsigned parity;               /* enum cfg_parity */
-    unsigned data_bits;
-    unsigned stop_bits;
-    bool     rs485;                /* kernel RS485 mode (TIOCSRS485) */
-    unsigned rts;                  /* enum cfg_rts */
-    unsigned byte_timeout_ms;      /* silence that ends a frame */
-    bool     echo;                 /* the line hears our requests */
-    /* givenergy */
-    unsigned block_size;           /* registers fetched per read */
-    unsigned block_align;          /* blocks start at multiples of this */
-    bool     split_writes;         /* FC 16 of n registers as n writes */
-    unsigned keepalive_ms;         /* read something after this idle time */
-    /* tcp, rtu_tcp, givenergy */
-    char     host[CFG_HOST_MAX];   /* name or address of the device */
-    unsigned port;
-    unsigned connect_timeout_ms;
-    bool     check_tid;            /* match responses on transaction id */
-    /* links without transaction ids: rtu, rtu_tcp, tcp with check_tid = no */
-    unsigned settle_ms;            /* quiet after each answer */
+    /* the type's own settings (device, host, ...): a struct of its file,
+       written by cfg.c through the type's keys, read only by the type
+       (cfg_own()) */
+    union {
+        max_align_t   align;
+        unsigned char bytes[CFG_OWN_MAX];
+    } own;
 };
 
 /* The whole file. */
@@ -152,5 +177,13 @@ struct cfg *cfg_load_string(const char *name, const char *text,
 void cfg_free(struct cfg *cfg);
 int cfg_backend_index(const struct cfg *cfg, const char *name);
 bool cfg_allows_function(const struct cfg_backend *be, uint8_t fc);
+const void *cfg_backend_value(const struct cfg_backend *be, const char *key);
+
+/* The own settings of <be>, as its type's struct (borrowed from <be>). */
+static inline const void *
+cfg_own(const struct cfg_backend *be)
+{
+    return be->own.bytes;
+}
 
 #endif /* MUX_CFG_H */

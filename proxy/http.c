@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acl.h"
 #include "http.h"
 #include "server.h"
 
@@ -272,40 +273,16 @@ http_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-/* "a.b.c.d:port" or "[v6]:port" of <addr> into <out>. */
-static void
-http_addr_name(const struct sockaddr_storage *addr, char *out, size_t size)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-
-    if (addr->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else if (addr->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
-    } else {
-        snprintf(out, size, "?");
-    }
-}
-
 /* Over HTTP_MAX_CONNS: close at once, logged at most once a second. */
 static void
 http_refuse(struct http *h, struct http_client *cl)
 {
-    uint64_t now = uv_now(h->srv->loop);
+    unsigned n = log_limit(&h->refusals, uv_now(h->srv->loop));
 
     h->refused++;
-    h->refused_quiet++;
-    if (now - h->last_refusal_log_ms >= 1000 || h->refused_quiet == 1) {
+    if (n > 0) {
         log_warn("http: %u connections open: refused %u more",
-                 HTTP_MAX_CONNS, h->refused_quiet);
-        h->refused_quiet = 0;
-        h->last_refusal_log_ms = now;
+                 HTTP_MAX_CONNS, n);
     }
     cl->closing = true;
     uv_close((uv_handle_t *)&cl->tcp, http_client_closed_cb);
@@ -323,6 +300,7 @@ http_make_room(struct http *h)
 {
     uint64_t now = uv_now(h->srv->loop);
     struct http_client *cl, *victim = NULL;
+    unsigned n;
 
     TAILQ_FOREACH(cl, &h->clients, link) {
         if (cl->writes > 0 && now - cl->write_ms < HTTP_REQUEST_MS) {
@@ -335,12 +313,10 @@ http_make_room(struct http *h)
     if (victim == NULL) {
         return false;
     }
-    h->evicted_quiet++;
-    if (now - h->last_evict_log_ms >= 1000 || h->last_evict_log_ms == 0) {
+    n = log_limit(&h->evictions, now);
+    if (n > 0) {
         log_warn("http: %u connections open: closed %u idle or unfinished "
-                 "to make room", HTTP_MAX_CONNS, h->evicted_quiet);
-        h->evicted_quiet = 0;
-        h->last_evict_log_ms = now;
+                 "to make room", HTTP_MAX_CONNS, n);
     }
     http_client_close(victim, LOG_DEBUG, "closed to make room");
     return true;
@@ -355,7 +331,7 @@ http_client_start(struct http *h, struct http_client *cl)
     char peer[64] = "?";
 
     if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        http_addr_name(&ss, peer, sizeof(peer));
+        acl_addr_name((struct sockaddr *)&ss, peer, sizeof(peer));
     }
     http_conn_init(&cl->conn, h->srv, http_client_send, ++h->next_id, peer);
     uv_timer_init(h->srv->loop, &cl->idle);
@@ -411,7 +387,7 @@ http_bound_name(struct http *h)
     int len = sizeof(ss);
 
     if (uv_tcp_getsockname(&h->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        http_addr_name(&ss, h->name, sizeof(h->name));
+        acl_addr_name((struct sockaddr *)&ss, h->name, sizeof(h->name));
     }
 }
 

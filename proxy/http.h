@@ -86,11 +86,8 @@ struct http {
     unsigned                     n_clients;
     uint64_t                     next_id;
     uint64_t                     refused;  /* closed at accept */
-    unsigned                     refused_quiet; /* not logged yet */
-    uint64_t                     last_refusal_log_ms;
-    unsigned                     evicted_quiet; /* closed to make room,
-                                                   not logged yet */
-    uint64_t                     last_evict_log_ms;
+    struct log_limit             refusals;  /* their log lines */
+    struct log_limit             evictions; /* closed to make room */
 };
 
 #define hlog(level, c, fmt, ...)                                    \

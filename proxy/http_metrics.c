@@ -72,7 +72,7 @@ http_prom_value(struct http_buf *b, const char *s)
     }
 }
 
-/* "name{backend="x",type="tcp"" of <be>: the caller closes the braces,
+/* "name{backend="x",type="t"" of <be>: the caller closes the braces,
  * after more labels if it has some. */
 static void
 http_prom_be(struct http_buf *b, const char *name, const struct backend *be)

@@ -5,8 +5,9 @@
  * latency, counters, last error and cached blocks; listeners; clients),
  * and /healthz (200 "ok" when every backend is up, else 503 naming the
  * ones that are not). Inline CSS only: no script, nothing fetched. Every
- * string from the configuration or the network is HTML-escaped. It reads
- * the live objects and changes nothing; /metrics is http_metrics.c's.
+ * string from the configuration or the network is HTML-escaped (a backend
+ * type's part of its card, backend_ops.status_html, too). It reads the
+ * live objects and changes nothing; /metrics is http_metrics.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,20 +274,6 @@ http_backend_cache(struct http_buf *b, const struct backend *be, uint64_t now)
     free(bl.v);
 }
 
-/* Where the device of <be> is: its serial device, or host:port. */
-static void
-http_backend_where(struct http_buf *b, const struct backend *be)
-{
-    http_buf_puts(b, "<span class=\"where\">");
-    if (be->cfg.device[0] != '\0') {
-        http_buf_html(b, be->cfg.device);
-    } else {
-        http_buf_html(b, be->cfg.host);
-        http_buf_printf(b, ":%u", be->cfg.port);
-    }
-    http_buf_puts(b, "</span>");
-}
-
 /* The card of one backend. */
 static void
 http_backend_card(struct http_buf *b, const struct backend *be, uint64_t now)
@@ -299,7 +286,9 @@ http_backend_card(struct http_buf *b, const struct backend *be, uint64_t now)
     http_buf_html(b, be->cfg.type);
     http_buf_printf(b, "</span><span class=\"pill %s\">%s</span>", state,
                     state);
-    http_backend_where(b, be);
+    if (be->ops->status_html != NULL) {
+        be->ops->status_html(be, b);    /* where its device is */
+    }
     if (be->up) {
         http_buf_puts(b, "<span class=\"since\">for ");
         http_fmt_span(b, now - MB_MIN(now, be->up_since_ms));

@@ -20,17 +20,14 @@ static void
 listener_refuse(struct listener *l, struct session *s)
 {
     struct server *srv = l->srv;
-    uint64_t now = uv_now(srv->loop);
+    unsigned n = log_limit(&srv->refusals, uv_now(srv->loop));
 
     stats_srv.clients_refused++;
     l->refused++;
-    srv->refused_quiet++;
     /* A flood of refusals logs once a second, with the count. */
-    if (now - srv->last_refusal_log_ms >= 1000 || srv->refused_quiet == 1) {
+    if (n > 0) {
         log_warn("max_clients (%u) reached: refused %u connection(s)",
-                 srv->cfg->server.max_clients, srv->refused_quiet);
-        srv->refused_quiet = 0;
-        srv->last_refusal_log_ms = now;
+                 srv->cfg->server.max_clients, n);
     }
     session_discard(s);
 }
@@ -82,21 +79,9 @@ listener_name(struct listener *l)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char ip[INET6_ADDRSTRLEN] = "?";
 
-    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0) {
-        return;
-    }
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(l->name, sizeof(l->name), "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(l->name, sizeof(l->name), "%s:%u", ip, ntohs(a->sin_port));
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        acl_addr_name((struct sockaddr *)&ss, l->name, sizeof(l->name));
     }
 }
 

@@ -49,6 +49,36 @@ log_level_name(int level)
 }
 
 /*
+ * Count one event of <l> at <now_ms> (the loop's uv_now()). Returns 0 if
+ * it must not be logged, else the number of events the line should report
+ * (this one and those held back): the first event is logged, then at most
+ * one line per LOG_LIMIT_MS.
+ */
+unsigned
+log_limit(struct log_limit *l, uint64_t now_ms)
+{
+    unsigned n = ++l->n;
+
+    if (l->logged && now_ms - l->last_ms < LOG_LIMIT_MS) {
+        return 0;
+    }
+    l->logged = true;
+    l->last_ms = now_ms;
+    l->n = 0;
+    return n;
+}
+
+/*
+ * True if the <n>th failure in a row (from 1) is to be logged: the 1st,
+ * 2nd, 4th, 8th... so a device that stays away does not fill the log.
+ */
+bool
+log_limit_nth(unsigned n)
+{
+    return (n & (n - 1)) == 0;
+}
+
+/*
  * Write one log line at <level>. The whole line goes out in one write so
  * that lines never interleave, even with a simulator sharing the terminal.
  */

@@ -7,8 +7,11 @@
  * deny_write, min_write_interval_ms, write_if_changed with its pre-read,
  * allow_functions for the function codes the rules cannot judge).
  *
- * backend.c calls these at submission, dispatch and completion; they
- * change no list and no request state, so the lifecycle stays backend.c's.
+ * backend.c calls these at submission, dispatch and completion. Most only
+ * judge, and read or fill the caches; two also act on the request they
+ * judge: policy_write() answers the writes it refuses or finds already
+ * done (req_fail(), req_complete()), and policy_precheck_done() sends a
+ * pre-read write on (backend_continue()).
  */
 #include <string.h>
 

@@ -285,8 +285,8 @@ backend_follows(const struct backend *be, const struct backend *old)
     if (strcmp(be->cfg.name, old->cfg.name) == 0) {
         return true;
     }
-    return be->cfg.type_mask == CFG_T_RTU && old->cfg.type_mask == CFG_T_RTU &&
-           strcmp(be->cfg.device, old->cfg.device) == 0;
+    return be->ops == old->ops && be->ops->shares_device != NULL &&
+           be->ops->shares_device(&be->cfg, &old->cfg);
 }
 
 /* Is a backend that <be> follows still closing? */
@@ -341,26 +341,13 @@ server_backend_gone(struct server *srv, struct backend *be)
     }
 }
 
-/* Can a reload keep backend <old> for configuration <c>? Same type and the
- * same link; a serial bus only if nothing changed (its worker reads the
- * settings while it works). */
+/* Can a reload keep backend <old> for configuration <c>? Same type, and
+ * the type says the link is the same (backend_ops.same_link). */
 static bool
 backend_keepable(const struct backend *old, const struct cfg_backend *c)
 {
-    const struct cfg_backend *o = &old->cfg;
-
-    if (strcmp(o->type, c->type) != 0) {
-        return false;
-    }
-    if (c->type_mask == CFG_T_RTU) {
-        struct cfg_backend a = *o, b = *c;
-
-        a.line = b.line = 0;            /* a moved section is the same bus */
-        return memcmp(&a, &b, sizeof(a)) == 0;
-    }
-    return strcmp(o->host, c->host) == 0 && o->port == c->port &&
-           o->connect_timeout_ms == c->connect_timeout_ms &&
-           o->check_tid == c->check_tid && o->max_inflight == c->max_inflight;
+    return strcmp(old->cfg.type, c->type) == 0 &&
+           old->ops->same_link != NULL && old->ops->same_link(&old->cfg, c);
 }
 
 static struct backend *
@@ -388,30 +375,49 @@ cfg_has_backend(const struct cfg *nc, const char *name)
 }
 
 /* The backends of <nc>: kept, updated, or new (not started yet). Old ones
- * left in srv->backends are the removed ones. */
+ * left in srv->backends are the removed ones. NULL, with nothing changed,
+ * if a new one cannot be created. */
 static struct backend **
 reload_backends(struct server *srv, const struct cfg *nc, unsigned *kept)
 {
     struct backend **nb = xcalloc(nc->n_backends + 1, sizeof(*nb));
+    const struct cfg_backend *c;
+    struct backend *old;
 
-    *kept = 0;
     for (unsigned i = 0; i < nc->n_backends; i++) {
-        const struct cfg_backend *c = &nc->backends[i];
-        struct backend *old = old_backend(srv, c->name);
-
+        c = &nc->backends[i];
+        old = old_backend(srv, c->name);
         if (old != NULL && backend_keepable(old, c)) {
-            backend_update(old, c, nc->server.request_timeout_ms);
             nb[i] = old;
-            (*kept)++;
-            for (unsigned j = 0; j < srv->cfg->n_backends; j++) {
-                if (srv->backends[j] == old) {
-                    srv->backends[j] = NULL;
-                }
-            }
             continue;
         }
         nb[i] = backend_new(srv, srv->loop, backend_find_ops(c->type), c,
                             nc->server.request_timeout_ms);
+        if (nb[i] == NULL) {
+            log_error("reload refused: backend %s cannot be created",
+                      c->name);
+            while (i-- > 0) {
+                if (nb[i] != old_backend(srv, nc->backends[i].name)) {
+                    backend_discard(nb[i]);
+                }
+            }
+            free(nb);
+            return NULL;
+        }
+    }
+    *kept = 0;
+    for (unsigned i = 0; i < nc->n_backends; i++) {
+        old = nb[i];
+        if (old != old_backend(srv, nc->backends[i].name)) {
+            continue;
+        }
+        backend_update(old, &nc->backends[i], nc->server.request_timeout_ms);
+        (*kept)++;
+        for (unsigned j = 0; j < srv->cfg->n_backends; j++) {
+            if (srv->backends[j] == old) {
+                srv->backends[j] = NULL;
+            }
+        }
     }
     return nb;
 }
@@ -482,8 +488,9 @@ reload_clients(struct server *srv)
 }
 
 /*
- * SIGHUP: read the configuration file again. A file with errors is refused
- * (each error logged) and the running configuration kept. Otherwise
+ * SIGHUP: read the configuration file again. A file with errors, or one
+ * whose new backend a type cannot create, is refused (each error logged)
+ * and the running configuration kept. Otherwise
  * routes, access rules, server settings and listeners take effect;
  * backends whose link is unchanged keep their connection, queue and cache;
  * removed ones complete what they hold and go; new ones start. Clients stay
@@ -506,6 +513,12 @@ server_reload(struct server *srv)
         return -1;
     }
     nb = reload_backends(srv, nc, &kept);
+    if (nb == NULL) {
+        log_error("reload refused: still running the previous "
+                  "configuration");
+        cfg_free(nc);
+        return -1;
+    }
     n_old = srv->cfg->n_backends;
     for (unsigned i = 0; i < n_old; i++) {
         struct backend *gone = srv->backends[i];

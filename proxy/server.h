@@ -30,8 +30,7 @@ struct server {
                                                first (session.c) */
     unsigned                n_sessions;
     uint64_t                next_session_id;
-    uint64_t                last_refusal_log_ms;
-    unsigned                refused_quiet;  /* refusals not logged yet */
+    struct log_limit        refusals;       /* at max_clients */
     bool                    stopping;
     bool                    finished;
     uv_signal_t             sig_term, sig_int, sig_usr1, sig_hup;

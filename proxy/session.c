@@ -107,24 +107,13 @@ session_peer(struct session *s)
 {
     struct sockaddr_storage ss;
     const struct cfg_server *cs = &s->srv->cfg->server;
-    char ip[INET6_ADDRSTRLEN] = "?";
 
     if (!session_peer_addr(s, &ss)) {
         return;
     }
     s->read_only = acl_match(&cs->read_only_clients, (struct sockaddr *)&ss);
     s->priority = acl_match(&cs->priority_clients, (struct sockaddr *)&ss);
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(s->peer, sizeof(s->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(s->peer, sizeof(s->peer), "%s:%u", ip, ntohs(a->sin_port));
-    }
+    acl_addr_name((struct sockaddr *)&ss, s->peer, sizeof(s->peer));
 }
 
 /* Requests a client may still send before reading pauses. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stats.c -- output formats generated from the lists in stats.h. Today one:
- * a "name=value ..." summary line, logged at shutdown and on SIGUSR1.
+ * stats.c -- the log summary generated from the lists in stats.h: a
+ * "name=value ..." line, logged at shutdown and on SIGUSR1. The other
+ * output, GET /metrics, is http_metrics.c's.
  */
 #include <stdio.h>
 

@@ -2,9 +2,9 @@
 /*
  * stats.h -- counters, declared once as X-macro lists (twemproxy's
  * STATS_SERVER_CODEC): the list generates the struct fields, their names
- * and descriptions, and every output format (today the log summary; the
- * metrics endpoint later). Counters are plain uint64_t: only the loop
- * thread touches them.
+ * and descriptions, and every output format: the log summary (stats.c) and
+ * GET /metrics (http_metrics.c). Counters are plain uint64_t: only the
+ * loop thread touches them.
  */
 #ifndef MUX_STATS_H
 #define MUX_STATS_H

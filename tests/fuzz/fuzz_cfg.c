@@ -7,9 +7,11 @@
  * cfg_load_string(). A file that loads must satisfy what the rest of the
  * proxy relies on without checking again: routes inside 0..255 on both
  * sides, each client unit routed at most once, backend indexes valid,
- * every value inside its key's range, tcp backends with a host, check_tid
- * off only with max_inflight 1. A file that does not load must come with
- * at least one error, each "fuzz.ini:LINE: ..." and NUL-terminated.
+ * every value inside its key's range, backends of a registered type, those
+ * with a host key (tcp, rtu_tcp, givenergy) with a host, check_tid off
+ * only with max_inflight 1, types without transaction ids one request at
+ * a time. A file that does not load must come with at least one error,
+ * each "fuzz.ini:LINE: ..." and NUL-terminated.
  * LeakSanitizer catches anything either path forgets to free.
  */
 #include <stdbool.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "cfg.h"
 
 #define MAX_TEXT 65536
@@ -30,6 +33,14 @@
             abort();                                                    \
         }                                                               \
     } while (0)
+
+/* The value of <key> of <b> (a type's own settings, through its keys), or
+ * NULL if its type has no such key. */
+static const unsigned *
+key_uint(const struct cfg_backend *b, const char *key)
+{
+    return cfg_backend_value(b, key);
+}
 
 static void
 check_loaded(const struct cfg *cfg)
@@ -53,19 +64,26 @@ check_loaded(const struct cfg *cfg)
     CHECK(cfg->n_backends >= 1);
     for (unsigned i = 0; i < cfg->n_backends; i++) {
         const struct cfg_backend *b = &cfg->backends[i];
+        const char *host = cfg_backend_value(b, "host");
+        const unsigned *port = key_uint(b, "port");
+        const unsigned *connect_ms = key_uint(b, "connect_timeout_ms");
+        const bool *check_tid = cfg_backend_value(b, "check_tid");
 
         CHECK(memchr(b->name, '\0', sizeof(b->name)) && b->name[0]);
         CHECK(cfg_backend_index(cfg, b->name) == (int)i);
-        CHECK(b->type_mask == CFG_T_TCP && strcmp(b->type, "tcp") == 0);
-        CHECK(memchr(b->host, '\0', sizeof(b->host)) && b->host[0]);
-        CHECK(b->port >= 1 && b->port <= 65535);
+        CHECK(backend_find_ops(b->type) != NULL);
+        CHECK(strcmp(b->type, "tcp") != 0 || host != NULL);
+        CHECK(host == NULL ||
+              (memchr(host, '\0', CFG_HOST_MAX) && host[0]));
+        CHECK(port == NULL || (*port >= 1 && *port <= 65535));
         CHECK(b->timeout_ms >= 10 && b->timeout_ms <= 600000);
-        CHECK(b->connect_timeout_ms >= 10);
+        CHECK(connect_ms == NULL || *connect_ms >= 10);
         CHECK(b->min_spacing_ms <= 600000);
         CHECK(b->retries <= 10);
         CHECK(b->max_inflight >= 1 && b->max_inflight <= 256);
         CHECK(b->queue_depth >= 1 && b->queue_depth <= 100000);
-        CHECK(b->check_tid || b->max_inflight == 1);
+        CHECK(check_tid == NULL || *check_tid || b->max_inflight == 1);
+        CHECK(check_tid != NULL || b->max_inflight == 1);
     }
 
     CHECK(cfg->n_routes >= 1 && cfg->n_routes <= 256);

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc16.h"
 #include "pdu.h"
 #include "rtu_frame.h"
 #include "rtu_rx.h"
@@ -72,7 +73,7 @@ crc_ok(const uint8_t *f, size_t len)
     if (len < 3) {
         return false;
     }
-    crc = rtu_crc16(f, len - 2);
+    crc = crc16_modbus(f, len - 2);
     return f[len - 2] == (crc & 0xFF) && f[len - 1] == crc >> 8;
 }
 

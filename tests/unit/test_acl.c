@@ -146,3 +146,28 @@ Test(acl, a_range_across_the_mapped_boundary_is_refused)
               "::/0 is not mapped: every IPv6 client, as before");
     cr_assert_eq(acl.net[0].family, AF_INET6);
 }
+
+/* Listeners, clients and the HTTP endpoint are named with acl_addr_name():
+ * IPv4 as written, IPv6 in brackets (compressed, a mapped IPv4 address in
+ * its dotted tail), anything else "?", always cut to the buffer. */
+Test(acl, addresses_are_named_one_way)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(51234)};
+    struct sockaddr_in6 b = {.sin6_family = AF_INET6, .sin6_port = htons(502)};
+    struct sockaddr c = {.sa_family = AF_UNIX};
+    char out[56], small[8];
+
+    cr_assert_eq(inet_pton(AF_INET, "10.0.0.5", &a.sin_addr), 1);
+    acl_addr_name((struct sockaddr *)&a, out, sizeof(out));
+    cr_assert_str_eq(out, "10.0.0.5:51234");
+    cr_assert_eq(inet_pton(AF_INET6, "fd00:0:0:0:0:0:0:5", &b.sin6_addr), 1);
+    acl_addr_name((struct sockaddr *)&b, out, sizeof(out));
+    cr_assert_str_eq(out, "[fd00::5]:502");
+    cr_assert_eq(inet_pton(AF_INET6, "::ffff:127.0.0.1", &b.sin6_addr), 1);
+    acl_addr_name((struct sockaddr *)&b, out, sizeof(out));
+    cr_assert_str_eq(out, "[::ffff:127.0.0.1]:502");
+    acl_addr_name(&c, out, sizeof(out));
+    cr_assert_str_eq(out, "?");
+    acl_addr_name((struct sockaddr *)&a, small, sizeof(small));
+    cr_assert_str_eq(small, "10.0.0.");
+}

@@ -18,9 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cfg.h"
 #include "core.h"
 #include "log.h"
+#include "rtu.h"
 
 /* Errors of the last load; static because criterion runs each test in its
  * own process and the struct is 10 KB. */
@@ -78,6 +80,35 @@ error_line(const char *msg)
     cr_assert_eq(sscanf(msg, "t.ini:%d:", &line), 1, "no line in \"%s\"",
                  msg);
     return line;
+}
+
+/* The value of key <key> of backend <b>: a type's own settings are a
+ * struct of its file, read here through its keys. */
+static const void *
+key_value(const struct cfg_backend *b, const char *key)
+{
+    const void *v = cfg_backend_value(b, key);
+
+    cr_assert_not_null(v, "[backend %s] has no key %s", b->name, key);
+    return v;
+}
+
+static const char *
+key_str(const struct cfg_backend *b, const char *key)
+{
+    return key_value(b, key);
+}
+
+static unsigned
+key_uint(const struct cfg_backend *b, const char *key)
+{
+    return *(const unsigned *)key_value(b, key);
+}
+
+static bool
+key_bool(const struct cfg_backend *b, const char *key)
+{
+    return *(const bool *)key_value(b, key);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -176,40 +207,40 @@ Test(cfg_valid, full_design_example)
     b = &cfg->backends[0];
     cr_assert_str_eq(b->name, "sigen");
     cr_assert_str_eq(b->type, "tcp");
-    cr_assert_eq(b->type_mask, CFG_T_TCP);
+    cr_assert_eq(backend_find_ops(b->type), backend_find_ops("tcp"));
     cr_assert_eq(b->line, 10);
-    cr_assert_str_eq(b->host, "192.168.1.20");
-    cr_assert_eq(b->port, 502);
+    cr_assert_str_eq(key_str(b, "host"), "192.168.1.20");
+    cr_assert_eq(key_uint(b, "port"), 502);
     cr_assert_eq(b->min_spacing_ms, 1000);
     cr_assert_eq(b->timeout_ms, 1000);
     cr_assert_eq(b->retries, 1);
     cr_assert_eq(b->max_inflight, 1);
     cr_assert_eq(b->queue_depth, 64);
-    cr_assert_eq(b->connect_timeout_ms, 3000);
-    cr_assert(b->check_tid);
+    cr_assert_eq(key_uint(b, "connect_timeout_ms"), 3000);
+    cr_assert(key_bool(b, "check_tid"));
 
     b = &cfg->backends[1];
     cr_assert_str_eq(b->name, "bus1");
     cr_assert_eq(b->line, 20);
-    cr_assert_str_eq(b->host, "192.168.1.30");
-    cr_assert_eq(b->port, 4196);
+    cr_assert_str_eq(key_str(b, "host"), "192.168.1.30");
+    cr_assert_eq(key_uint(b, "port"), 4196);
     cr_assert_eq(b->min_spacing_ms, 1000);
     cr_assert_eq(b->timeout_ms, 2000);
     cr_assert_eq(b->retries, 0);
-    cr_assert_eq(b->connect_timeout_ms, 500);
+    cr_assert_eq(key_uint(b, "connect_timeout_ms"), 500);
     cr_assert_eq(b->max_inflight, 1);
     cr_assert_eq(b->queue_depth, 64);
 
     b = &cfg->backends[2];
     cr_assert_str_eq(b->name, "giv");
     cr_assert_eq(b->line, 29);
-    cr_assert_str_eq(b->host, "givenergy.local");
-    cr_assert_eq(b->port, 8899);
+    cr_assert_str_eq(key_str(b, "host"), "givenergy.local");
+    cr_assert_eq(key_uint(b, "port"), 8899);
     cr_assert_eq(b->min_spacing_ms, 250);
     cr_assert_eq(b->max_inflight, 4);
     cr_assert_eq(b->queue_depth, 16);
     cr_assert_eq(b->timeout_ms, 1000);
-    cr_assert(b->check_tid);
+    cr_assert(key_bool(b, "check_tid"));
 
     cr_assert_eq(cfg_backend_index(cfg, "sigen"), 0);
     cr_assert_eq(cfg_backend_index(cfg, "bus1"), 1);
@@ -280,15 +311,15 @@ check_defaults(const struct cfg *cfg)
     cr_assert_eq(cfg->n_backends, 1);
     cr_assert_str_eq(b->name, "sigen");
     cr_assert_str_eq(b->type, "tcp");
-    cr_assert_str_eq(b->host, "192.168.1.20");
+    cr_assert_str_eq(key_str(b, "host"), "192.168.1.20");
     cr_assert_eq(b->min_spacing_ms, 0);
     cr_assert_eq(b->timeout_ms, 1000);
     cr_assert_eq(b->retries, 1);
     cr_assert_eq(b->max_inflight, 1);
     cr_assert_eq(b->queue_depth, 64);
-    cr_assert_eq(b->port, 502);
-    cr_assert_eq(b->connect_timeout_ms, 3000);
-    cr_assert_eq(b->check_tid, true);
+    cr_assert_eq(key_uint(b, "port"), 502);
+    cr_assert_eq(key_uint(b, "connect_timeout_ms"), 3000);
+    cr_assert_eq(key_bool(b, "check_tid"), true);
 
     cr_assert_eq(cfg->n_routes, 1);
     cr_assert_eq(cfg->routes[0].lo, 1);
@@ -390,8 +421,8 @@ Test(cfg_valid, comments)
     cr_assert_eq(cfg->server.max_clients, 7);
     cr_assert_eq(cfg->server.log_level, LOG_WARN);
     cr_assert_str_eq(cfg->backends[0].type, "tcp");
-    cr_assert_str_eq(cfg->backends[0].host, "10.0.0.1");
-    cr_assert_not(cfg->backends[0].check_tid);
+    cr_assert_str_eq(key_str(&cfg->backends[0], "host"), "10.0.0.1");
+    cr_assert_not(key_bool(&cfg->backends[0], "check_tid"));
     cr_assert_eq(cfg->routes[0].be_lo, 2);
     cfg_free(cfg);
 }
@@ -408,8 +439,8 @@ Test(cfg_valid, indented_line_is_its_own_key)
         "1 = sigen\n";
     struct cfg *cfg = load_ok(text);
 
-    cr_assert_str_eq(cfg->backends[0].host, "192.168.1.20");
-    cr_assert_eq(cfg->backends[0].port, 1502);
+    cr_assert_str_eq(key_str(&cfg->backends[0], "host"), "192.168.1.20");
+    cr_assert_eq(key_uint(&cfg->backends[0], "port"), 1502);
     cr_assert_eq(cfg->backends[0].timeout_ms, 2000);
     cfg_free(cfg);
 }
@@ -427,7 +458,7 @@ Test(cfg_valid, crlf_line_ends)
     struct cfg *cfg = load_ok(text);
 
     cr_assert_eq(cfg->server.max_clients, 9);
-    cr_assert_str_eq(cfg->backends[0].host, "192.168.1.20");
+    cr_assert_str_eq(key_str(&cfg->backends[0], "host"), "192.168.1.20");
     cr_assert_eq(cfg->routes[0].be_lo, 3);
     cfg_free(cfg);
 }
@@ -464,7 +495,8 @@ Test(cfg_valid, bool_spellings)
         snprintf(text, sizeof(text), "[backend b]\ntype = tcp\nhost = h\n"
                  "check_tid = %s\n[route]\n1 = b\n", c[i].v);
         cfg = load_ok(text);
-        cr_assert_eq(cfg->backends[0].check_tid, c[i].b, "\"%s\"", c[i].v);
+        cr_assert_eq(key_bool(&cfg->backends[0], "check_tid"), c[i].b,
+                     "\"%s\"", c[i].v);
         cfg_free(cfg);
     }
 }
@@ -603,9 +635,9 @@ Test(cfg_valid, conf_demo_ini)
     cfg = cfg_load_string("demo.ini", text, &errs);
     cr_assert_not_null(cfg, "%s", errs_text());
     cr_assert_eq(cfg->n_backends, 3);
-    cr_assert_eq(cfg->backends[0].port, 1502);
-    cr_assert_str_eq(cfg->backends[1].device, "/tmp/demo/bus");
-    cr_assert_eq(cfg->backends[2].port, 8899);
+    cr_assert_eq(key_uint(&cfg->backends[0], "port"), 1502);
+    cr_assert_str_eq(key_str(&cfg->backends[1], "device"), "/tmp/demo/bus");
+    cr_assert_eq(key_uint(&cfg->backends[2], "port"), 8899);
     cfg_free(cfg);
 }
 
@@ -1117,14 +1149,14 @@ Test(cfg_valid, rtu_and_rtu_tcp_keys_and_defaults)
     b = &cfg->backends[0];
     g = &cfg->backends[1];
     cr_assert_str_eq(b->type, "rtu");
-    cr_assert_str_eq(b->device, "/dev/ttyUSB0");
-    cr_assert_eq(b->baud, 19200);
-    cr_assert_eq(b->parity, CFG_PARITY_EVEN);
-    cr_assert_eq(b->data_bits, 8);
-    cr_assert_eq(b->stop_bits, 2);
-    cr_assert(b->rs485);
-    cr_assert_eq(b->rts, CFG_RTS_DOWN);
-    cr_assert_eq(b->byte_timeout_ms, 100);
+    cr_assert_str_eq(key_str(b, "device"), "/dev/ttyUSB0");
+    cr_assert_eq(key_uint(b, "baud"), 19200);
+    cr_assert_eq(key_uint(b, "parity"), RTU_PARITY_EVEN);
+    cr_assert_eq(key_uint(b, "data_bits"), 8);
+    cr_assert_eq(key_uint(b, "stop_bits"), 2);
+    cr_assert(key_bool(b, "rs485"));
+    cr_assert_eq(key_uint(b, "rts"), RTU_RTS_DOWN);
+    cr_assert_eq(key_uint(b, "byte_timeout_ms"), 100);
     cr_assert_eq(b->broadcast_delay_ms, 100, "rtu default");
     cr_assert_eq(b->max_inflight, 1);
     cr_assert_eq(b->n_overrides, 2);
@@ -1135,10 +1167,11 @@ Test(cfg_valid, rtu_and_rtu_tcp_keys_and_defaults)
     cr_assert_eq(b->overrides[1].hi, 100);
     cr_assert_eq(b->overrides[1].timeout_ms, 2500);
     cr_assert_str_eq(g->type, "rtu_tcp");
-    cr_assert_str_eq(g->host, "gw.local");
-    cr_assert_eq(g->port, 4196);
-    cr_assert_eq(g->connect_timeout_ms, 3000);
-    cr_assert_eq(g->byte_timeout_ms, 500, "a network hop adds jitter");
+    cr_assert_str_eq(key_str(g, "host"), "gw.local");
+    cr_assert_eq(key_uint(g, "port"), 4196);
+    cr_assert_eq(key_uint(g, "connect_timeout_ms"), 3000);
+    cr_assert_eq(key_uint(g, "byte_timeout_ms"), 500,
+                 "a network hop adds jitter");
     cr_assert_eq(g->n_overrides, 0);
     cfg_free(cfg);
 }
@@ -1219,17 +1252,17 @@ Test(cfg_valid, givenergy_defaults_follow_the_dongle)
     cr_assert_not_null(cfg, "%s", errs_text());
     g = &cfg->backends[0];
     t = &cfg->backends[1];
-    cr_assert_eq(g->port, 8899);
+    cr_assert_eq(key_uint(g, "port"), 8899);
     cr_assert_eq(g->min_spacing_ms, 250);
     cr_assert_eq(g->timeout_ms, 3000);
     cr_assert_eq(g->retry_delay_ms, 500);
     cr_assert_eq(g->cache_ttl_ms, 5000, "the cache is on for the dongle");
-    cr_assert_eq(g->block_size, 60);
-    cr_assert_eq(g->block_align, 60);
-    cr_assert_not(g->split_writes);
-    cr_assert_eq(g->keepalive_ms, 0);
+    cr_assert_eq(key_uint(g, "block_size"), 60);
+    cr_assert_eq(key_uint(g, "block_align"), 60);
+    cr_assert_not(key_bool(g, "split_writes"));
+    cr_assert_eq(key_uint(g, "keepalive_ms"), 0);
     cr_assert_eq(g->max_inflight, 1);
-    cr_assert_eq(t->port, 502);
+    cr_assert_eq(key_uint(t, "port"), 502);
     cr_assert_eq(t->min_spacing_ms, 0);
     cr_assert_eq(t->retry_delay_ms, 0);
     cr_assert_eq(t->cache_ttl_ms, 2000);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "crc16.h"
 #include "pdu.h"
 #include "fixture.h"
 #include "rtu_frame.h"
@@ -105,7 +106,7 @@ read_rsp(const struct bytes *req)
 static bool
 crc_closes(const uint8_t *f, size_t len)
 {
-    return len >= 3 && rtu_crc16(f, len) == 0;
+    return len >= 3 && crc16_modbus(f, len) == 0;
 }
 
 static enum rtu_verdict
@@ -217,7 +218,7 @@ Test(rtu_fixtures, ocr_damaged_request_rejected)
     static const struct bytes req = B(0x10, 0x30, 0x02, 0x00, 0x05);
     size_t flen = 0, off = 0;
 
-    cr_assert_neq(rtu_crc16(bad.b, bad.len - 2),
+    cr_assert_neq(crc16_modbus(bad.b, bad.len - 2),
                   (uint16_t)(bad.b[bad.len - 2] | bad.b[bad.len - 1] << 8));
     /* Its first 8 bytes are a response's length: the CRC there is wrong. */
     cr_assert_eq(check(0x01, &req, bad.b, bad.len, &flen), RTU_BAD_CRC);
@@ -226,9 +227,9 @@ Test(rtu_fixtures, ocr_damaged_request_rejected)
 }
 
 /* ---------------------------------------------------------------------- */
-/* rtu_crc16 */
+/* crc16_modbus (proxy/crc16.c), as the RTU frames use it */
 
-Test(rtu_crc16, known_values)
+Test(crc16_modbus, known_values)
 {
     static const struct {
         const char  *name;
@@ -252,9 +253,9 @@ Test(rtu_crc16, known_values)
         {"devices.md 01 83 02", B(0x01, 0x83, 0x02), 0xF1C0},
     };
 
-    cr_assert_eq(rtu_crc16(NULL, 0), 0xFFFF, "init value");
+    cr_assert_eq(crc16_modbus(NULL, 0), 0xFFFF, "init value");
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
-        uint16_t got = rtu_crc16(c[i].data.b, c[i].data.len);
+        uint16_t got = crc16_modbus(c[i].data.b, c[i].data.len);
 
         cr_assert_eq(got, c[i].crc, "%s: got 0x%04X, expected 0x%04X",
                      c[i].name, got, c[i].crc);
