@@ -1036,6 +1036,17 @@ timer_closed_cb(uv_handle_t *h)
 }
 
 /*
+ * The backend type has opened a handle (or started a lookup) whose
+ * callback will use <be>: <be> is not freed before the matching
+ * backend_handle_closed().
+ */
+void
+backend_handle_opened(struct backend *be)
+{
+    be->open_handles++;
+}
+
+/*
  * One of <be>'s handles (or a pending lookup) has closed. A released
  * backend is freed when its last one has.
  */
@@ -1093,6 +1104,7 @@ backend_stop(struct backend *be)
     }
     be->stopping = true;
     fail_queued(be);
+    be->up = false;
     if (be->priv != NULL) {
         be->ops->stop(be);
     }

@@ -19,13 +19,42 @@
 #include "stats.h"
 
 /*
- * IMPORTANT: a backend type finishes every request it was given by
- * transmit() with exactly one of backend_done(), backend_fail(),
- * backend_attempt_failed() or backend_broadcast_sent(), and reports its
- * connection with backend_connected() / backend_conn_failed() /
- * backend_conn_lost(). Those calls may transmit the next request before
- * they return (re-entrancy is handled by backend_kick()), unless the type
- * holds transmissions while it parses what it read (backend_hold()).
+ * IMPORTANT: a backend type changes the core's state only through the
+ * functions below; the fields of struct backend are the core's, except
+ * be->priv (the type's own), the counters in be->st, and be->cache for a
+ * type with own_cache. The core sets be->up, and closes its own handles.
+ *
+ * Every request given to transmit() ends with exactly one of:
+ *   backend_done()           the device answered; the response is in
+ *                            req_rsp() (checked by the type)
+ *   backend_fail()           give up with the proxy's exception, no retry
+ *   backend_attempt_failed() this attempt failed: a read with retries
+ *                            left goes again, anything else gets 0x0B
+ *   backend_continue()       another device transaction is needed (the
+ *                            next block, the next register): queued again
+ *   backend_broadcast_sent() a broadcast went out: nobody answers it
+ * Finding the request an answer is for:
+ *   backend_match_tid(), backend_match_oldest()
+ * Timing a request on the wire:
+ *   backend_attempt_start()  start the attempt clock (the core times out)
+ *   backend_attempt_ms()     how long the attempt may take, for a type that
+ *                            keeps its own clock (a serial worker)
+ * The link:
+ *   backend_connected(), backend_conn_failed(), backend_conn_lost()
+ *   backend_quiet()          nothing goes out for <ms> from now
+ *   backend_paced()          the type sent something of its own
+ *   backend_hold(), backend_release_hold()
+ *                            nothing goes out in between: a type parses
+ *                            everything one read brought first
+ *   backend_usable_since()   how old cached registers may be for a request
+ * Lifetime:
+ *   backend_handle_opened(), backend_handle_closed()
+ *                            a handle or lookup of the type that uses <be>
+ *                            in its callback: <be> outlives it
+ * The calls that end a request, and the link calls, may transmit the next
+ * request before they return (re-entrancy is handled by backend_kick()),
+ * unless the type holds transmissions while it parses what it read
+ * (backend_hold()).
  */
 struct backend_ops {
     const char *type;                          /* "tcp" */
@@ -86,7 +115,8 @@ struct backend {
     uv_timer_t          deadline_timer;  /* request_timeout_ms */
     uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
     uv_timer_t          retry_timer;     /* reconnect back-off */
-    unsigned            open_handles;    /* timers not yet closed */
+    unsigned            open_handles;    /* handles (the core's and the
+                                            type's) not yet closed */
     struct cache        cache;           /* registers seen on this link,
                                             BACKEND_CACHE_CHUNKS at most */
     struct cache        writes;          /* when registers were last
@@ -119,6 +149,7 @@ void backend_start(struct backend *be);
 void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
 void backend_release(struct backend *be);
+void backend_handle_opened(struct backend *be);
 void backend_handle_closed(struct backend *be);
 void backend_update(struct backend *be, const struct cfg_backend *cfg,
                     unsigned request_timeout_ms);

@@ -131,13 +131,13 @@ fake_transmit(struct backend *be, struct req *r)
 static void
 fake_closed_cb(uv_handle_t *h)
 {
-    fk.be->open_handles--;
+    backend_handle_closed(fk.be);
 }
 
 static void
 fake_stop(struct backend *be)
 {
-    be->open_handles++;
+    backend_handle_opened(be);
     uv_close((uv_handle_t *)&fk.timer, fake_closed_cb);
 }
 
