@@ -278,7 +278,7 @@ finish_exception(struct backend *be, struct req *lead, uint8_t code)
 {
     policy_precheck_restore(lead);
     if ((code == MB_EX_GW_TARGET || code == MB_EX_GW_PATH) &&
-        policy_stale_answer(be, lead)) {
+        policy_stale_answer(be, lead, uv_now(be->loop))) {
         finish(be, lead);
         return;
     }
@@ -337,7 +337,8 @@ handover(struct backend *be, struct req *l)
 void
 backend_done(struct backend *be, struct req *r)
 {
-    if (r->saved != NULL && policy_precheck_done(be, r)) {
+    if (r->saved != NULL && policy_precheck_done(be, r) == POLICY_DEVICE) {
+        backend_continue(be, r);
         return;
     }
     /* Answered without the device (from the cache): no pause owed. */
@@ -354,7 +355,7 @@ backend_done(struct backend *be, struct req *r)
     }
     rlog(LOG_DEBUG, r, "response fc 0x%02X, %zu bytes", req_rsp(r)[0],
          r->rsp_len);
-    policy_learn(be, r);
+    policy_learn(be, r, uv_now(be->loop));
     /* The device link is the bottleneck: put the next request on it
      * before spending system calls on the replies to clients. */
     sched_unindex(&be->sched, r);
@@ -525,6 +526,20 @@ backend_match_oldest(struct backend *be)
     return TAILQ_FIRST(&be->inflight);
 }
 
+/*
+ * The oldest arrival time of a cached register that may answer <r>: within
+ * cache_ttl_ms, or since <r> was received (values fetched for it, or fanned
+ * out while it waited, even with the cache off).
+ */
+uint64_t
+backend_usable_since(const struct backend *be, const struct req *r)
+{
+    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    uint64_t since = ttl > 0 && now > ttl ? now - ttl + 1 : now;
+
+    return MB_MAX(MB_MIN(since, r->t_recv_ms), 1);
+}
+
 /* --- submission and dispatch ------------------------------------------ */
 
 /* Attach read <r> to an identical lead if there is one. */
@@ -567,8 +582,17 @@ backend_submit(struct backend *be, struct req *r)
         req_fail(r, ex);
         return;
     }
-    if (!read && policy_write(be, r)) {
-        return;
+    if (!read) {
+        switch (policy_write(be, r, uv_now(be->loop), &ex)) {
+        case POLICY_REFUSE:
+            req_fail(r, ex);
+            return;
+        case POLICY_ANSWER:
+            req_complete(r);
+            return;
+        case POLICY_DEVICE:
+            break;
+        }
     }
     if (policy_cacheable(r) && be->cfg.cache_ttl_ms > 0) {
         if (policy_cache_answer(be, r, backend_usable_since(be, r))) {
@@ -580,7 +604,7 @@ backend_submit(struct backend *be, struct req *r)
         be->st.cache_misses++;
     }
     if (be->down || be->stopping) {
-        if (policy_stale_answer(be, r)) {
+        if (policy_stale_answer(be, r, uv_now(be->loop))) {
             req_complete(r);
             return;
         }

@@ -53,6 +53,7 @@ struct req {
     uint16_t         step;       /* progress of a request that takes several
                                     device transactions (split writes) */
     uint32_t         epoch;      /* backend write_epoch when submitted */
+    bool             read_only;  /* its client is in read_only_clients */
     bool             precheck;   /* write_if_changed: read first */
     bool             local;      /* answered without the device */
     bool             held;       /* DONE, its answer waiting for an

@@ -160,6 +160,7 @@ session_dispatch(struct session *s, struct req *r)
     uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
     bool routed = router_lookup(&s->srv->router, r->unit, &bi, &be_unit);
 
+    r->read_only = s->read_only;
     if (routed) {
         r->backend = s->srv->backends[bi];
         r->be_unit = be_unit;
