@@ -51,10 +51,10 @@
  *   backend_handle_opened(), backend_handle_closed()
  *                            a handle or lookup of the type that uses <be>
  *                            in its callback: <be> outlives it
- * The calls that end a request, and the link calls, may transmit the next
- * request before they return (re-entrancy is handled by backend_kick()),
- * unless the type holds transmissions while it parses what it read
- * (backend_hold()).
+ * Any of the calls that end a request, and the link calls, may transmit the
+ * next request before they return, unless the link is held: the core holds
+ * it itself while transmit() runs, so a type may end a request inside
+ * transmit() (an answer from its cache, a write that failed).
  */
 struct backend_ops {
     const char *type;                          /* "tcp" */
@@ -79,6 +79,9 @@ struct backend {
     const struct backend_ops *ops;
     struct cfg_backend  cfg;             /* a copy: reload may replace it */
     struct server      *srv;             /* borrowed: outlives backends */
+    uint64_t            id;              /* unique in the process: a reload
+                                            may reuse an address, never an
+                                            id (session.c keys by it) */
     uv_loop_t          *loop;
     void               *priv;            /* the type's state */
     bool                up;              /* transport ready: may transmit */
@@ -91,17 +94,18 @@ struct backend {
                                             once every released one it
                                             follows has closed (server.c) */
     TAILQ_ENTRY(backend) closing_link;   /* srv->closing, once released */
-    bool                kicking, kick_again;
     unsigned            holding;         /* backend_hold() depth: no
                                             transmission meanwhile */
     bool                kick_held;       /* a kick came while holding */
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */
     uint64_t            backoff_ms;      /* delay before the next attempt */
-    struct sched        sched;           /* queued requests */
-    struct req_list     inflight;        /* on the wire, oldest first */
+    struct sched        sched;           /* QUEUED, in flows by client */
+    struct req_list     inflight;        /* INFLIGHT: on the wire, oldest
+                                            first */
     unsigned            n_inflight;
-    struct req_list     deadlines;       /* queued and attached, by deadline */
+    struct req_list     deadlines;       /* QUEUED and ATTACHED, by
+                                            deadline */
     uint64_t            ready_ns;        /* uv_hrtime() from which the next
                                             request may go: the end of the
                                             last response (or timeout) plus
@@ -161,6 +165,7 @@ const char *backend_state(const struct backend *be);
 
 void backend_submit(struct backend *be, struct req *r);
 void backend_abandon(struct backend *be, struct req *r);
+void backend_owner_gone(struct backend *be, const struct req_owner *owner);
 void backend_kick(struct backend *be);
 void backend_hold(struct backend *be);
 void backend_release_hold(struct backend *be);

@@ -127,6 +127,9 @@ setup(void)
     srv.loop = &loop;
     srv.cfg = cfg;
     TAILQ_INIT(&srv.sessions);
+    TAILQ_INIT(&srv.ending);
+    uv_timer_init(&loop, &srv.end_timer);
+    srv.end_timer.data = &srv;
     router_init(&srv.router);
     router_add(&srv.router, &cfg->routes[0]);
     bes[0] = backend_new(&srv, &loop, &fake_ops, &cfg->backends[0],
@@ -144,6 +147,7 @@ teardown(void)
         session_close(s, LOG_DEBUG, "test over");
     }
     backend_stop(bes[0]);
+    uv_close((uv_handle_t *)&srv.end_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     backend_free(bes[0]);
     cfg_free(srv.cfg);

@@ -182,6 +182,9 @@ setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
     TAILQ_INIT(&srv.partials);
     uv_timer_init(&loop, &srv.frame_timer);
     srv.frame_timer.data = &srv;
+    TAILQ_INIT(&srv.ending);
+    uv_timer_init(&loop, &srv.end_timer);
+    srv.end_timer.data = &srv;
     router_init(&srv.router);
     for (unsigned i = 0; i < cfg->n_routes; i++) {
         router_add(&srv.router, &cfg->routes[i]);
@@ -290,6 +293,7 @@ teardown(void)
     }
     backend_stop(bes[0]);
     uv_close((uv_handle_t *)&srv.frame_timer, NULL);
+    uv_close((uv_handle_t *)&srv.end_timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     backend_free(bes[0]);
     cfg_free(srv.cfg);
