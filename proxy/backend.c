@@ -59,6 +59,26 @@ static const struct backend_ops *const backend_types[] = {
     &be_givenergy_ops,
 };
 
+/* Types added at run time: a test's scripted device. */
+static const struct backend_ops *backend_added[4];
+
+/*
+ * Add type <ops> to the registry, after the built-in ones (a test's
+ * scripted device: tests/support/fake_backend.c). Adding it again is a
+ * no-op.
+ */
+void
+backend_register(const struct backend_ops *ops)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(backend_added); i++) {
+        if (backend_added[i] == NULL || backend_added[i] == ops) {
+            backend_added[i] = ops;
+            return;
+        }
+    }
+    ASSERT(!"too many backend types added");
+}
+
 /*
  * Return the ops of backend type <type>, or NULL.
  */
@@ -68,6 +88,12 @@ backend_find_ops(const char *type)
     for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++) {
         if (strcmp(backend_types[i]->type, type) == 0) {
             return backend_types[i];
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(backend_added); i++) {
+        if (backend_added[i] != NULL &&
+            strcmp(backend_added[i]->type, type) == 0) {
+            return backend_added[i];
         }
     }
     return NULL;

@@ -145,6 +145,7 @@ struct backend {
 #define BACKEND_CACHE_CHUNKS 4096
 
 const struct backend_ops *backend_find_ops(const char *type);
+void backend_register(const struct backend_ops *ops);
 struct backend *backend_new(struct server *srv, uv_loop_t *loop,
                             const struct backend_ops *ops,
                             const struct cfg_backend *cfg,
