@@ -539,9 +539,8 @@ giv_stop(struct backend *be)
     struct giv_be *t = be->priv;
 
     tcplink_stop(&t->link);
-    be->up = false;
     t->req_id = 0;
-    be->open_handles++;
+    backend_handle_opened(be);
     uv_close((uv_handle_t *)&t->keepalive, giv_timer_closed_cb);
 }
 

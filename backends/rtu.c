@@ -603,7 +603,7 @@ rtu_create(struct backend *be)
     uv_cond_init(&bus->cv);
     uv_async_init(be->loop, &bus->async, rtu_async_cb);
     bus->async.data = bus;
-    be->open_handles++;
+    backend_handle_opened(be);
     if (uv_thread_create(&bus->thread, rtu_worker, bus) != 0) {
         uv_close((uv_handle_t *)&bus->async, rtu_async_closed_cb);
         return -1;
@@ -619,7 +619,6 @@ rtu_stop(struct backend *be)
     struct rtu_bus *bus = be->priv;
 
     bus->stopping = true;
-    be->up = false;
     uv_mutex_lock(&bus->mu);
     bus->quit = true;
     uv_cond_signal(&bus->cv);

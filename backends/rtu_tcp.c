@@ -280,11 +280,10 @@ rtu_tcp_stop(struct backend *be)
     struct rtu_tcp_be *t = be->priv;
 
     tcplink_stop(&t->link);
-    be->up = false;
     t->req_id = 0;
     rtu_rx_discard(&t->rx);
     rtu_tcp_count_stray(t);
-    be->open_handles++;
+    backend_handle_opened(be);
     uv_close((uv_handle_t *)&t->byte_timer, rtu_tcp_timer_closed_cb);
 }
 

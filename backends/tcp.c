@@ -253,7 +253,6 @@ tcp_stop(struct backend *be)
     struct tcp_be *t = be->priv;
 
     tcplink_stop(&t->link);
-    be->up = false;
 }
 
 static void

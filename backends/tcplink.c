@@ -389,7 +389,7 @@ tcplink_connect(struct tcplink *l)
         return;
     }
     l->resolving = true;
-    l->be->open_handles++;      /* <l> must outlive the lookup */
+    backend_handle_opened(l->be);   /* <l> must outlive the lookup */
 }
 
 static void
@@ -413,7 +413,7 @@ tcplink_stop(struct tcplink *l)
         uv_cancel((uv_req_t *)&l->gai);
     }
     tcplink_detach(l);
-    l->be->open_handles++;
+    backend_handle_opened(l->be);
     uv_close((uv_handle_t *)&l->connect_timer, tcplink_timer_closed_cb);
 }
 

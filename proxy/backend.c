@@ -21,6 +21,24 @@
  * not on it: their attempt timeout is cut to the deadline instead, so the
  * backend, which owns them, finishes them in time.
  *
+ * States and lists: req_move() is the one function that moves a request
+ * between the states of the lifecycle (req.c) and the lists that hold
+ * them. The rest of this file decides when; policy.c gives verdicts
+ * (send, answer, refuse) and this file acts on them: only this file
+ * completes a request (req_complete(), req_fail()). A request leaves the
+ * core through its owner's callback (owner->ops->done()); the owner calls
+ * down (backend_submit(), backend_abandon(), backend_owner_gone()), never
+ * the other way.
+ *
+ * Transmission: backend_kick() is the one loop that transmits. Nothing is
+ * transmitted while the link is held (backend_hold()): while a type parses
+ * what one read brought, while a paced turn waits for the loop's poll, and
+ * while transmit() runs, so that a request a type ends inside transmit()
+ * asks the loop for the next one instead of nesting a call. Completions
+ * call into the owner, which never calls back into the core (a session
+ * whose reply cannot be written closes on the loop's next turn), so no
+ * list changes under a loop that walks it.
+ *
  * What it does not own: sockets and framing (backends/), the client side
  * (session.c).
  */
@@ -32,7 +50,7 @@
 #include "pdu.h"
 #include "policy.h"
 #include "server.h"
-#include "session.h"
+#include "stats.h"
 
 /*
  * The registry of backend types: one line each, in the order the
@@ -62,14 +80,38 @@ static const struct backend_ops *const backend_types[] = {
     BACKEND_TYPES(BACKEND_TYPE_ENTRY)
 };
 
+/* Types added at run time: a test's scripted device. */
+static const struct backend_ops *backend_added[4];
+
 /*
- * Return registered backend type number <i> (from 0), or NULL past the
- * last.
+ * Add type <ops> to the registry, after the built-in ones (a test's
+ * scripted device: tests/support/fake_backend.c). Adding it again is a
+ * no-op.
+ */
+void
+backend_register(const struct backend_ops *ops)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(backend_added); i++) {
+        if (backend_added[i] == NULL || backend_added[i] == ops) {
+            backend_added[i] = ops;
+            return;
+        }
+    }
+    ASSERT(!"too many backend types added");
+}
+
+/*
+ * Return registered backend type number <i> (from 0: the built-in ones,
+ * then those added at run time), or NULL past the last.
  */
 const struct backend_ops *
 backend_type_at(size_t i)
 {
-    return i < ARRAY_SIZE(backend_types) ? backend_types[i] : NULL;
+    if (i < ARRAY_SIZE(backend_types)) {
+        return backend_types[i];
+    }
+    i -= ARRAY_SIZE(backend_types);
+    return i < ARRAY_SIZE(backend_added) ? backend_added[i] : NULL;
 }
 
 /*
@@ -78,9 +120,11 @@ backend_type_at(size_t i)
 const struct backend_ops *
 backend_find_ops(const char *type)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(backend_types); i++) {
-        if (strcmp(backend_types[i]->type, type) == 0) {
-            return backend_types[i];
+    const struct backend_ops *ops;
+
+    for (size_t i = 0; (ops = backend_type_at(i)) != NULL; i++) {
+        if (strcmp(ops->type, type) == 0) {
+            return ops;
         }
     }
     return NULL;
@@ -147,6 +191,8 @@ backend_routed(const struct backend *be, uint8_t unit)
     return (be->routed[unit / 8] >> (unit % 8)) & 1;
 }
 
+static uint64_t backend_next_id;
+
 static void deadline_cb(uv_timer_t *t);
 static void pace_cb(uv_timer_t *t);
 static void pace_check_cb(uv_check_t *c);
@@ -170,6 +216,7 @@ backend_new(struct server *srv, uv_loop_t *loop,
 {
     struct backend *be = xcalloc(1, sizeof(*be));
 
+    be->id = ++backend_next_id;
     be->ops = ops;
     be->cfg = *cfg;
     be->srv = srv;
@@ -230,7 +277,7 @@ backend_start(struct backend *be)
     be->ops->start(be);
 }
 
-/* --- lists ------------------------------------------------------------ */
+/* --- states and lists ------------------------------------------------- */
 
 static void
 deadline_arm(struct backend *be)
@@ -266,56 +313,123 @@ deadline_add(struct backend *be, struct req *r)
             deadline_arm(be);
         }
     }
-    r->in_deadlines = true;
 }
 
-static void
-deadline_remove(struct backend *be, struct req *r)
+/* The states whose requests wait for the wire, on backend->deadlines. */
+static bool
+waiting(enum req_state state)
 {
-    if (r->in_deadlines) {
-        TAILQ_REMOVE(&be->deadlines, r, d_link);
-        r->in_deadlines = false;
+    return state == REQ_QUEUED || state == REQ_ATTACHED;
+}
+
+/* req_move(): a request that goes back to the QUEUED state goes to the
+ * front of its flow (it already waited its turn), not the back. */
+#define MOVE_FRONT 1u
+
+/*
+ * Move <r>, a request of <be>, to state <to>: off the list of its old
+ * state, onto the list of the new one (see req.c). The one function that
+ * changes req->state (pgbouncer's change_client_state()):
+ *   QUEUED    its owner's flow of be->sched, at the back (at the front
+ *             with MOVE_FRONT in <how>);
+ *   ATTACHED  the followers of r->lead, which the caller has set;
+ *   INFLIGHT  be->inflight, counted in n_inflight;
+ *   DONE      none: out of the core, and out of the coalescing index.
+ * QUEUED and ATTACHED requests are on be->deadlines too. <be> is NULL only
+ * for a request that never reached a backend (unrouted), NEW to DONE.
+ * Aborts on a transition the lifecycle does not have, or a request that
+ * is not where its state says.
+ */
+static void
+req_move(struct backend *be, struct req *r, enum req_state to, unsigned how)
+{
+    enum req_state from = r->state;
+
+    ASSERT(r->backend == be && req_transition_ok(from, to));
+    ASSERT(be != NULL || to == REQ_DONE);
+    switch (from) {
+    case REQ_NEW:
+        ASSERT(r->flow == NULL && !r->hashed);
+        break;
+    case REQ_QUEUED:
+        sched_remove(&be->sched, r);
+        break;
+    case REQ_ATTACHED:
+        ASSERT(r->lead != NULL && !r->hashed);
+        TAILQ_REMOVE(&r->lead->followers, r, q_link);
+        r->lead = NULL;
+        break;
+    case REQ_INFLIGHT:
+        ASSERT(be->n_inflight > 0 && r->flow == NULL);
+        TAILQ_REMOVE(&be->inflight, r, q_link);
+        be->n_inflight--;
+        r->attempt_deadline_ms = 0;
+        break;
+    default:
+        ASSERT(!"a request in no state of the lifecycle");
     }
-}
+    if (waiting(from) && !waiting(to)) {
+        TAILQ_REMOVE(&be->deadlines, r, d_link);
+    }
+    r->state = to;
+    switch (to) {
+    case REQ_QUEUED: {
+        struct flow *f = sched_flow(&be->sched, r->owner, r->prio);
 
-/* Take <r> off the wire: its slot is free and pacing starts now, for
- * <pause_ms> (min_spacing_ms, or a broadcast's longer silence). */
-static void
-inflight_remove_pause(struct backend *be, struct req *r, unsigned pause_ms)
-{
-    ASSERT(r->state == REQ_INFLIGHT && be->n_inflight > 0);
-    TAILQ_REMOVE(&be->inflight, r, q_link);
-    be->n_inflight--;
-    r->attempt_deadline_ms = 0;
-    be->ready_ns = MB_MAX(be->ready_ns, uv_hrtime() + pause_ms * 1000000ull);
-}
-
-static void
-inflight_remove(struct backend *be, struct req *r)
-{
-    inflight_remove_pause(be, r, be->cfg.min_spacing_ms);
+        if (how & MOVE_FRONT) {
+            sched_push_front(&be->sched, f, r);
+        } else {
+            sched_enqueue(&be->sched, f, r);
+        }
+        break;
+    }
+    case REQ_ATTACHED:
+        ASSERT(r->lead != NULL && r->lead->state != REQ_ATTACHED &&
+               TAILQ_EMPTY(&r->followers));
+        TAILQ_INSERT_TAIL(&r->lead->followers, r, q_link);
+        break;
+    case REQ_INFLIGHT:
+        TAILQ_INSERT_TAIL(&be->inflight, r, q_link);
+        be->n_inflight++;
+        break;
+    default:
+        ASSERT(r->flow == NULL && r->lead == NULL);
+        if (r->hashed) {
+            sched_unindex(&be->sched, r);
+        }
+        break;
+    }
+    if (!waiting(from) && waiting(to)) {
+        deadline_add(be, r);
+    }
 }
 
 /* --- completion ------------------------------------------------------- */
 
 /*
- * <lead> has its answer (a response or an exception) in req_rsp(): give a
- * copy to every follower, then complete them all. Takes ownership of all.
+ * DONE <lead> has its answer (a response or an exception) in req_rsp():
+ * give a copy to every follower, then complete them all. Takes ownership
+ * of all.
  */
 static void
-finish(struct backend *be, struct req *lead)
+complete_all(struct backend *be, struct req *lead)
 {
     struct req *f;
 
-    sched_unindex(&be->sched, lead);
     while ((f = TAILQ_FIRST(&lead->followers)) != NULL) {
-        TAILQ_REMOVE(&lead->followers, f, q_link);
-        deadline_remove(be, f);
-        f->lead = NULL;
+        req_move(be, f, REQ_DONE, 0);
         req_set_response(f, req_rsp(lead), lead->rsp_len);
         req_complete(f);
     }
     req_complete(lead);
+}
+
+/* <lead>, wherever it is, has its answer: complete it and its followers. */
+static void
+finish(struct backend *be, struct req *lead)
+{
+    req_move(be, lead, REQ_DONE, 0);
+    complete_all(be, lead);
 }
 
 static void
@@ -323,7 +437,7 @@ finish_exception(struct backend *be, struct req *lead, uint8_t code)
 {
     policy_precheck_restore(lead);
     if ((code == MB_EX_GW_TARGET || code == MB_EX_GW_PATH) &&
-        policy_stale_answer(be, lead)) {
+        policy_stale_answer(be, lead, uv_now(be->loop))) {
         finish(be, lead);
         return;
     }
@@ -357,21 +471,42 @@ handover(struct backend *be, struct req *l)
     struct req *f = TAILQ_FIRST(&l->followers);
     struct req *it;
 
-    TAILQ_REMOVE(&l->followers, f, q_link);
+    req_move(be, f, REQ_QUEUED, MOVE_FRONT);
     TAILQ_CONCAT(&f->followers, &l->followers, q_link);
     TAILQ_FOREACH(it, &f->followers, q_link) {
         it->lead = f;
     }
-    f->lead = NULL;
     f->attempts = l->attempts;
     f->step = l->step;
     if (l->hashed) {
         sched_unindex(&be->sched, l);
         sched_index(&be->sched, f);
     }
-    req_set_state(f, REQ_QUEUED);
-    sched_push_front(&be->sched, session_flow(f->session, be), f);
     rlog(LOG_DEBUG, f, "takes over from R#%llu", (unsigned long long)l->id);
+}
+
+/* <r> (QUEUED, ATTACHED or INFLIGHT) leaves before its transaction is
+ * done, with exception <code>: its followers go on without it. */
+static void
+give_up(struct backend *be, struct req *r, uint8_t code)
+{
+    if (!TAILQ_EMPTY(&r->followers)) {
+        handover(be, r);
+    }
+    finish_exception(be, r, code);
+}
+
+/* INFLIGHT <r> needs the wire again (a retry, another step): back to the
+ * front of its client's flow. One whose client has gone hands its place to
+ * its first follower, or is dropped. */
+static void
+requeue(struct backend *be, struct req *r)
+{
+    if (r->owner == NULL) {
+        give_up(be, r, MB_EX_GW_TARGET);
+        return;
+    }
+    req_move(be, r, REQ_QUEUED, MOVE_FRONT);
 }
 
 /*
@@ -382,11 +517,12 @@ handover(struct backend *be, struct req *l)
 void
 backend_done(struct backend *be, struct req *r)
 {
-    if (r->saved != NULL && policy_precheck_done(be, r)) {
+    if (r->saved != NULL && policy_precheck_done(be, r) == POLICY_DEVICE) {
+        backend_continue(be, r);
         return;
     }
     /* Answered without the device (from the cache): no pause owed. */
-    inflight_remove_pause(be, r, r->local ? 0 : be->cfg.min_spacing_ms);
+    backend_quiet(be, r->local ? 0 : be->cfg.min_spacing_ms);
     be->st.responses++;
     stats_hist_add(&be->wire_time, uv_now(be->loop) - r->t_sent_ms);
     if (pdu_is_exception(req_rsp(r), r->rsp_len)) {
@@ -399,12 +535,12 @@ backend_done(struct backend *be, struct req *r)
     }
     rlog(LOG_DEBUG, r, "response fc 0x%02X, %zu bytes", req_rsp(r)[0],
          r->rsp_len);
-    policy_learn(be, r);
+    policy_learn(be, r, uv_now(be->loop));
     /* The device link is the bottleneck: put the next request on it
      * before spending system calls on the replies to clients. */
-    sched_unindex(&be->sched, r);
+    req_move(be, r, REQ_DONE, 0);
     backend_kick(be);
-    finish(be, r);
+    complete_all(be, r);
 }
 
 /*
@@ -414,7 +550,7 @@ backend_done(struct backend *be, struct req *r)
 void
 backend_fail(struct backend *be, struct req *r, uint8_t code)
 {
-    inflight_remove(be, r);
+    backend_quiet(be, be->cfg.min_spacing_ms);
     finish_exception(be, r, code);
     backend_kick(be);
 }
@@ -436,20 +572,19 @@ may_retry(const struct backend *be, const struct req *r)
 void
 backend_attempt_failed(struct backend *be, struct req *r, const char *why)
 {
-    inflight_remove(be, r);
+    backend_quiet(be, be->cfg.min_spacing_ms);
     if (!may_retry(be, r) && pdu_is_read(req_fc(r)) && !be->stopping &&
         r->attempts <= be->cfg.retries && !TAILQ_EMPTY(&r->followers)) {
         /* Only the lead's own deadline is over: those who came later
          * still have time for the attempt they are owed. */
         rlog(LOG_DEBUG, r, "attempt %u failed (%s) at its deadline",
              r->attempts, why);
-        handover(be, r);
-        finish_exception(be, r, MB_EX_GW_TARGET);
+        give_up(be, r, MB_EX_GW_TARGET);
         backend_kick(be);
         return;
     }
     if (!may_retry(be, r) ||
-        (r->session == NULL && TAILQ_EMPTY(&r->followers))) {
+        (r->owner == NULL && TAILQ_EMPTY(&r->followers))) {
         rlog(LOG_DEBUG, r, "attempt %u failed (%s), giving up", r->attempts,
              why);
         finish_exception(be, r, MB_EX_GW_TARGET);
@@ -462,15 +597,7 @@ backend_attempt_failed(struct backend *be, struct req *r, const char *why)
         be->ready_ns += (be->cfg.retry_delay_ms - be->cfg.min_spacing_ms) *
                         1000000ull;
     }
-    if (r->session == NULL) {
-        handover(be, r);
-        ASSERT(TAILQ_EMPTY(&r->followers));
-        finish_exception(be, r, MB_EX_GW_TARGET);
-    } else {
-        req_set_state(r, REQ_QUEUED);
-        sched_push_front(&be->sched, session_flow(r->session, be), r);
-        deadline_add(be, r);
-    }
+    requeue(be, r);
     backend_kick(be);
 }
 
@@ -482,8 +609,8 @@ backend_attempt_failed(struct backend *be, struct req *r, const char *why)
 void
 backend_broadcast_sent(struct backend *be, struct req *r)
 {
-    inflight_remove_pause(be, r, MB_MAX(be->cfg.min_spacing_ms,
-                                        be->cfg.broadcast_delay_ms));
+    backend_quiet(be, MB_MAX(be->cfg.min_spacing_ms,
+                             be->cfg.broadcast_delay_ms));
     be->st.broadcasts++;
     /* A read answered while it waited may have brought the old values
      * back into some unit's cache. */
@@ -505,26 +632,20 @@ backend_broadcast_sent(struct backend *be, struct req *r)
 void
 backend_continue(struct backend *be, struct req *r)
 {
-    inflight_remove(be, r);
+    backend_quiet(be, be->cfg.min_spacing_ms);
     r->attempts = 0;
-    if (r->session == NULL) {
-        if (!TAILQ_EMPTY(&r->followers)) {
-            handover(be, r);
-        }
-        finish_exception(be, r, MB_EX_GW_TARGET);
-    } else {
-        req_set_state(r, REQ_QUEUED);
-        sched_push_front(&be->sched, session_flow(r->session, be), r);
-        deadline_add(be, r);
-    }
+    requeue(be, r);
     backend_kick(be);
 }
 
 /*
- * Keep <be>'s line quiet for <ms> from now: on links without transaction
- * ids (RTU frames, MBAP with check_tid = no), an answer that comes after its
- * timeout, or a copy of an answer (settle_ms), must arrive while nothing is
- * on the wire, to be drained, not taken for the next one's.
+ * Keep <be>'s line quiet for <ms> from now: nothing is transmitted before.
+ * The core calls it when a request leaves the wire (min_spacing_ms; a
+ * broadcast's broadcast_delay_ms; 0 for an answer that did not come from
+ * the device). On links without transaction ids (RTU, tcp with check_tid
+ * = no), the type calls it too: an answer that comes after its timeout,
+ * or a copy of an answer (settle_ms), must arrive while nothing is on the
+ * wire, to be drained, not taken for the next one's.
  */
 void
 backend_quiet(struct backend *be, unsigned ms)
@@ -539,8 +660,7 @@ backend_quiet(struct backend *be, unsigned ms)
 void
 backend_paced(struct backend *be)
 {
-    be->ready_ns = MB_MAX(be->ready_ns,
-                          uv_hrtime() + be->cfg.min_spacing_ms * 1000000ull);
+    backend_quiet(be, be->cfg.min_spacing_ms);
 }
 
 /*
@@ -570,7 +690,21 @@ backend_match_oldest(struct backend *be)
     return TAILQ_FIRST(&be->inflight);
 }
 
-/* --- submission and dispatch ------------------------------------------ */
+/*
+ * The oldest arrival time of a cached register that may answer <r>: within
+ * cache_ttl_ms, or since <r> was received (values fetched for it, or fanned
+ * out while it waited, even with the cache off).
+ */
+uint64_t
+backend_usable_since(const struct backend *be, const struct req *r)
+{
+    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    uint64_t since = ttl > 0 && now > ttl ? now - ttl + 1 : now;
+
+    return MB_MAX(MB_MIN(since, r->t_recv_ms), 1);
+}
+
+/* --- submission ------------------------------------------------------- */
 
 /* Attach read <r> to an identical lead if there is one. */
 static bool
@@ -583,59 +717,99 @@ try_coalesce(struct backend *be, struct req *r)
     if (lead == NULL || lead->epoch != be->write_epoch) {
         return false;
     }
-    req_set_state(r, REQ_ATTACHED);
     r->lead = lead;
-    TAILQ_INSERT_TAIL(&lead->followers, r, q_link);
-    deadline_add(be, r);
+    req_move(be, r, REQ_ATTACHED, 0);
     be->st.coalesced++;
     rlog(LOG_DEBUG, r, "attached to R#%llu", (unsigned long long)lead->id);
     return true;
 }
 
+/* NEW <r> (of <be>, NULL if unrouted) is answered at once, without the
+ * device: its answer is in req_rsp(), or it is the exception <code>. */
+static void
+answer_now(struct backend *be, struct req *r)
+{
+    req_move(be, r, REQ_DONE, 0);
+    req_complete(r);
+}
+
+static void
+refuse(struct backend *be, struct req *r, uint8_t code)
+{
+    req_move(be, r, REQ_DONE, 0);
+    req_fail(r, code);
+}
+
 /*
- * Submit routed request <r> (NEW, with backend and be_unit set) to <be>.
- * Takes ownership: <r> is queued, attached to an identical read, or
- * failed at once (backend down 0x0A, read to broadcast 0x01, queue full
- * 0x06).
+ * Submit NEW request <r> to <be>, the backend its unit routes to (with
+ * r->backend = <be> and r->be_unit set), or NULL if no route leads
+ * anywhere. The core's entry: takes ownership. <r> is queued, attached to
+ * an identical read, answered without the device (the cache,
+ * write_if_changed), or failed at once: a malformed PDU (0x01..0x03), no
+ * route (0x0A), backend down (0x0A), refused by the write rules, a read to
+ * broadcast (0x01), queue full (0x06).
  */
 void
 backend_submit(struct backend *be, struct req *r)
 {
-    bool read = pdu_is_read(req_fc(r));
+    uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
+    bool read;
 
-    uint8_t ex;
-
+    ASSERT(r->state == REQ_NEW && r->backend == be);
+    if (ex != MB_EX_NONE) {
+        stats_srv.ex_bad_request++;
+        rlog(LOG_DEBUG, r, "malformed request, fc 0x%02X %zu bytes",
+             req_fc(r), r->pdu_len);
+        refuse(be, r, ex);
+        return;
+    }
+    if (be == NULL) {
+        stats_srv.ex_no_route++;
+        rlog(LOG_DEBUG, r, "no route for unit %u", r->unit);
+        refuse(NULL, r, MB_EX_GW_PATH);
+        return;
+    }
+    read = pdu_is_read(req_fc(r));
     be->st.requests++;
     r->deadline_ms = r->t_recv_ms + be->request_timeout_ms +
                      (backend_timeout_ms(be, r) - be->cfg.timeout_ms);
     if (be->ops->admit != NULL && (ex = be->ops->admit(be, r)) != 0) {
-        req_fail(r, ex);
+        refuse(be, r, ex);
         return;
     }
-    if (!read && policy_write(be, r)) {
-        return;
+    if (!read) {
+        switch (policy_write(be, r, uv_now(be->loop), &ex)) {
+        case POLICY_REFUSE:
+            refuse(be, r, ex);
+            return;
+        case POLICY_ANSWER:
+            answer_now(be, r);
+            return;
+        case POLICY_DEVICE:
+            break;
+        }
     }
     if (policy_cacheable(r) && be->cfg.cache_ttl_ms > 0) {
         if (policy_cache_answer(be, r, backend_usable_since(be, r))) {
             be->st.cache_hits++;
             rlog(LOG_DEBUG, r, "answered from the cache");
-            req_complete(r);
+            answer_now(be, r);
             return;
         }
         be->st.cache_misses++;
     }
     if (be->down || be->stopping) {
-        if (policy_stale_answer(be, r)) {
-            req_complete(r);
+        if (policy_stale_answer(be, r, uv_now(be->loop))) {
+            answer_now(be, r);
             return;
         }
         be->st.ex_down++;
-        req_fail(r, MB_EX_GW_PATH);
+        refuse(be, r, MB_EX_GW_PATH);
         return;
     }
     if (r->be_unit == 0 &&
         (read || pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len) == 0)) {
-        req_fail(r, MB_EX_ILLEGAL_FUNCTION);   /* nobody would answer it */
+        refuse(be, r, MB_EX_ILLEGAL_FUNCTION);  /* nobody would answer it */
         return;
     }
     r->epoch = be->write_epoch;
@@ -647,62 +821,59 @@ backend_submit(struct backend *be, struct req *r)
     }
     if (be->sched.queued >= be->cfg.queue_depth) {
         be->st.ex_busy++;
-        req_fail(r, MB_EX_BUSY);
+        refuse(be, r, MB_EX_BUSY);
         return;
     }
-    req_set_state(r, REQ_QUEUED);
-    sched_enqueue(&be->sched, session_flow(r->session, be), r);
+    req_move(be, r, REQ_QUEUED, 0);
     if (read) {
         sched_index(&be->sched, r);
     }
-    deadline_add(be, r);
     rlog(LOG_DEBUG, r, "queued (%u waiting)", be->sched.queued);
     backend_kick(be);
 }
 
 /*
- * The client of <r> (QUEUED, ATTACHED or INFLIGHT on <be>) has gone.
- * A queued or attached request is taken off and freed; a queued lead first
- * hands its followers over; an in-flight one is orphaned, to be swallowed
- * when it completes. Takes ownership.
+ * The client of <r> (QUEUED, ATTACHED or INFLIGHT on <be>) has gone, and
+ * has set r->owner to NULL. A queued or attached request is taken off and
+ * freed; a queued lead first hands its followers over; an in-flight one is
+ * left to be swallowed when it completes. Takes ownership. Nothing is
+ * transmitted: the owner calls backend_owner_gone() once it has abandoned
+ * all its requests.
  */
 void
 backend_abandon(struct backend *be, struct req *r)
 {
+    ASSERT(r->owner == NULL);
     switch (r->state) {
-    case REQ_ATTACHED:
-        TAILQ_REMOVE(&r->lead->followers, r, q_link);
-        r->lead = NULL;
-        deadline_remove(be, r);
-        break;
+    case REQ_INFLIGHT:
+        return;
     case REQ_QUEUED:
-        if (r->flow == NULL) {
-            /* Dequeued and being completed by the core right now (a
-             * follower's reply failed and closed this client): the
-             * completion in progress swallows it. */
-            r->session = NULL;
-            return;
-        }
-        sched_remove(&be->sched, r);
-        deadline_remove(be, r);
         if (!TAILQ_EMPTY(&r->followers)) {
             handover(be, r);
-            /* Not now: the caller is in the middle of closing a session,
-             * whose other requests must not be answered under its feet. */
-            uv_timer_start(&be->pace_timer, pace_cb, 0, 0);
         }
-        sched_unindex(&be->sched, r);
         break;
-    case REQ_INFLIGHT:
-        r->session = NULL;
-        return;
+    case REQ_ATTACHED:
+        break;
     default:
         ASSERT(!"abandon in a state the core does not own");
     }
+    req_move(be, r, REQ_DONE, 0);
     stats_srv.replies_dropped++;
-    r->session = NULL;
     req_free(r);
 }
+
+/*
+ * <owner> (a client session) has gone, its requests abandoned: drop its
+ * flow from <be>'s queue, and send what a handover put at the front.
+ */
+void
+backend_owner_gone(struct backend *be, const struct req_owner *owner)
+{
+    sched_drop_owner(&be->sched, owner);
+    backend_kick(be);
+}
+
+/* --- transmission ----------------------------------------------------- */
 
 /* Time until pacing allows the next transmission, in ns; 0 = now. */
 static uint64_t
@@ -713,77 +884,72 @@ pace_wait_ns(const struct backend *be)
     return now >= be->ready_ns ? 0 : be->ready_ns - now;
 }
 
+/* Hand INFLIGHT <r> to the type. It may finish <r> before transmit()
+ * returns (an answer from its own cache, a broadcast, a write that
+ * failed): the link is held meanwhile, so the kick that completion asks
+ * for is the next turn of the loop in backend_kick(), not a call nested in
+ * this one. */
 static void
-kick_once(struct backend *be)
+transmit(struct backend *be, struct req *r)
+{
+    backend_hold(be);
+    be->ops->transmit(be, r);
+    be->holding--;
+    /* Still held only if the type holds on: its release goes on then. */
+    be->kick_held = be->holding > 0;
+}
+
+/*
+ * Send queued requests while <be> is up, has a free in-flight slot and
+ * pacing allows; otherwise arm the pacing timer. The one loop that
+ * transmits; while <be> is held it only notes that a kick is owed.
+ */
+void
+backend_kick(struct backend *be)
 {
     struct req *r;
     uint64_t wait;
 
-    while (be->up && !be->stopping && be->sched.queued > 0 &&
-           be->n_inflight < be->cfg.max_inflight) {
+    if (be->holding > 0) {
+        be->kick_held = true;
+        return;
+    }
+    while (be->holding == 0 && be->up && !be->stopping &&
+           be->sched.queued > 0 && be->n_inflight < be->cfg.max_inflight) {
         wait = pace_wait_ns(be);
         if (wait > 0) {
             uv_timer_start(&be->pace_timer, pace_cb,
                            (wait + 999999) / 1000000, 0);
             return;
         }
-        r = sched_dequeue(&be->sched);
-        deadline_remove(be, r);
+        r = sched_next(&be->sched);
         if (r->deadline_ms <= uv_now(be->loop)) {
             /* Its deadline timer has not run yet: do not spend a device
              * transaction (and its spacing) on an answer nobody waits for. */
-            if (!TAILQ_EMPTY(&r->followers)) {
-                handover(be, r);
-            }
-            finish_exception(be, r, MB_EX_GW_TARGET);
+            give_up(be, r, MB_EX_GW_TARGET);
             continue;
         }
         if (r->precheck && r->saved == NULL) {
             policy_precheck_swap(r);
         }
-        req_set_state(r, REQ_INFLIGHT);
+        req_move(be, r, REQ_INFLIGHT, 0);
         r->t_sent_ms = uv_now(be->loop);
         if (r->attempts == 0 && r->step == 0) {
             stats_hist_add(&be->queue_wait, r->t_sent_ms - r->t_recv_ms);
         }
-        TAILQ_INSERT_TAIL(&be->inflight, r, q_link);
-        be->n_inflight++;
         r->attempts++;
         be->st.transactions++;
         rlog(LOG_DEBUG, r, "transmit, attempt %u", r->attempts);
-        be->ops->transmit(be, r);
+        transmit(be, r);
     }
-}
-
-/*
- * Send queued requests while <be> is up, has a free in-flight slot and
- * pacing allows; otherwise arm the pacing timer. Safe to call from inside
- * a completion that transmit() triggered: the outer call loops again.
- */
-void
-backend_kick(struct backend *be)
-{
-    if (be->holding > 0) {
-        be->kick_held = true;
-        return;
-    }
-    if (be->kicking) {
-        be->kick_again = true;
-        return;
-    }
-    be->kicking = true;
-    do {
-        be->kick_again = false;
-        kick_once(be);
-    } while (be->kick_again);
-    be->kicking = false;
 }
 
 /*
  * Transmit nothing on <be> until backend_release_hold(): a backend type
  * parses everything one read brought before the next request goes out (on
  * a link without transaction ids, an answer's copy read after it would be
- * taken for its answer). Holds nest.
+ * taken for its answer). Holds nest; the core holds too, while a paced
+ * turn waits for the loop's poll and while transmit() runs.
  */
 void
 backend_hold(struct backend *be)
@@ -792,7 +958,7 @@ backend_hold(struct backend *be)
 }
 
 /*
- * End a backend_hold(); the last one sends what was held back.
+ * End a backend_hold(); the last one sends what waited meanwhile.
  */
 void
 backend_release_hold(struct backend *be)
@@ -805,8 +971,9 @@ backend_release_hold(struct backend *be)
 }
 
 /* The pause is over. Bytes that came during it may still wait in the
- * socket: libuv runs timers before it polls, so the kick waits for this
- * turn's poll (uv_check), which the idle handle keeps from blocking. */
+ * socket: libuv runs timers before it polls, so the turn waits for this
+ * iteration's poll (uv_check) under a hold, and the idle handle keeps that
+ * poll from blocking. */
 static void
 pace_cb(uv_timer_t *t)
 {
@@ -816,7 +983,6 @@ pace_cb(uv_timer_t *t)
         return;
     }
     backend_hold(be);
-    be->kick_held = true;
     uv_check_start(&be->pace_check, pace_check_cb);
     uv_idle_start(&be->pace_idle, pace_idle_cb);
 }
@@ -827,6 +993,7 @@ pace_idle_cb(uv_idle_t *i)
     (void)i;
 }
 
+/* The poll has run: what it read is parsed; the paced turn goes now. */
 static void
 pace_check_cb(uv_check_t *c)
 {
@@ -834,6 +1001,7 @@ pace_check_cb(uv_check_t *c)
 
     uv_check_stop(&be->pace_check);
     uv_idle_stop(&be->pace_idle);
+    be->kick_held = true;
     backend_release_hold(be);
 }
 
@@ -847,19 +1015,9 @@ deadline_cb(uv_timer_t *t)
 
     while ((r = TAILQ_FIRST(&be->deadlines)) != NULL &&
            r->deadline_ms <= now) {
-        deadline_remove(be, r);
-        if (r->state == REQ_ATTACHED) {
-            TAILQ_REMOVE(&r->lead->followers, r, q_link);
-            r->lead = NULL;
-        } else {
-            sched_remove(&be->sched, r);
-            if (!TAILQ_EMPTY(&r->followers)) {
-                handover(be, r);
-            }
-        }
         rlog(LOG_DEBUG, r, "deadline passed after %llu ms in the queue",
              (unsigned long long)(now - r->t_recv_ms));
-        finish_exception(be, r, MB_EX_GW_TARGET);
+        give_up(be, r, MB_EX_GW_TARGET);
     }
     deadline_arm(be);
     backend_kick(be);       /* a handover may have queued a new lead */
@@ -976,8 +1134,7 @@ fail_queued(struct backend *be)
 {
     struct req *r;
 
-    while ((r = sched_dequeue(&be->sched)) != NULL) {
-        deadline_remove(be, r);
+    while ((r = sched_next(&be->sched)) != NULL) {
         finish_exception(be, r, MB_EX_GW_PATH);
     }
 }
@@ -1080,6 +1237,17 @@ timer_closed_cb(uv_handle_t *h)
 }
 
 /*
+ * The backend type has opened a handle (or started a lookup) whose
+ * callback will use <be>: <be> is not freed before the matching
+ * backend_handle_closed().
+ */
+void
+backend_handle_opened(struct backend *be)
+{
+    be->open_handles++;
+}
+
+/*
  * One of <be>'s handles (or a pending lookup) has closed. A released
  * backend is freed when its last one has.
  */
@@ -1137,6 +1305,7 @@ backend_stop(struct backend *be)
     }
     be->stopping = true;
     fail_queued(be);
+    be->up = false;
     if (be->priv != NULL) {
         be->ops->stop(be);
     }

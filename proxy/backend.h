@@ -21,13 +21,42 @@
 struct http_buf;
 
 /*
- * IMPORTANT: a backend type finishes every request it was given by
- * transmit() with exactly one of backend_done(), backend_fail(),
- * backend_attempt_failed() or backend_broadcast_sent(), and reports its
- * connection with backend_connected() / backend_conn_failed() /
- * backend_conn_lost(). Those calls may transmit the next request before
- * they return (re-entrancy is handled by backend_kick()), unless the type
- * holds transmissions while it parses what it read (backend_hold()).
+ * IMPORTANT: a backend type changes the core's state only through the
+ * functions below; the fields of struct backend are the core's, except
+ * be->priv (the type's own), the counters in be->st, and be->cache for a
+ * type with own_cache. The core sets be->up, and closes its own handles.
+ *
+ * Every request given to transmit() ends with exactly one of:
+ *   backend_done()           the device answered; the response is in
+ *                            req_rsp() (checked by the type)
+ *   backend_fail()           give up with the proxy's exception, no retry
+ *   backend_attempt_failed() this attempt failed: a read with retries
+ *                            left goes again, anything else gets 0x0B
+ *   backend_continue()       another device transaction is needed (the
+ *                            next block, the next register): queued again
+ *   backend_broadcast_sent() a broadcast went out: nobody answers it
+ * Finding the request an answer is for:
+ *   backend_match_tid(), backend_match_oldest()
+ * Timing a request on the wire:
+ *   backend_attempt_start()  start the attempt clock (the core times out)
+ *   backend_attempt_ms()     how long the attempt may take, for a type that
+ *                            keeps its own clock (a serial worker)
+ * The link:
+ *   backend_connected(), backend_conn_failed(), backend_conn_lost()
+ *   backend_quiet()          nothing goes out for <ms> from now
+ *   backend_paced()          the type sent something of its own
+ *   backend_hold(), backend_release_hold()
+ *                            nothing goes out in between: a type parses
+ *                            everything one read brought first
+ *   backend_usable_since()   how old cached registers may be for a request
+ * Lifetime:
+ *   backend_handle_opened(), backend_handle_closed()
+ *                            a handle or lookup of the type that uses <be>
+ *                            in its callback: <be> outlives it
+ * Any of the calls that end a request, and the link calls, may transmit the
+ * next request before they return, unless the link is held: the core holds
+ * it itself while transmit() runs, so a type may end a request inside
+ * transmit() (an answer from its cache, a write that failed).
  */
 struct backend_ops {
     const char *type;                          /* the ini's "type =" value */
@@ -72,6 +101,9 @@ struct backend {
     const struct backend_ops *ops;
     struct cfg_backend  cfg;             /* a copy: reload may replace it */
     struct server      *srv;             /* borrowed: outlives backends */
+    uint64_t            id;              /* unique in the process: a reload
+                                            may reuse an address, never an
+                                            id (session.c keys by it) */
     uv_loop_t          *loop;
     void               *priv;            /* the type's state */
     bool                up;              /* transport ready: may transmit */
@@ -86,17 +118,18 @@ struct backend {
                                             once every released one it
                                             follows has closed (server.c) */
     TAILQ_ENTRY(backend) closing_link;   /* srv->closing, once released */
-    bool                kicking, kick_again;
     unsigned            holding;         /* backend_hold() depth: no
                                             transmission meanwhile */
     bool                kick_held;       /* a kick came while holding */
     unsigned            failures;        /* connect failures in a row */
     uint32_t            write_epoch;     /* writes submitted so far */
     uint64_t            backoff_ms;      /* delay before the next attempt */
-    struct sched        sched;           /* queued requests */
-    struct req_list     inflight;        /* on the wire, oldest first */
+    struct sched        sched;           /* QUEUED, in flows by client */
+    struct req_list     inflight;        /* INFLIGHT: on the wire, oldest
+                                            first */
     unsigned            n_inflight;
-    struct req_list     deadlines;       /* queued and attached, by deadline */
+    struct req_list     deadlines;       /* QUEUED and ATTACHED, by
+                                            deadline */
     uint64_t            ready_ns;        /* uv_hrtime() from which the next
                                             request may go: the end of the
                                             last response (or timeout) plus
@@ -110,7 +143,8 @@ struct backend {
     uv_timer_t          deadline_timer;  /* request_timeout_ms */
     uv_timer_t          attempt_timer;   /* timeout_ms of in-flight attempts */
     uv_timer_t          retry_timer;     /* reconnect back-off */
-    unsigned            open_handles;    /* timers not yet closed */
+    unsigned            open_handles;    /* handles (the core's and the
+                                            type's) not yet closed */
     struct cache        cache;           /* registers seen on this link,
                                             BACKEND_CACHE_CHUNKS at most */
     struct cache        writes;          /* when registers were last
@@ -136,6 +170,7 @@ struct backend {
 
 const struct backend_ops *backend_find_ops(const char *type);
 const struct backend_ops *backend_type_at(size_t i);
+void backend_register(const struct backend_ops *ops);
 struct backend *backend_new(struct server *srv, uv_loop_t *loop,
                             const struct backend_ops *ops,
                             const struct cfg_backend *cfg,
@@ -145,6 +180,7 @@ void backend_stop(struct backend *be);
 void backend_free(struct backend *be);
 void backend_release(struct backend *be);
 void backend_discard(struct backend *be);
+void backend_handle_opened(struct backend *be);
 void backend_handle_closed(struct backend *be);
 void backend_update(struct backend *be, const struct cfg_backend *cfg,
                     unsigned request_timeout_ms);
@@ -156,6 +192,7 @@ const char *backend_state(const struct backend *be);
 
 void backend_submit(struct backend *be, struct req *r);
 void backend_abandon(struct backend *be, struct req *r);
+void backend_owner_gone(struct backend *be, const struct req_owner *owner);
 void backend_kick(struct backend *be);
 void backend_hold(struct backend *be);
 void backend_release_hold(struct backend *be);

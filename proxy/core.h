@@ -20,8 +20,10 @@ struct cfg_backend;
 struct flow;
 struct listener;
 struct req;
+struct req_owner;
 struct server;
 struct session;
+struct session_order;
 
 #define MB_MUSTCHECK __attribute__((warn_unused_result))
 #define MB_PRINTF(f, a) __attribute__((format(printf, f, a)))

@@ -7,11 +7,13 @@
  * deny_write, min_write_interval_ms, write_if_changed with its pre-read,
  * allow_functions for the function codes the rules cannot judge).
  *
- * backend.c calls these at submission, dispatch and completion. Most only
- * judge, and read or fill the caches; two also act on the request they
- * judge: policy_write() answers the writes it refuses or finds already
- * done (req_fail(), req_complete()), and policy_precheck_done() sends a
- * pre-read write on (backend_continue()).
+ * backend.c calls these at submission, dispatch and completion, and acts
+ * on what they return (enum policy_verdict): they complete nothing and
+ * change no list and no request state, so the lifecycle stays backend.c's.
+ * What they do change is the request's PDU and answer (req_rsp(), a
+ * pre-read in place of a write), the backend's cache, write times and
+ * counters. No clock of their own: the caller passes the time, so the
+ * verdicts are a pure unit (tests/unit/test_policy.c).
  */
 #include <string.h>
 
@@ -19,7 +21,6 @@
 #include "log.h"
 #include "pdu.h"
 #include "policy.h"
-#include "session.h"
 
 /* A plain register read (FC 3 or 4) the cache can answer. */
 bool
@@ -49,13 +50,11 @@ policy_cache_answer(struct backend *be, struct req *r, uint64_t since_ms)
     return true;
 }
 
-/* When a read could not be had from the device: older values will do
- * (serve_stale_ms) rather than an exception. */
+/* When a read could not be had from the device at <now>: older values
+ * will do (serve_stale_ms) rather than an exception. */
 bool
-policy_stale_answer(struct backend *be, struct req *r)
+policy_stale_answer(struct backend *be, struct req *r, uint64_t now)
 {
-    uint64_t now = uv_now(be->loop);
-
     if (be->cfg.serve_stale_ms == 0 ||
         !policy_cache_answer(be, r, now > be->cfg.serve_stale_ms
                                  ? now - be->cfg.serve_stale_ms + 1 : 1)) {
@@ -86,10 +85,10 @@ policy_forget(struct backend *be, const struct req *r)
     }
 }
 
-/* A completed request teaches the cache: a read's values, a write's
- * invalidation (again: a read may have refilled them meanwhile). */
+/* A request completed at <now> teaches the cache: a read's values, a
+ * write's invalidation (again: a read may have refilled them meanwhile). */
 void
-policy_learn(struct backend *be, const struct req *r)
+policy_learn(struct backend *be, const struct req *r, uint64_t now)
 {
     const uint8_t *q = req_pdu(r);
 
@@ -97,24 +96,10 @@ policy_learn(struct backend *be, const struct req *r)
         (be->cfg.cache_ttl_ms > 0 || be->cfg.serve_stale_ms > 0)) {
         be->st.cache_evictions +=
             cache_store(&be->cache, r->be_unit, req_fc(r), pdu_get16(q + 1),
-                        pdu_get16(q + 3), req_rsp(r) + 2, uv_now(be->loop));
+                        pdu_get16(q + 3), req_rsp(r) + 2, now);
     } else if (!pdu_is_read(req_fc(r))) {
         policy_forget(be, r);
     }
-}
-
-/*
- * The oldest arrival time of a cached register that may answer <r>: within
- * cache_ttl_ms, or since <r> was received (values fetched for it, or fanned
- * out while it waited, even with the cache off).
- */
-uint64_t
-backend_usable_since(const struct backend *be, const struct req *r)
-{
-    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
-    uint64_t since = ttl > 0 && now > ttl ? now - ttl + 1 : now;
-
-    return MB_MAX(MB_MIN(since, r->t_recv_ms), 1);
 }
 
 /* --- write safety --------------------------------------------------- */
@@ -305,18 +290,18 @@ policy_unchanged(const uint8_t *q, const uint8_t *cur)
 }
 
 /*
- * write_if_changed: judge write <r> from the cache (holding registers
- * younger than cache_ttl_ms; coils are never cached). Returns true if the
- * value is there already and <r> has been acknowledged; otherwise <r> is
- * marked to read first (see policy_precheck_done). FC 23 always reads
- * first: its answer is a read.
+ * write_if_changed: judge write <r> from the cache at <now> (holding
+ * registers younger than cache_ttl_ms; coils are never cached). Returns
+ * true if the value is there already: <r> has its write echo as answer.
+ * Otherwise <r> may be marked to read first (see policy_precheck_done).
+ * FC 23 always reads first: its answer is a read.
  */
 static bool
-write_unchanged(struct backend *be, struct req *r)
+write_unchanged(struct backend *be, struct req *r, uint64_t now)
 {
     uint8_t cur[2 * 125], fc;
     uint16_t addr, n;
-    uint64_t now = uv_now(be->loop), ttl = be->cfg.cache_ttl_ms;
+    uint64_t ttl = be->cfg.cache_ttl_ms;
 
     if (!policy_precheck_target(req_pdu(r), &fc, &addr, &n)) {
         return false;
@@ -334,47 +319,45 @@ write_unchanged(struct backend *be, struct req *r)
     be->st.writes_skipped++;
     rlog(LOG_DEBUG, r, "the value is there already: not written");
     r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
-    req_complete(r);
     return true;
 }
 
 /*
- * The write rules for request <r>, which is not a plain read (read_only,
- * read_only_clients, deny_write, min_write_interval_ms, write_if_changed,
- * allow_functions). Returns true if <r> has been answered: refused, or
- * acknowledged without the device because the cache shows the value is
- * already there. Otherwise a write_if_changed write the cache cannot judge
- * is marked to read first (see policy_precheck_done).
+ * The write rules at <now> for request <r>, which is not a plain read
+ * (read_only, read_only_clients as r->read_only, deny_write,
+ * min_write_interval_ms, write_if_changed, allow_functions). Returns
+ * POLICY_REFUSE with the exception in <code>; POLICY_ANSWER when the cache
+ * shows the value is there already (the write echo is in req_rsp());
+ * otherwise POLICY_DEVICE, a write_if_changed write the cache cannot judge
+ * being marked to read first (see policy_precheck_done), and the write
+ * noted for min_write_interval_ms.
  */
-bool
-policy_write(struct backend *be, struct req *r)
+enum policy_verdict
+policy_write(struct backend *be, struct req *r, uint64_t now, uint8_t *code)
 {
-    bool ro = r->session != NULL && r->session->read_only;
-    uint64_t now = uv_now(be->loop);
-    uint8_t code;
-    const char *why = policy_refusal(&be->cfg, ro, &be->writes, r->be_unit,
-                                     req_pdu(r), r->pdu_len, now, &code);
+    const char *why = policy_refusal(&be->cfg, r->read_only, &be->writes,
+                                     r->be_unit, req_pdu(r), r->pdu_len, now,
+                                     code);
 
     if (why != NULL) {
         be->st.writes_refused++;
-        rlog(LOG_INFO, r, "write refused (0x%02X): %s (FC %u)", code, why,
+        rlog(LOG_INFO, r, "write refused (0x%02X): %s (FC %u)", *code, why,
              req_fc(r));
-        req_fail(r, code);
-        return true;
+        return POLICY_REFUSE;
     }
     if (!pdu_is_ranged_write(req_fc(r))) {
-        return false;           /* a read, or a function let through */
+        return POLICY_DEVICE;   /* a read, or a function let through */
     }
     /* A broadcast is always sent: no device answers its pre-read. */
     if (be->cfg.write_if_changed && r->be_unit != 0 &&
-        write_unchanged(be, r)) {
-        return true;
+        write_unchanged(be, r, now)) {
+        return POLICY_ANSWER;
     }
     if (be->cfg.min_write_interval_ms > 0) {
         policy_note_write(&be->writes, r->be_unit, req_pdu(r), r->pdu_len,
                           now);
     }
-    return false;
+    return POLICY_DEVICE;
 }
 
 /* Keep write <r>'s own PDU aside while something else goes in its place. */
@@ -438,12 +421,13 @@ policy_precheck_restore(struct req *r)
 /*
  * A read standing in for write <r> was answered (req_rsp()): its pre-read,
  * or, for an FC 23 whose write part changes nothing, its read part.
- * Same values: the write is acknowledged, unsent (FC 23: answered with its
- * read part), and completes as usual; returns false. Otherwise (or an
- * exception) the write itself goes next (FC 23 with nothing to write: its
- * read part); returns true, <r> being taken care of.
+ * Returns POLICY_ANSWER when that answer is <r>'s: the device holds the
+ * values already (the write echo is put in req_rsp()), or it was FC 23's
+ * read part (given FC 23's shape). Returns POLICY_DEVICE when <r> needs
+ * another transaction: the write itself (its PDU put back), or, for an FC
+ * 23 with nothing to write, its read part.
  */
-bool
+enum policy_verdict
 policy_precheck_done(struct backend *be, struct req *r)
 {
     uint8_t *rsp = req_rsp(r);
@@ -456,7 +440,7 @@ policy_precheck_done(struct backend *be, struct req *r)
         /* FC 23's read part: its answer has the shape of FC 23's. */
         rsp[0] = (uint8_t)(MB_FC_READ_WRITE | (rsp[0] & MB_EX_FLAG));
         policy_precheck_restore(r);
-        return false;
+        return POLICY_ANSWER;
     }
     same = rsp[0] == q[0] && r->rsp_len == 2 + want && rsp[1] == want &&
            policy_unchanged(r->saved, rsp + 2);
@@ -469,15 +453,13 @@ policy_precheck_done(struct backend *be, struct req *r)
         precheck_set_read(r, MB_FC_READ_HOLDING, pdu_get16(r->saved + 1),
                           pdu_get16(r->saved + 3));
         r->precheck = false;
-        backend_continue(be, r);
-        return true;
+        return POLICY_DEVICE;
     }
     policy_precheck_restore(r);
     if (!same) {
-        backend_continue(be, r);
-        return true;
+        return POLICY_DEVICE;
     }
     rlog(LOG_DEBUG, r, "the device holds the value already: not written");
     r->rsp_len = pdu_write_echo(req_rsp(r), req_pdu(r), r->pdu_len);
-    return false;
+    return POLICY_ANSWER;
 }

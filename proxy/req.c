@@ -2,38 +2,53 @@
 /*
  * req.c -- the request object and its lifecycle, the spine of modbus-mux.
  *
- *  client -> session_read_cb -> mbap_rx_feed -> req_new()         [NEW      owner: session]
+ *  client -> session_read_cb -> mbap_rx_feed -> req_new()    [NEW      owner: session]
  *              bad MBAP -> session_close(s, "bad MBAP length 300")
- *              bad PDU  -> req_fail(0x01..0x03)
- *            router_lookup(); no route -> req_fail(0x0A)
- *         -> backend_submit()
- *              backend down -> req_fail(0x0A); read to unit 0 -> req_fail(0x01)
- *              same read queued or on the wire -> attach          [ATTACHED owner: core]
- *              queue full -> req_fail(0x06)
- *              otherwise -> a flow of the backend's round-robin   [QUEUED   owner: core]
- *              deadline passes while queued/attached -> req_fail(0x0B)
+ *            router_lookup(); routed: joins the session's answer order
+ *         -> backend_submit()                        (backend.c from here on)
+ *              bad PDU -> 0x01..0x03; no route -> 0x0A; backend down -> 0x0A
+ *              read to unit 0 -> 0x01; policy_write() refuses -> its code
+ *              answered without the device (cache, write_if_changed) -> DONE
+ *              same read queued or on the wire -> attach     [ATTACHED owner: core]
+ *              queue full -> 0x06
+ *              otherwise -> its client's flow of the sched   [QUEUED   owner: core]
+ *              deadline passes while queued/attached -> 0x0B
  *         -> backend_kick(): inflight < max_inflight and spacing over
- *         -> ops->transmit()                                      [INFLIGHT owner: backend]
+ *         -> ops->transmit()                                 [INFLIGHT owner: backend]
  *              attempt fails -> read with retries left: back to the front of
  *                               its flow [QUEUED]; otherwise 0x0B
+ *              another device transaction (backend_continue) -> front [QUEUED]
  *         -> backend_done() / backend_fail(): the lead and every follower
- *         -> req_complete()                                       [DONE     owner: session]
- *         -> req->session ? session_reply() -> write_cb -> req_free()
- *                             (held first while an earlier request of the
- *                              session to the same backend has no answer)
- *                         : req_free()        (client gone: the reply is swallowed)
+ *         -> req_complete()                                  [DONE     owner: session]
+ *         -> r->owner ? owner->ops->done() = session_reply() -> write -> req_free()
+ *                         (held first while an earlier request of the
+ *                          session to the same backend has no answer)
+ *                     : req_free()        (client gone: the reply is swallowed)
+ *
+ * Each state is one list or none: NEW and DONE none; QUEUED a flow of its
+ * backend's sched (sched.c); ATTACHED its lead's followers; INFLIGHT
+ * backend->inflight. QUEUED and ATTACHED requests are also on
+ * backend->deadlines, in deadline order; a read lead (QUEUED or INFLIGHT)
+ * is also in the sched's coalescing index. req_move() in backend.c is the
+ * one function that changes req->state: it takes the request off the list
+ * of its old state and puts it on the list of the new one (pgbouncer's
+ * change_client_state()), keeps the deadline list and the index in step,
+ * and aborts with file:line on a transition the lifecycle does not have
+ * (req_transition_ok()).
  *
  * Every request that req_new() returns ends in req_free() exactly once, and
- * passes through DONE exactly once unless its client left first: the only
- * ways out of QUEUED, ATTACHED and INFLIGHT are completion (DONE) and, for
- * a client that has gone, being abandoned by backend_abandon().
- * req_set_state() enforces this; a wrong transition aborts with file:line.
+ * passes through DONE exactly once: answered (req_complete() gives it to
+ * its owner), swallowed because its client left, or abandoned by
+ * backend_abandon() (taken off the core's lists and freed).
  *
- * When a client closes, session_close() frees its NEW requests and its
- * held DONE ones, asks the backend to abandon its QUEUED and ATTACHED ones
- * (a queued lead hands its followers to the first of them), and orphans
- * INFLIGHT and DONE ones being written (req->session = NULL): the backend
- * or the write callback frees them.
+ * Its owner, the session, keeps its own lists (session->reqs, the answer
+ * order): the core knows a request's owner only as the struct req_owner it
+ * points to, to complete it through owner->ops->done() and to key the
+ * owner's flow in the sched. When a client closes, session_close() frees
+ * its NEW requests and its held DONE ones, asks the backend to abandon its
+ * QUEUED and ATTACHED ones (a queued lead hands its followers to the first
+ * of them), and orphans INFLIGHT and DONE ones being written (req->owner =
+ * NULL): the backend or the write callback frees them.
  */
 #include <string.h>
 
@@ -41,18 +56,18 @@
 #include "log.h"
 #include "pdu.h"
 #include "req.h"
-#include "session.h"
 #include "stats.h"
 
 static uint64_t req_next_id = 1;
 
 /*
  * Allocate a request for the frame with header <hdr> and PDU <pdu>
- * (<pdu_len> bytes, 1..253) received by session <s> at <now_ms>. It is NEW
- * and on <s>'s list. Returns it; never NULL.
+ * (<pdu_len> bytes, 1..253) received at <now_ms> for <owner> (NULL: none,
+ * as in tests), which keeps it on lists of its own. It is NEW. Returns it;
+ * never NULL.
  */
 struct req *
-req_new(struct session *s, const struct mbap *hdr, const uint8_t *pdu,
+req_new(struct req_owner *owner, const struct mbap *hdr, const uint8_t *pdu,
         size_t pdu_len, uint64_t now_ms)
 {
     struct req *r = xmalloc(sizeof(*r));
@@ -61,7 +76,7 @@ req_new(struct session *s, const struct mbap *hdr, const uint8_t *pdu,
      * they are read, and clearing 800 bytes per request shows in a profile. */
     memset(r, 0, offsetof(struct req, wreq));
     TAILQ_INIT(&r->followers);
-    r->session = s;
+    r->owner = owner;
     r->id = req_next_id++;
     r->state = REQ_NEW;
     r->tid = hdr->tid;
@@ -69,14 +84,14 @@ req_new(struct session *s, const struct mbap *hdr, const uint8_t *pdu,
     r->t_recv_ms = now_ms;
     r->pdu_len = pdu_len;
     memcpy(req_pdu(r), pdu, pdu_len);
-    if (s != NULL) {
-        session_track(s, r);
-    }
     return r;
 }
 
-/* The legal transitions; anything else is a bug that must not go on. */
-static bool
+/*
+ * True if the lifecycle has a transition from <from> to <to>: what
+ * req_move() asserts.
+ */
+bool
 req_transition_ok(enum req_state from, enum req_state to)
 {
     switch (to) {
@@ -94,17 +109,6 @@ req_transition_ok(enum req_state from, enum req_state to)
 }
 
 /*
- * Move <r> to <state>. The only function that changes req->state; it
- * aborts on a transition the lifecycle does not have.
- */
-void
-req_set_state(struct req *r, enum req_state state)
-{
-    ASSERT(req_transition_ok(r->state, state));
-    r->state = state;
-}
-
-/*
  * Store response PDU <rsp> (<len> bytes, 1..253) in <r>.
  */
 void
@@ -116,16 +120,16 @@ req_set_response(struct req *r, const uint8_t *rsp, size_t len)
 }
 
 /*
- * <r> has its answer in req_rsp(): make it DONE and hand it to its
- * session, which writes it and frees it. Takes ownership of <r>; if the
- * client has gone the answer is counted as dropped and <r> is freed.
+ * DONE request <r> has its answer in req_rsp(): hand it to its owner,
+ * which writes it and frees it. Takes ownership of <r>; if the client has
+ * gone the answer is counted as dropped and <r> is freed.
  */
 void
 req_complete(struct req *r)
 {
-    req_set_state(r, REQ_DONE);
-    if (r->session != NULL) {
-        session_reply(r->session, r);
+    ASSERT(r->state == REQ_DONE);
+    if (r->owner != NULL) {
+        r->owner->ops->done(r->owner, r);
         return;
     }
     stats_srv.replies_dropped++;
@@ -134,7 +138,8 @@ req_complete(struct req *r)
 }
 
 /*
- * Complete <r> with the proxy's own exception <code>. Takes ownership.
+ * Complete DONE request <r> with the proxy's own exception <code>. Takes
+ * ownership.
  */
 void
 req_fail(struct req *r, uint8_t code)
@@ -145,7 +150,8 @@ req_fail(struct req *r, uint8_t code)
 }
 
 /*
- * Free <r>, taking it off its session's list. NULL is a no-op.
+ * Free <r>, which its owner has taken off its own lists (or which has
+ * none). NULL is a no-op.
  */
 void
 req_free(struct req *r)
@@ -153,21 +159,19 @@ req_free(struct req *r)
     if (r == NULL) {
         return;
     }
-    ASSERT(TAILQ_EMPTY(&r->followers));
-    if (r->session != NULL) {
-        session_untrack(r->session, r);
-    }
+    ASSERT(r->owner == NULL && r->order == NULL &&
+           TAILQ_EMPTY(&r->followers));
     free(r->saved);
     free(r);
 }
 
 /*
- * The log id of <r>'s session, 0 once the client has gone.
+ * The log id of <r>'s client, 0 once it has gone.
  */
 unsigned long long
-req_session_id(const struct req *r)
+req_owner_id(const struct req *r)
 {
-    return r->session ? (unsigned long long)session_id(r->session) : 0;
+    return r->owner ? (unsigned long long)r->owner->id : 0;
 }
 
 /*

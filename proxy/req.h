@@ -11,13 +11,18 @@
 #include "core.h"
 #include "mbap.h"
 
-/* Each state has one owner and one list (see req.c). */
+/* Each state has one owner and one list (see req.c); backend.c's
+ * req_move() is the one function that changes it. */
 enum req_state {
-    REQ_NEW = 1,       /* parsed, not yet submitted         owner: session */
-    REQ_QUEUED,        /* in a flow of a backend's queue    owner: core */
-    REQ_ATTACHED,      /* follows an identical read (lead)  owner: core */
-    REQ_INFLIGHT,      /* on the wire                       owner: backend */
-    REQ_DONE,          /* answer built, held or written     owner: session */
+    REQ_NEW = 1,       /* parsed, not yet submitted   owner: session, no list */
+    REQ_QUEUED,        /* waiting its turn            owner: core, a flow of
+                          its backend's sched */
+    REQ_ATTACHED,      /* follows an identical read   owner: core, its lead's
+                          followers */
+    REQ_INFLIGHT,      /* on the wire                 owner: backend type,
+                          backend->inflight */
+    REQ_DONE,          /* out of the core: answered   owner: session, no list
+                          (or abandoned, then freed) */
 };
 
 /* Bytes in front of the request PDU in req->buf, so that a backend can
@@ -26,25 +31,42 @@ enum req_state {
 
 TAILQ_HEAD(req_list, req);
 
+/* How the owner of a request (a client session) takes it back. */
+struct req_owner_ops {
+    /* <r> is DONE with its answer in req_rsp(): reply, then free it with
+     * req_free() once it is off the owner's own lists. Takes ownership.
+     * Must not call back into the core (backend.c). */
+    void (*done)(struct req_owner *o, struct req *r);
+};
+
+/* What a request points back to while its client is there: embedded in
+ * the owner (a session), which finds itself with container_of(). */
+struct req_owner {
+    const struct req_owner_ops *ops;
+    uint64_t                    id;   /* log id of the client, "S#12" */
+};
+
 /* One client request. The only per-request allocation of the proxy. */
 struct req {
-    TAILQ_ENTRY(req) s_link;     /* session->reqs, while session != NULL */
-    TAILQ_ENTRY(req) q_link;     /* flow queue, backend inflight, or the
-                                    lead's followers, by state */
+    TAILQ_ENTRY(req) q_link;     /* the list of its state: a flow queue,
+                                    backend->inflight, or its lead's
+                                    followers */
     TAILQ_ENTRY(req) d_link;     /* backend->deadlines: QUEUED, ATTACHED */
     TAILQ_ENTRY(req) h_link;     /* coalescing bucket: a read lead */
-    TAILQ_ENTRY(req) o_link;     /* order->order until its answer is
-                                    written */
     struct req_list  followers;  /* identical reads riding on this one */
     struct req      *lead;       /* the read this one follows (ATTACHED) */
-    struct session  *session;    /* NULL once the client has gone */
+    struct req_owner *owner;     /* NULL once the client has gone */
     struct backend  *backend;    /* chosen by the router */
     struct flow     *flow;       /* the queue it sits in (QUEUED) */
-    struct flow     *order;      /* its session's flow on its backend,
-                                    whose answers go out in the order
-                                    asked; NULL once written, or unrouted */
+    /* the owner's: the session's own lists (session.c) */
+    TAILQ_ENTRY(req) s_link;     /* session->reqs, while owned */
+    TAILQ_ENTRY(req) o_link;     /* order->reqs until its answer is
+                                    written */
+    struct session_order *order; /* its session's answer order on its
+                                    backend; NULL once written, or
+                                    unrouted */
     uint64_t         id;         /* log id, "R#812" */
-    enum req_state   state;      /* changed only by req_set_state() */
+    enum req_state   state;      /* changed only by req_move() */
     uint16_t         tid;        /* client transaction id, echoed back */
     uint16_t         be_tid;     /* transaction id on the backend link */
     uint8_t          unit;       /* client unit id, echoed back */
@@ -53,6 +75,8 @@ struct req {
     uint16_t         step;       /* progress of a request that takes several
                                     device transactions (split writes) */
     uint32_t         epoch;      /* backend write_epoch when submitted */
+    bool             read_only;  /* its client is in read_only_clients */
+    bool             prio;       /* its client is in priority_clients */
     bool             precheck;   /* write_if_changed: read first */
     bool             local;      /* answered without the device */
     bool             held;       /* DONE, its answer waiting for an
@@ -61,7 +85,6 @@ struct req {
                                     the wire (allocated: rare) */
     size_t           saved_len;
     bool             hashed;     /* in a coalescing bucket */
-    bool             in_deadlines; /* on backend->deadlines */
     uint64_t         t_recv_ms;  /* uv_now() when parsed */
     uint64_t         deadline_ms;  /* t_recv_ms + request_timeout_ms */
     uint64_t         attempt_deadline_ms; /* end of this attempt, or 0 */
@@ -80,17 +103,17 @@ struct req {
 /* "R#812 S#12 u17->bus1/u3: " */
 #define rlog(level, r, fmt, ...)                                             \
     LOG(level, "R#%llu S#%llu u%u->%s/u%u: " fmt,                            \
-        (unsigned long long)(r)->id, req_session_id(r), (r)->unit,           \
+        (unsigned long long)(r)->id, req_owner_id(r), (r)->unit,           \
         req_backend_name(r), (r)->be_unit, ##__VA_ARGS__)
 
-struct req *req_new(struct session *s, const struct mbap *hdr,
+struct req *req_new(struct req_owner *owner, const struct mbap *hdr,
                     const uint8_t *pdu, size_t pdu_len, uint64_t now_ms);
-void req_set_state(struct req *r, enum req_state state);
+bool req_transition_ok(enum req_state from, enum req_state to);
 void req_complete(struct req *r);
 void req_fail(struct req *r, uint8_t code);
 void req_set_response(struct req *r, const uint8_t *rsp, size_t len);
 void req_free(struct req *r);
-unsigned long long req_session_id(const struct req *r);
+unsigned long long req_owner_id(const struct req *r);
 const char *req_backend_name(const struct req *r);
 
 #endif /* MUX_REQ_H */

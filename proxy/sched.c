@@ -2,10 +2,12 @@
 /*
  * sched.c -- fairness and coalescing for one backend.
  *
- * Fairness: each client session gets one flow per backend. The ring holds
- * the flows that have requests; dequeue takes the head request of the
- * first flow and moves that flow to the back of the ring. A client with 50
- * pipelined requests thus gets one turn per round like a client with one.
+ * Fairness: each owner (a client session) gets one flow per backend,
+ * found by the owner's address in a hash table of flows. The ring holds
+ * the flows that have requests; each turn goes to the head request of the
+ * first flow, and that flow moves to the back of the ring. A client with
+ * 50 pipelined requests thus gets one turn per round like a client with
+ * one.
  * Clients in priority_clients have a ring of their own that goes first,
  * SCHED_PRIO_BURST turns at most while others wait.
  * A retried read goes back to the front of its flow, and that flow to the
@@ -17,8 +19,12 @@
  * a table sized once for queue_depth (about one lead per bucket), so a
  * lookup walks a short chain and costs no allocation.
  *
- * Who frees what: flows belong to their session (session_close frees them,
- * empty); requests belong to whoever the lifecycle in req.c says.
+ * Who frees what: flows belong to the sched. An owner that goes has its
+ * flow dropped with sched_drop_owner() (the session asks each backend when
+ * it closes), and sched_close() frees the rest; either way the flow is
+ * empty by then. Requests belong to whoever the lifecycle in req.c says:
+ * the sched only links them, and backend.c's req_move() is the one caller
+ * that puts them on a flow or takes them off.
  */
 #include <string.h>
 
@@ -46,44 +52,122 @@ sched_init(struct sched *s, unsigned queue_depth)
     for (size_t i = 0; i <= s->mask; i++) {
         TAILQ_INIT(&s->buckets[i]);
     }
+    s->flows = xcalloc(SCHED_FLOWS_MIN, sizeof(*s->flows));
+    s->flows_mask = SCHED_FLOWS_MIN - 1;
+    s->n_flows = 0;
+    for (size_t i = 0; i <= s->flows_mask; i++) {
+        TAILQ_INIT(&s->flows[i]);
+    }
 }
 
 /*
- * Free what sched_init() allocated for <s>, which must be empty.
+ * Free what sched_init() allocated for <s>, and every flow, all of which
+ * must be empty.
  */
 void
 sched_close(struct sched *s)
 {
+    struct flow *f;
+
     ASSERT(s->queued == 0);
+    for (size_t i = 0; i <= s->flows_mask; i++) {
+        while ((f = TAILQ_FIRST(&s->flows[i])) != NULL) {
+            ASSERT(f->n == 0);
+            TAILQ_REMOVE(&s->flows[i], f, h_link);
+            free(f);
+        }
+    }
+    free(s->flows);
+    s->flows = NULL;
+    s->n_flows = 0;
     free(s->buckets);
     s->buckets = NULL;
 }
 
+/* The flow bucket of <owner>: the address, mixed (Fibonacci hashing). */
+static struct flow_list *
+flow_bucket(const struct sched *s, const void *owner)
+{
+    uint64_t h = (uint64_t)(uintptr_t)owner * 0x9E3779B97F4A7C15ull;
+
+    return &s->flows[(h >> 32) & s->flows_mask];
+}
+
+/* One flow per bucket on average: double the table when there are more
+ * flows than buckets (at a flow's creation, never per request). */
+static void
+flows_grow(struct sched *s)
+{
+    struct flow_list *old = s->flows;
+    unsigned n_old = s->flows_mask + 1;
+    struct flow *f;
+
+    s->flows = xcalloc(2u * n_old, sizeof(*s->flows));
+    s->flows_mask = 2u * n_old - 1;
+    for (size_t i = 0; i <= s->flows_mask; i++) {
+        TAILQ_INIT(&s->flows[i]);
+    }
+    for (size_t i = 0; i < n_old; i++) {
+        while ((f = TAILQ_FIRST(&old[i])) != NULL) {
+            TAILQ_REMOVE(&old[i], f, h_link);
+            TAILQ_INSERT_TAIL(flow_bucket(s, f->owner), f, h_link);
+        }
+    }
+    free(old);
+}
+
+static struct flow *
+flow_find(const struct sched *s, const void *owner)
+{
+    struct flow *f;
+
+    TAILQ_FOREACH(f, flow_bucket(s, owner), h_link) {
+        if (f->owner == owner) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
 /*
- * Allocate an empty flow on <s>, of a priority client if <prio>. Returns
- * it; never NULL.
+ * The flow of <owner> (an opaque key: its address) on <s>, created on
+ * first use, of a priority client if <prio> (fixed when created). Never
+ * NULL.
  */
 struct flow *
-flow_new(struct sched *s, bool prio)
+sched_flow(struct sched *s, const void *owner, bool prio)
 {
-    struct flow *f = xcalloc(1, sizeof(*f));
+    struct flow *f = flow_find(s, owner);
 
+    if (f != NULL) {
+        return f;
+    }
+    ASSERT(owner != NULL);
+    if (s->n_flows > s->flows_mask) {
+        flows_grow(s);
+    }
+    f = xcalloc(1, sizeof(*f));
     TAILQ_INIT(&f->queue);
-    TAILQ_INIT(&f->order);
-    f->sched = s;
+    f->owner = owner;
     f->prio = prio;
+    TAILQ_INSERT_TAIL(flow_bucket(s, owner), f, h_link);
+    s->n_flows++;
     return f;
 }
 
 /*
- * Free flow <f>, which must be empty. NULL is a no-op.
+ * <owner> has gone: free its flow on <s>, if it has one (it is empty: the
+ * owner's queued requests have been abandoned first).
  */
 void
-flow_free(struct flow *f)
+sched_drop_owner(struct sched *s, const void *owner)
 {
+    struct flow *f = flow_find(s, owner);
+
     if (f != NULL) {
-        ASSERT(f->n == 0 && TAILQ_EMPTY(&f->queue) &&
-               TAILQ_EMPTY(&f->order));
+        ASSERT(f->n == 0 && TAILQ_EMPTY(&f->queue));
+        TAILQ_REMOVE(flow_bucket(s, owner), f, h_link);
+        s->n_flows--;
         free(f);
     }
 }
@@ -95,7 +179,7 @@ flow_free(struct flow *f)
 void
 sched_enqueue(struct sched *s, struct flow *f, struct req *r)
 {
-    ASSERT(r->state == REQ_QUEUED && f->sched == s);
+    ASSERT(r->state == REQ_QUEUED && r->flow == NULL);
     TAILQ_INSERT_TAIL(&f->queue, r, q_link);
     if (f->n++ == 0) {
         TAILQ_INSERT_TAIL(&s->ring[f->prio], f, ring_link);
@@ -111,7 +195,7 @@ sched_enqueue(struct sched *s, struct flow *f, struct req *r)
 void
 sched_push_front(struct sched *s, struct flow *f, struct req *r)
 {
-    ASSERT(r->state == REQ_QUEUED && f->sched == s);
+    ASSERT(r->state == REQ_QUEUED && r->flow == NULL);
     TAILQ_INSERT_HEAD(&f->queue, r, q_link);
     if (f->n++ > 0) {
         TAILQ_REMOVE(&s->ring[f->prio], f, ring_link);
@@ -134,29 +218,28 @@ flow_take(struct sched *s, struct flow *f, struct req *r)
 }
 
 /*
- * Take the next request in round-robin order off <s>, or NULL if none.
- * The caller takes ownership; it stays indexed for coalescing.
+ * The request whose turn it is, or NULL if none: the head of the first
+ * flow of the ring that goes next. That flow has had its turn (it moves to
+ * the back of its ring), and <r> stays in it until the caller takes it
+ * out (req_move(), at once) and keeps it indexed for coalescing.
  */
 struct req *
-sched_dequeue(struct sched *s)
+sched_next(struct sched *s)
 {
     bool others = !TAILQ_EMPTY(&s->ring[0]);
     bool prio = !TAILQ_EMPTY(&s->ring[1]) &&
                 (!others || s->prio_streak < SCHED_PRIO_BURST);
     struct flow *f = TAILQ_FIRST(&s->ring[prio]);
-    struct req *r;
 
     if (f == NULL) {
         return NULL;
     }
     s->prio_streak = prio ? s->prio_streak + 1 : 0;
-    r = TAILQ_FIRST(&f->queue);
-    flow_take(s, f, r);
-    if (f->n > 0) {
+    if (f->n > 1) {
         TAILQ_REMOVE(&s->ring[f->prio], f, ring_link);
         TAILQ_INSERT_TAIL(&s->ring[f->prio], f, ring_link);
     }
-    return r;
+    return TAILQ_FIRST(&f->queue);
 }
 
 /*

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sched.h -- the queue of one backend: a round-robin of flows (one flow
- * per client session that has requests queued on the backend), and the
+ * per owner, a client session, that has used the backend), and the
  * coalescing index of reads that are queued or on the wire. Pure data
  * structure: no libuv calls, no timers; backend.c drives it.
  */
@@ -13,16 +13,19 @@
 
 #define SCHED_BUCKETS_MIN 256     /* coalescing index, a power of two */
 #define SCHED_BUCKETS_MAX 65536
+#define SCHED_FLOWS_MIN   64      /* flows by owner, a power of two */
 
-/* The requests one client has queued on one backend. */
+TAILQ_HEAD(flow_list, flow);
+
+/* The requests one owner has queued on one backend. Created on first use
+ * and kept until the owner goes (sched_drop_owner()) or the sched closes,
+ * so a client polling one register at a time does not allocate one per
+ * request. */
 struct flow {
     struct req_list   queue;      /* QUEUED requests, FIFO */
-    struct req_list   order;      /* every request of the client to the
-                                     backend not yet answered, in the
-                                     order asked (session.c) */
     TAILQ_ENTRY(flow) ring_link;  /* sched->ring while queue is not empty */
-    TAILQ_ENTRY(flow) s_link;     /* the owning session's flows */
-    struct sched     *sched;      /* the backend queue it belongs to */
+    TAILQ_ENTRY(flow) h_link;     /* sched->flows, by owner */
+    const void       *owner;      /* the key; never dereferenced */
     unsigned          n;          /* requests in queue */
     bool              prio;       /* a priority client's (priority_clients) */
 };
@@ -33,21 +36,24 @@ struct flow {
 
 /* One backend's queue. */
 struct sched {
-    TAILQ_HEAD(flow_ring, flow) ring[2]; /* flows with work, next first:
+    struct flow_list   ring[2];          /* flows with work, next first:
                                             [0] normal, [1] priority */
     unsigned           queued;           /* requests in all flows */
     unsigned           prio_streak;      /* priority turns in a row */
     struct req_list   *buckets;          /* read leads by key */
     unsigned           mask;             /* buckets - 1 */
+    struct flow_list  *flows;            /* every flow, by owner */
+    unsigned           flows_mask;       /* flow buckets - 1 */
+    unsigned           n_flows;
 };
 
 void sched_init(struct sched *s, unsigned queue_depth);
 void sched_close(struct sched *s);
-struct flow *flow_new(struct sched *s, bool prio);
-void flow_free(struct flow *f);
+struct flow *sched_flow(struct sched *s, const void *owner, bool prio);
+void sched_drop_owner(struct sched *s, const void *owner);
 void sched_enqueue(struct sched *s, struct flow *f, struct req *r);
 void sched_push_front(struct sched *s, struct flow *f, struct req *r);
-struct req *sched_dequeue(struct sched *s);
+struct req *sched_next(struct sched *s);
 void sched_remove(struct sched *s, struct req *r);
 struct req *sched_find_read(struct sched *s, const struct req *r);
 void sched_index(struct sched *s, struct req *r);

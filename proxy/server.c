@@ -15,7 +15,6 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
-#include "sched.h"
 #include "stats.h"
 
 static void server_finish(struct server *srv);
@@ -121,7 +120,10 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     uv_timer_init(loop, &srv->finish_timer);
     uv_timer_init(loop, &srv->frame_timer);
     srv->frame_timer.data = srv;
+    uv_timer_init(loop, &srv->end_timer);
+    srv->end_timer.data = srv;
     TAILQ_INIT(&srv->partials);
+    TAILQ_INIT(&srv->ending);
     srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
     srv->sig_hup.data = srv;
     srv->idle_timer.data = srv->stop_timer.data = srv;
@@ -224,7 +226,7 @@ server_finish(struct server *srv)
         (uv_handle_t *)&srv->sig_usr1,   (uv_handle_t *)&srv->sig_hup,
         (uv_handle_t *)&srv->idle_timer,
         (uv_handle_t *)&srv->stop_timer, (uv_handle_t *)&srv->finish_timer,
-        (uv_handle_t *)&srv->frame_timer,
+        (uv_handle_t *)&srv->frame_timer, (uv_handle_t *)&srv->end_timer,
     };
 
     if (srv->finished) {
@@ -304,28 +306,15 @@ backend_must_wait(const struct server *srv, const struct backend *be)
 }
 
 /*
- * Backend <be> is being freed (removed by a reload, or at exit): drop the
- * (empty) flows every client kept for it, so that no flow outlives its
- * queue. A released one has closed its link: start each waiting backend
- * that no longer follows any backend still closing. Reloads in a row can
- * replace a waiting backend again, or remove it and add it back: the
- * newest waits for every older one, and nothing points at a freed one.
+ * Backend <be> is being freed (removed by a reload, or at exit). A
+ * released one has closed its link: start each waiting backend that no
+ * longer follows any backend still closing. Reloads in a row can replace
+ * a waiting backend again, or remove it and add it back: the newest waits
+ * for every older one, and nothing points at a freed one.
  */
 void
 server_backend_gone(struct server *srv, struct backend *be)
 {
-    struct session *s;
-    struct flow *f, *next;
-
-    TAILQ_FOREACH(s, &srv->sessions, link) {
-        for (f = TAILQ_FIRST(&s->flows); f != NULL; f = next) {
-            next = TAILQ_NEXT(f, s_link);
-            if (f->sched == &be->sched) {
-                TAILQ_REMOVE(&s->flows, f, s_link);
-                flow_free(f);
-            }
-        }
-    }
     if (!be->released) {
         return;
     }

@@ -28,6 +28,8 @@ struct server {
     TAILQ_HEAD(, session)   sessions;
     TAILQ_HEAD(, session)   partials;       /* reading a frame, oldest
                                                first (session.c) */
+    TAILQ_HEAD(, session)   ending;         /* to close on the loop's next
+                                               turn (session.c) */
     unsigned                n_sessions;
     uint64_t                next_session_id;
     struct log_limit        refusals;       /* at max_clients */
@@ -37,6 +39,8 @@ struct server {
     uv_timer_t              idle_timer;     /* idle_timeout_s sweep */
     uv_timer_t              frame_timer;    /* SESSION_FRAME_MS, armed
                                                by session.c */
+    uv_timer_t              end_timer;      /* closes the ending ones,
+                                               armed by session.c */
     uv_timer_t              stop_timer;     /* shutdown backstop */
     uv_timer_t              finish_timer;   /* shutdown, on a clean stack */
     struct http            *http;           /* http_listen; NULL = off */

@@ -4,7 +4,8 @@
  *
  * Reads go into the server's shared buffer (a session keeps only a
  * partial frame), are cut into frames by the MBAP reassembler, and each
- * frame becomes a request that is checked, routed and submitted at once.
+ * frame becomes a request that is routed and submitted at once (the core
+ * checks its PDU).
  *
  * Replies carry the client's transaction id and unit id. Those to one
  * backend go out in the order they were asked: a read coalesced with an
@@ -12,9 +13,15 @@
  * a request still queued, and some clients match answers by arrival order.
  * An answer that is ready early is held (req->held) in the session until
  * every earlier request of the session to that backend has been answered;
- * each flow keeps that order in flow->order, so holding and releasing cost
- * O(1) per request. Across backends answers go out as they come: a slow
- * bus must not hold up a fast device.
+ * a struct session_order per backend the session has used keeps that
+ * order, so holding and releasing cost O(1) per request (finding it walks
+ * the few backends the session uses). Across backends
+ * answers go out as they come: a slow bus must not hold up a fast device.
+ *
+ * The session owns its requests: it keeps them on its own list
+ * (session->reqs), hands them to the core with backend_submit(), and gets
+ * them back through its struct req_owner (session_done_cb()), never by
+ * the core naming a function of this file.
  *
  * Back-pressure: a client may have client_max_pending requests
  * outstanding; the read buffer handed to libuv is sized so that one read
@@ -29,6 +36,12 @@
  * what it asked; the connection closes once they are written. Closing
  * frees what the session owns and leaves requests the backends hold to be
  * swallowed (see req.c).
+ *
+ * A session is never closed inside a completion: one whose reply cannot be
+ * written, or that has written its last answer after its input ended (or
+ * while draining), is marked ending, put on server->ending, and closed
+ * from the server's end_timer on the loop's next turn. Answers that reach
+ * an ending session meanwhile are dropped.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,15 +50,30 @@
 #include "acl.h"
 #include "backend.h"
 #include "listener.h"
-#include "pdu.h"
 #include "router.h"
 #include "server.h"
 #include "session.h"
 #include "stats.h"
 
+/* The answers a session owes on one backend, in the order asked. Kept
+ * until the session closes: a client polling one register at a time does
+ * not allocate one per request. */
+struct session_order {
+    TAILQ_ENTRY(session_order) link;  /* session->orders */
+    uint64_t        backend_id;       /* backend->id (a pointer could be
+                                         reused by a reload) */
+    struct req_list reqs;             /* routed to it, answer not written
+                                         yet, oldest first (o_link) */
+};
+
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
 static void frame_timer_cb(uv_timer_t *t);
+static void session_done_cb(struct req_owner *o, struct req *r);
+
+static const struct req_owner_ops session_owner_ops = {
+    .done = session_done_cb,
+};
 
 /*
  * Allocate a session of <srv> with its TCP handle initialised, ready for
@@ -60,8 +88,10 @@ session_new(struct server *srv)
     s->tcp.data = s;
     s->srv = srv;
     s->id = ++srv->next_session_id;
+    s->owner.ops = &session_owner_ops;
+    s->owner.id = s->id;
     TAILQ_INIT(&s->reqs);
-    TAILQ_INIT(&s->flows);
+    TAILQ_INIT(&s->orders);
     mbap_rx_init(&s->rx);
     snprintf(s->peer, sizeof(s->peer), "?");
     return s;
@@ -80,15 +110,6 @@ void
 session_discard(struct session *s)
 {
     uv_close((uv_handle_t *)&s->tcp, session_closed_cb);
-}
-
-/*
- * The log id of <s>.
- */
-uint64_t
-session_id(const struct session *s)
-{
-    return s->id;
 }
 
 /*
@@ -138,35 +159,63 @@ session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
 
-/* Route and submit one checked request. Takes ownership of <r>. A routed
- * request takes its place in the answer order of its backend first, even
- * one refused at once. */
+/* The answer order of <s> on backend <be>, created on first use. */
+static struct session_order *
+session_order(struct session *s, const struct backend *be)
+{
+    struct session_order *o;
+
+    TAILQ_FOREACH(o, &s->orders, link) {
+        if (o->backend_id == be->id) {
+            return o;
+        }
+    }
+    o = xcalloc(1, sizeof(*o));
+    o->backend_id = be->id;
+    TAILQ_INIT(&o->reqs);
+    TAILQ_INSERT_TAIL(&s->orders, o, link);
+    return o;
+}
+
+/* <r> is <s>'s: on its list, counted in pending. */
+static void
+session_track(struct session *s, struct req *r)
+{
+    TAILQ_INSERT_TAIL(&s->reqs, r, s_link);
+    s->pending++;
+}
+
+/* <r> is no longer <s>'s (written, dropped, or the client going): off its
+ * list and its answer order, its owner gone. */
+static void
+session_untrack(struct session *s, struct req *r)
+{
+    TAILQ_REMOVE(&s->reqs, r, s_link);
+    s->pending--;
+    if (r->order != NULL) {
+        TAILQ_REMOVE(&r->order->reqs, r, o_link);
+        r->order = NULL;
+    }
+    r->owner = NULL;
+}
+
+/* Route one request and submit it to the core, with what the core needs
+ * to know of its client. Takes ownership of <r>. A routed request takes its
+ * place in the answer order of its backend first, even one refused at
+ * once. */
 static void
 session_dispatch(struct session *s, struct req *r)
 {
     int bi;
     uint8_t be_unit;
-    uint8_t ex = pdu_check_request(req_pdu(r), r->pdu_len);
-    bool routed = router_lookup(&s->srv->router, r->unit, &bi, &be_unit);
 
-    if (routed) {
+    r->read_only = s->read_only;
+    r->prio = s->priority;
+    if (router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
         r->backend = s->srv->backends[bi];
         r->be_unit = be_unit;
-        r->order = session_flow(s, r->backend);
-        TAILQ_INSERT_TAIL(&r->order->order, r, o_link);
-    }
-    if (ex != MB_EX_NONE) {
-        stats_srv.ex_bad_request++;
-        rlog(LOG_DEBUG, r, "malformed request, fc 0x%02X %zu bytes",
-             req_fc(r), r->pdu_len);
-        req_fail(r, ex);
-        return;
-    }
-    if (!routed) {
-        stats_srv.ex_no_route++;
-        rlog(LOG_DEBUG, r, "no route for unit %u", r->unit);
-        req_fail(r, MB_EX_GW_PATH);
-        return;
+        r->order = session_order(s, r->backend);
+        TAILQ_INSERT_TAIL(&r->order->reqs, r, o_link);
     }
     backend_submit(r->backend, r);
 }
@@ -180,13 +229,14 @@ session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
 
     stats_srv.requests++;
     s->n_requests++;
-    r = req_new(s, hdr, pdu, len, uv_now(s->srv->loop));
+    r = req_new(&s->owner, hdr, pdu, len, uv_now(s->srv->loop));
+    session_track(s, r);
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "tid %u", r->tid);
         log_hexdump("  pdu", pdu, len);
     }
     session_dispatch(s, r);
-    return s->closing ? 1 : 0;
+    return s->closing || s->ending ? 1 : 0;
 }
 
 /* Leave server->partials. */
@@ -247,7 +297,7 @@ frame_timer_cb(uv_timer_t *t)
 static void
 session_pause_or_resume(struct session *s)
 {
-    bool want = !s->closing && !s->draining && !s->eof &&
+    bool want = !s->closing && !s->ending && !s->draining && !s->eof &&
                 session_allowance(s) > 0;
 
     if (want && !s->reading) {
@@ -345,34 +395,33 @@ session_start(struct session *s)
 
 /*
  * Close session <s>, logging <fmt> at <level> once. Frees the requests it
- * owns, abandons those the backends hold (see req.c), and frees <s> in the
- * close callback. Safe to call twice.
+ * owns, abandons those the backends hold (see req.c), tells every backend
+ * that it has gone, and frees <s> in the close callback. Safe to call
+ * twice; never called inside a completion (see session_end()).
  */
 void
 session_close(struct session *s, int level, const char *fmt, ...)
 {
+    struct server *srv = s->srv;
+    struct session_order *o;
     char why[160];
     struct req *r;
-    struct flow *f;
     va_list ap;
 
     if (s->closing) {
         return;
     }
     s->closing = true;
+    if (s->ending) {
+        TAILQ_REMOVE(&srv->ending, s, e_link);
+    }
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     slog(level, s, "%s (%u requests outstanding)", why, s->pending);
     session_partial_end(s);
     while ((r = TAILQ_FIRST(&s->reqs)) != NULL) {
-        TAILQ_REMOVE(&s->reqs, r, s_link);
-        s->pending--;
-        r->session = NULL;
-        if (r->order != NULL) {
-            TAILQ_REMOVE(&r->order->order, r, o_link);
-            r->order = NULL;
-        }
+        session_untrack(s, r);
         switch (r->state) {
         case REQ_QUEUED:
         case REQ_ATTACHED:
@@ -391,17 +440,21 @@ session_close(struct session *s, int level, const char *fmt, ...)
             break;
         }
     }
-    while ((f = TAILQ_FIRST(&s->flows)) != NULL) {
-        TAILQ_REMOVE(&s->flows, f, s_link);
-        flow_free(f);
+    for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
+        backend_owner_gone(srv->backends[i], &s->owner);
     }
-    TAILQ_REMOVE(&s->srv->sessions, s, link);
-    s->srv->n_sessions--;
+    while ((o = TAILQ_FIRST(&s->orders)) != NULL) {
+        ASSERT(TAILQ_EMPTY(&o->reqs));
+        TAILQ_REMOVE(&s->orders, o, link);
+        free(o);
+    }
+    TAILQ_REMOVE(&srv->sessions, s, link);
+    srv->n_sessions--;
     if (s->listener != NULL) {
         s->listener->connected--;
     }
     uv_close((uv_handle_t *)&s->tcp, session_closed_cb);
-    server_session_gone(s->srv);
+    server_session_gone(srv);
 }
 
 /*
@@ -418,33 +471,51 @@ session_drain(struct session *s)
     }
 }
 
-/*
- * Add NEW request <r> to <s>'s list (req_new does this).
- */
-void
-session_track(struct session *s, struct req *r)
+/* Close the sessions marked ending, on a clean stack. */
+static void
+end_timer_cb(uv_timer_t *t)
 {
-    TAILQ_INSERT_TAIL(&s->reqs, r, s_link);
-    s->pending++;
+    struct server *srv = t->data;
+    struct session *s;
+
+    while ((s = TAILQ_FIRST(&srv->ending)) != NULL) {
+        if (s->end_err < 0) {
+            session_close(s, LOG_DEBUG, "write: %s", uv_strerror(s->end_err));
+        } else {
+            session_close(s, LOG_DEBUG, "%s", s->eof
+                          ? "closed by the client, every answer written"
+                          : "shutting down");
+        }
+    }
 }
 
-/*
- * Take <r> off <s>'s list as it is freed; may resume reading, or finish a
- * draining session, or one whose client has ended its input.
- */
-void
-session_untrack(struct session *s, struct req *r)
+/* Mark <s> ending (a write error <err>, or 0: it has nothing more to do):
+ * it reads no more, drops the answers that still come, and closes on the
+ * loop's next turn. */
+static void
+session_end(struct session *s, int err)
 {
-    TAILQ_REMOVE(&s->reqs, r, s_link);
-    s->pending--;
-    /* Its answer is written or dropped by now (session_write). */
-    ASSERT(r->order == NULL);
-    if (s->closing) {
+    if (s->closing || s->ending) {
+        return;
+    }
+    s->ending = true;
+    s->end_err = err;
+    TAILQ_INSERT_TAIL(&s->srv->ending, s, e_link);
+    uv_timer_start(&s->srv->end_timer, end_timer_cb, 0, 0);
+    session_pause_or_resume(s);
+}
+
+/* A request of <s> is over: read again if reading paused at
+ * client_max_pending; a client that ended its input, or a draining one,
+ * is done once every answer is written. */
+static void
+session_request_over(struct session *s)
+{
+    if (s->closing || s->ending) {
         return;
     }
     if ((s->draining || s->eof) && s->pending == 0) {
-        session_close(s, LOG_DEBUG, "%s", s->eof ? "closed by the client, "
-                      "every answer written" : "shutting down");
+        session_end(s, 0);
         return;
     }
     if (!s->reading) {
@@ -456,7 +527,9 @@ static void
 session_write_cb(uv_write_t *w, int status)
 {
     struct req *r = container_of(w, struct req, wreq);
-    struct session *s = r->session;
+    struct session *s = r->owner != NULL
+                            ? container_of(r->owner, struct session, owner)
+                            : NULL;
 
     if (status == 0) {
         stats_srv.replies++;
@@ -466,14 +539,20 @@ session_write_cb(uv_write_t *w, int status)
     } else {
         stats_srv.replies_dropped++;
     }
-    req_free(r);
-    if (status < 0 && status != UV_ECANCELED && s != NULL) {
-        session_close(s, LOG_DEBUG, "write: %s", uv_strerror(status));
+    if (s == NULL) {
+        req_free(r);
+        return;
     }
+    session_untrack(s, r);
+    req_free(r);
+    if (status < 0 && status != UV_ECANCELED) {
+        session_end(s, status);
+    }
+    session_request_over(s);
 }
 
 /* Write the answer of DONE request <r>, which leaves its order. Takes
- * ownership of <r>. May close <s> (a write error). */
+ * ownership of <r>. A write error marks <s> ending. */
 static void
 session_write(struct session *s, struct req *r)
 {
@@ -482,7 +561,7 @@ session_write(struct session *s, struct req *r)
     int rc;
 
     if (r->order != NULL) {
-        TAILQ_REMOVE(&r->order->order, r, o_link);
+        TAILQ_REMOVE(&r->order->reqs, r, o_link);
         r->order = NULL;
     }
     r->held = false;
@@ -495,7 +574,9 @@ session_write(struct session *s, struct req *r)
     if (rc == (int)len) {
         stats_srv.replies++;
         s->n_replies++;
+        session_untrack(s, r);
         req_free(r);
+        session_request_over(s);
         return;
     }
     if (rc >= 0 || rc == UV_EAGAIN) {
@@ -508,52 +589,47 @@ session_write(struct session *s, struct req *r)
         }
     }
     stats_srv.replies_dropped++;
+    session_untrack(s, r);
     req_free(r);
-    session_close(s, LOG_DEBUG, "write: %s", uv_strerror(rc));
+    session_end(s, rc);
 }
 
-/*
- * Answer DONE request <r> to client <s> with the client's transaction and
+/* Answer DONE request <r> to client <s> with the client's transaction and
  * unit ids. Takes ownership of <r>: it is freed once written (at once when
  * the socket takes it whole, the common case). If an earlier request of
  * <s> to the same backend has no answer yet, <r> is held until it has;
- * answering the earliest one writes every held answer behind it.
- */
-void
+ * answering the earliest one writes every held answer behind it. */
+static void
 session_reply(struct session *s, struct req *r)
 {
-    struct flow *f = r->order;
+    struct session_order *o = r->order;
 
-    if (f != NULL && TAILQ_FIRST(&f->order) != r) {
+    if (o != NULL && TAILQ_FIRST(&o->reqs) != r) {
         r->held = true;
         rlog(LOG_DEBUG, r, "answer held for R#%llu, asked before it",
-             (unsigned long long)TAILQ_FIRST(&f->order)->id);
+             (unsigned long long)TAILQ_FIRST(&o->reqs)->id);
         return;
     }
     session_write(s, r);
-    /* A write error closes <s>, which frees <f> and what it held. */
-    while (f != NULL && !s->closing && (r = TAILQ_FIRST(&f->order)) != NULL &&
+    /* A write error marks <s> ending: what is held stays for the close. */
+    while (o != NULL && !s->ending && (r = TAILQ_FIRST(&o->reqs)) != NULL &&
            r->held) {
         session_write(s, r);
     }
 }
 
-/*
- * The flow of <s> on backend <be>, created on first use. Flows live as
- * long as the session, so a client polling one register at a time does not
- * allocate one per request.
- */
-struct flow *
-session_flow(struct session *s, struct backend *be)
+/* The core has finished request <r> of the session that owns <o>. An
+ * ending session drops it: its client will not read it. */
+static void
+session_done_cb(struct req_owner *o, struct req *r)
 {
-    struct flow *f;
+    struct session *s = container_of(o, struct session, owner);
 
-    TAILQ_FOREACH(f, &s->flows, s_link) {
-        if (f->sched == &be->sched) {
-            return f;
-        }
+    if (s->ending) {
+        stats_srv.replies_dropped++;
+        session_untrack(s, r);
+        req_free(r);
+        return;
     }
-    f = flow_new(&be->sched, s->priority);
-    TAILQ_INSERT_TAIL(&s->flows, f, s_link);
-    return f;
+    session_reply(s, r);
 }

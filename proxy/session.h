@@ -26,8 +26,11 @@ struct session {
     uv_tcp_t              tcp;        /* freed in the close callback */
     TAILQ_ENTRY(session)  link;       /* server->sessions */
     TAILQ_ENTRY(session)  p_link;     /* server->partials, if partial */
+    TAILQ_ENTRY(session)  e_link;     /* server->ending, if ending */
+    struct req_owner      owner;      /* what its requests point back to */
     struct req_list       reqs;       /* every request it still owns */
-    TAILQ_HEAD(, flow)    flows;      /* one per backend it has used */
+    TAILQ_HEAD(, session_order) orders; /* answer order, one per backend
+                                         it has used (session.c) */
     struct server        *srv;        /* borrowed: outlives sessions */
     struct listener      *listener;   /* borrowed; NULL once it closed */
     uint64_t              n_requests; /* requests received */
@@ -45,7 +48,10 @@ struct session {
     bool                  eof;        /* the client's input has ended */
     bool                  partial;    /* reading, with a partial frame:
                                          on server->partials */
+    bool                  ending;     /* to be closed on the loop's next
+                                         turn: on server->ending */
     bool                  closing;
+    int                   end_err;    /* ending: the write error, or 0 */
     char                  peer[56];   /* "10.0.0.5:51234" */
     struct mbap_rx        rx;         /* partial frame between reads */
 };
@@ -61,10 +67,5 @@ void session_close(struct session *s, int level, const char *fmt, ...)
     MB_PRINTF(3, 4);
 void session_discard(struct session *s);
 void session_drain(struct session *s);
-void session_reply(struct session *s, struct req *r);
-void session_track(struct session *s, struct req *r);
-void session_untrack(struct session *s, struct req *r);
-struct flow *session_flow(struct session *s, struct backend *be);
-uint64_t session_id(const struct session *s);
 
 #endif /* MUX_SESSION_H */

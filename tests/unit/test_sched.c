@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_sched.c -- the scheduler and the request lifecycle, driven end to
- * end on a real libuv loop: clients are real sessions on socketpairs, the
- * device is a scripted fake backend (reply now, reply later, never reply,
- * lose the first attempt, refuse to connect). Checks fairness between
+ * end on a real libuv loop: a real server (server_init(), which finds the
+ * device's type through the registry), clients that are real sessions on
+ * socketpairs, and the scripted device of tests/support/fake_backend.c
+ * (reply now, reply later, never reply, lose the first attempt, refuse to
+ * connect). Checks fairness between
  * clients, pacing, deadlines, retries, coalescing, the queue limit, the
  * down state, and that every request is answered exactly once or counted
  * as dropped when its client has gone.
@@ -16,196 +18,42 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "cfg.h"
+#include "fake_backend.h"
 #include "mbap.h"
 #include "pdu.h"
 #include "server.h"
-#include "session.h"
 #include "stats.h"
-
-enum fake_mode {
-    FAKE_NOW = 1,        /* answer inside transmit() */
-    FAKE_LATER,          /* answer after delay_ms */
-    FAKE_SILENT,         /* never answer */
-    FAKE_LOSE_FIRST,     /* lose the first attempt of each request */
-    FAKE_REFUSE,         /* the link never comes up */
-};
-
-#define MAX_TX 512
-
-/* The scripted device. */
-static struct fake {
-    enum fake_mode mode;
-    unsigned       delay_ms;
-    unsigned       n_tx;
-    uint16_t       tx_addr[MAX_TX];      /* register address per transmit */
-    uint64_t       tx_ns[MAX_TX];        /* uv_hrtime() per transmit */
-    uint64_t       done_ns[MAX_TX];      /* when its answer was given */
-    uv_timer_t     timer;
-    struct backend *be;
-} fk;
 
 static uv_loop_t loop;
 static struct server srv;
-static struct backend *bes[1];
 
-/* Answer the oldest request on the wire: registers hold their address. */
-static void
-fake_answer(struct backend *be)
-{
-    struct req *r = backend_match_oldest(be);
-    uint8_t rsp[MB_PDU_MAX];
-    const uint8_t *q = req_pdu(r);
-    unsigned n = pdu_get16(q + 3);
-
-    if (req_fc(r) == 3) {
-        rsp[0] = 3;
-        rsp[1] = (uint8_t)(n * 2);
-        for (unsigned i = 0; i < n; i++) {
-            rsp[2 + 2 * i] = (uint8_t)((pdu_get16(q + 1) + i) >> 8);
-            rsp[3 + 2 * i] = (uint8_t)(pdu_get16(q + 1) + i);
-        }
-        req_set_response(r, rsp, 2 + n * 2);
-    } else {
-        req_set_response(r, q, 5);            /* FC 6 echo */
-    }
-    fk.done_ns[fk.n_tx - 1] = uv_hrtime();
-    backend_done(be, r);
-}
-
-static void
-fake_timer_cb(uv_timer_t *t)
-{
-    fake_answer(fk.be);
-}
-
-static int
-fake_create(struct backend *be)
-{
-    be->priv = &fk;
-    fk.be = be;
-    uv_timer_init(be->loop, &fk.timer);
-    return 0;
-}
-
-static void
-fake_start(struct backend *be)
-{
-    if (fk.mode == FAKE_REFUSE) {
-        backend_conn_failed(be, "refused by the script");
-    } else {
-        backend_connected(be);
-    }
-}
-
-static void
-fake_transmit(struct backend *be, struct req *r)
-{
-    cr_assert_lt(fk.n_tx, MAX_TX);
-    fk.tx_addr[fk.n_tx] = pdu_get16(req_pdu(r) + 1);
-    fk.tx_ns[fk.n_tx++] = uv_hrtime();
-    if (r->be_unit == 0) {
-        backend_broadcast_sent(be, r);
-        return;
-    }
-    switch (fk.mode) {
-    case FAKE_NOW:
-        fake_answer(be);
-        break;
-    case FAKE_LATER:
-        uv_timer_start(&fk.timer, fake_timer_cb, fk.delay_ms, 0);
-        break;
-    case FAKE_LOSE_FIRST:
-        if (r->attempts == 1) {
-            backend_attempt_start(be, r);
-        } else {
-            fake_answer(be);
-        }
-        break;
-    default:
-        backend_attempt_start(be, r);
-        break;
-    }
-}
-
-static void
-fake_closed_cb(uv_handle_t *h)
-{
-    fk.be->open_handles--;
-}
-
-static void
-fake_stop(struct backend *be)
-{
-    be->open_handles++;
-    uv_close((uv_handle_t *)&fk.timer, fake_closed_cb);
-}
-
-static void
-fake_destroy(struct backend *be)
-{
-    be->priv = NULL;
-}
-
-static const struct backend_ops fake_ops = {
-    .type = "fake",
-    .create = fake_create,
-    .start = fake_start,
-    .transmit = fake_transmit,
-    .stop = fake_stop,
-    .destroy = fake_destroy,
-};
-
-/* Build the server around one fake backend configured by <be_keys>. */
+/* The server around one scripted backend "dev" configured by <be_keys>;
+ * units 1 and 2 route to its units 1 and 0 (broadcast). */
 static void
 setup(enum fake_mode mode, const char *server_keys, const char *be_keys)
 {
     char ini[1024];
-    struct cfg_errors errs;
-    struct cfg *cfg;
 
     log_level = LOG_WARN;
-    memset(&fk, 0, sizeof(fk));
     memset(&stats_srv, 0, sizeof(stats_srv));
-    fk.mode = mode;
-    fk.delay_ms = 5;
     snprintf(ini, sizeof(ini), "[server]\nlisten = 127.0.0.1:0\n%s\n"
              "[backend dev]\ntype = tcp\nhost = x\n%s\n[route]\n1 = dev\n"
              "2 = dev:0\n", server_keys, be_keys);
-    cfg = cfg_load_string("test.ini", ini, &errs);
-    cr_assert_not_null(cfg, "%s", errs.msg[0]);
-    cr_assert_eq(uv_loop_init(&loop), 0);
-    memset(&srv, 0, offsetof(struct server, rbuf));
-    srv.loop = &loop;
-    srv.cfg = cfg;
-    TAILQ_INIT(&srv.sessions);
-    TAILQ_INIT(&srv.partials);
-    uv_timer_init(&loop, &srv.frame_timer);
-    srv.frame_timer.data = &srv;
-    router_init(&srv.router);
-    for (unsigned i = 0; i < cfg->n_routes; i++) {
-        router_add(&srv.router, &cfg->routes[i]);
-    }
-    bes[0] = backend_new(&srv, &loop, &fake_ops, &cfg->backends[0],
-                         cfg->server.request_timeout_ms);
-    srv.backends = bes;
-    backend_start(bes[0]);
+    fake_server_start(&srv, &loop, mode, ini);
 }
 
-/* A client: a session on one end of a socketpair, the test on the other;
- * a priority client if <prio>. */
+/* The backend "dev". */
+static struct backend *
+dev(void)
+{
+    return srv.backends[0];
+}
+
+/* A client, a priority one if <prio>; the test's end of it. */
 static int
 client_prio(bool prio)
 {
-    int sv[2];
-    struct session *s;
-
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    s = session_new(&srv);
-    cr_assert_eq(uv_tcp_open(&s->tcp, sv[0]), 0);
-    session_start(s);
-    s->priority = prio;
-    return sv[1];
+    return fake_client(&srv, prio);
 }
 
 static int
@@ -283,17 +131,7 @@ run_until(int *fds, struct seen *sns, int n, unsigned want)
 static void
 teardown(void)
 {
-    struct session *s;
-
-    while ((s = TAILQ_FIRST(&srv.sessions)) != NULL) {
-        session_close(s, LOG_DEBUG, "test over");
-    }
-    backend_stop(bes[0]);
-    uv_close((uv_handle_t *)&srv.frame_timer, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    backend_free(bes[0]);
-    cfg_free(srv.cfg);
-    cr_assert_eq(uv_loop_close(&loop), 0, "a handle was left open");
+    fake_server_stop(&srv, &loop);
     cr_assert_eq(stats_srv.requests,
                  stats_srv.replies + stats_srv.replies_dropped,
                  "every request answered or dropped exactly once");
@@ -317,7 +155,7 @@ Test(sched, one_request_is_not_starved_by_fifty_pipelined)
     uv_run(&loop, UV_RUN_NOWAIT);
     send_req(fd[1], 7, 1, 3, 1000, 1);
     run_until(fd, sn, 2, 51);
-    while (fk.tx_addr[pos] != 1000) {
+    while (fake.tx[pos].addr != 1000) {
         pos++;
     }
     /* Round-robin: at most one of the 50 went before it besides the one
@@ -343,9 +181,9 @@ Test(sched, min_spacing_runs_from_the_end_of_the_response)
         send_req(fd, i, 1, 3, i, 1);
     }
     run_until(&fd, &sn, 1, 5);
-    cr_assert_eq(fk.n_tx, 5);
-    for (unsigned i = 1; i < fk.n_tx; i++) {
-        uint64_t gap = fk.tx_ns[i] - fk.done_ns[i - 1];
+    cr_assert_eq(fake.n_tx, 5);
+    for (unsigned i = 1; i < fake.n_tx; i++) {
+        uint64_t gap = fake.tx[i].ns - fake.tx[i - 1].done_ns;
 
         cr_assert_geq(gap, 40000000ull, "gap %u: %llu ns", i,
                       (unsigned long long)gap);
@@ -371,7 +209,7 @@ Test(sched, deadline_gives_0x0B_to_queued_and_in_flight)
         cr_assert_eq(sn.count[i], 1);
         cr_assert_eq(sn.ex[i], MB_EX_GW_TARGET);
     }
-    cr_assert_eq(fk.n_tx, 1, "the others never reached the wire");
+    cr_assert_eq(fake.n_tx, 1, "the others never reached the wire");
     cr_assert_geq(dt, 140000000ull);
     cr_assert_lt(dt, 2000000000ull, "attempt cut to the deadline");
     teardown();
@@ -388,12 +226,12 @@ Test(sched, reads_retry_writes_do_not)
     run_until(&fd, &sn, 1, 1);
     cr_assert_eq(sn.fc[1], 3);
     cr_assert_eq(sn.first[1], 10);
-    cr_assert_eq(fk.n_tx, 2);
+    cr_assert_eq(fake.n_tx, 2);
     send_req(fd, 2, 1, 6, 10, 99);
     run_until(&fd, &sn, 1, 2);
     cr_assert_eq(sn.ex[2], MB_EX_GW_TARGET);
-    cr_assert_eq(fk.n_tx, 3, "the write went out once");
-    cr_assert_eq(bes[0]->st.retries, 1);
+    cr_assert_eq(fake.n_tx, 3, "the write went out once");
+    cr_assert_eq(dev()->st.retries, 1);
     teardown();
 }
 
@@ -403,7 +241,7 @@ Test(sched, identical_reads_share_one_transaction)
     struct seen sn[5] = {0};
 
     setup(FAKE_LATER, "", "");
-    fk.delay_ms = 30;
+    fake.delay_ms = 30;
     for (int i = 0; i < 5; i++) {
         fd[i] = client();
         send_req(fd[i], (uint16_t)(10 + i), 1, 3, 500, 4);
@@ -416,8 +254,8 @@ Test(sched, identical_reads_share_one_transaction)
         cr_assert_eq(sn[i].count[10 + i], 1, "own tid back");
         cr_assert_eq(sn[i].first[10 + i], 500);
     }
-    cr_assert_eq(fk.n_tx, 3, "one read, two writes");
-    cr_assert_eq(bes[0]->st.coalesced, 4);
+    cr_assert_eq(fake.n_tx, 3, "one read, two writes");
+    cr_assert_eq(dev()->st.coalesced, 4);
     teardown();
 }
 
@@ -428,7 +266,7 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
 
     signal(SIGPIPE, SIG_IGN);
     setup(FAKE_LATER, "", "");
-    fk.delay_ms = 20;
+    fake.delay_ms = 20;
     fd[0] = client();
     fd[1] = client();
     for (uint16_t i = 0; i < 10; i++) {
@@ -445,7 +283,7 @@ Test(sched, client_gone_with_work_queued_attached_and_in_flight)
     run_until(&fd[1], &sn[1], 1, 2);
     cr_assert_eq(sn[1].first[0], 0);
     cr_assert_eq(sn[1].first[5], 5, "took over from the queued lead");
-    cr_assert_eq(fk.n_tx, 3, "the other queued reads were dropped");
+    cr_assert_eq(fake.n_tx, 3, "the other queued reads were dropped");
     cr_assert_eq(stats_srv.replies, 2);
     teardown();
     cr_assert_eq(stats_srv.replies_dropped, 10);
@@ -462,7 +300,7 @@ Test(sched, full_queue_gives_0x06)
         send_req(fd, i, 1, 3, i, 1);
     }
     run_until(&fd, &sn, 1, 8);
-    cr_assert_eq(fk.n_tx, 4, "one on the wire, three queued");
+    cr_assert_eq(fake.n_tx, 4, "one on the wire, three queued");
     for (int i = 4; i < 8; i++) {
         cr_assert_eq(sn.ex[i], MB_EX_BUSY);
     }
@@ -479,7 +317,7 @@ Test(sched, down_backend_fails_fast_and_broadcast_is_acknowledged)
     send_req(fd, 1, 1, 3, 0, 1);
     run_until(&fd, &sn, 1, 1);
     cr_assert_eq(sn.ex[1], MB_EX_GW_PATH);
-    cr_assert_eq(fk.n_tx, 0);
+    cr_assert_eq(fake.n_tx, 0);
     teardown();
 
     setup(FAKE_NOW, "", "");
@@ -527,11 +365,11 @@ Test(sched, broadcast_is_followed_by_its_delay)
     send_req(fd, 2, 1, 3, 7, 1);
     send_req(fd, 3, 1, 3, 8, 1);
     run_until(&fd, &sn, 1, 3);
-    cr_assert_eq(fk.n_tx, 3);
-    cr_assert_geq(fk.tx_ns[1] - fk.tx_ns[0], 80000000ull,
+    cr_assert_eq(fake.n_tx, 3);
+    cr_assert_geq(fake.tx[1].ns - fake.tx[0].ns, 80000000ull,
                   "silence after the broadcast");
-    cr_assert_geq(fk.tx_ns[2] - fk.tx_ns[1], 10000000ull);
-    cr_assert_lt(fk.tx_ns[2] - fk.tx_ns[1], 80000000ull,
+    cr_assert_geq(fake.tx[2].ns - fake.tx[1].ns, 10000000ull);
+    cr_assert_lt(fake.tx[2].ns - fake.tx[1].ns, 80000000ull,
                  "only min_spacing_ms after a normal response");
     teardown();
 }
@@ -542,7 +380,7 @@ Test(sched, a_read_after_a_write_is_not_answered_from_before_it)
     struct seen sn[2] = {0};
 
     setup(FAKE_LATER, "", "");
-    fk.delay_ms = 20;
+    fake.delay_ms = 20;
     fd[0] = client();
     fd[1] = client();
     send_req(fd[0], 1, 1, 3, 10, 1);         /* read, goes on the wire */
@@ -550,8 +388,8 @@ Test(sched, a_read_after_a_write_is_not_answered_from_before_it)
     send_req(fd[1], 2, 1, 6, 10, 99);        /* write */
     send_req(fd[1], 3, 1, 3, 10, 1);         /* read again: must not share */
     run_until(fd, sn, 2, 3);
-    cr_assert_eq(fk.n_tx, 3, "the second read waited for the write");
-    cr_assert_eq(bes[0]->st.coalesced, 0);
+    cr_assert_eq(fake.n_tx, 3, "the second read waited for the write");
+    cr_assert_eq(dev()->st.coalesced, 0);
     teardown();
 }
 
@@ -574,7 +412,7 @@ Test(sched, late_comers_keep_their_own_deadline)
     run_until(fd, sn, 2, 2);
     cr_assert_eq(sn[0].ex[1], MB_EX_GW_TARGET);
     cr_assert_eq(sn[1].ex[2], MB_EX_GW_TARGET);
-    cr_assert_eq(fk.n_tx, 2, "the follower was sent on its own");
+    cr_assert_eq(fake.n_tx, 2, "the follower was sent on its own");
     teardown();
 }
 
@@ -618,9 +456,9 @@ Test(sched, client_reset_while_its_queued_lead_is_failed_by_a_lost_link)
     send_req(fd[1], 2, 1, 3, 50, 1);         /* queued lead */
     send_req(fd[1], 3, 1, 3, 50, 1);         /* its follower, same client */
     uv_run(&loop, UV_RUN_NOWAIT);
-    cr_assert_eq(bes[0]->st.coalesced, 1);
+    cr_assert_eq(dev()->st.coalesced, 1);
     close(fd[1]);
-    backend_conn_lost(bes[0], "device closed");
+    backend_conn_lost(dev(), "device closed");
     run_until(&fd[0], &sn, 1, 1);
     teardown();
 }
@@ -637,14 +475,14 @@ Test(sched, reads_within_the_ttl_never_reach_the_device)
     send_req(fd, 2, 1, 3, 102, 4);             /* inside what came */
     send_req(fd, 3, 1, 3, 105, 10);            /* partly outside */
     run_until(&fd, &sn, 1, 3);
-    cr_assert_eq(fk.n_tx, 2, "only the read past the cached range went out");
+    cr_assert_eq(fake.n_tx, 2, "only the read past the cached range went out");
     cr_assert_eq(sn.first[2], 102);
     cr_assert_eq(sn.first[3], 105);
-    cr_assert_eq(bes[0]->st.cache_hits, 1);
+    cr_assert_eq(dev()->st.cache_hits, 1);
     send_req(fd, 4, 1, 6, 103, 7);             /* a write invalidates 103 */
     send_req(fd, 5, 1, 3, 102, 4);
     run_until(&fd, &sn, 1, 5);
-    cr_assert_eq(fk.n_tx, 4, "the read after the write went to the device");
+    cr_assert_eq(fake.n_tx, 4, "the read after the write went to the device");
     teardown();
 }
 
@@ -658,12 +496,12 @@ Test(sched, stale_values_rather_than_0x0B_when_allowed)
     fd = client();
     send_req(fd, 1, 1, 3, 7, 2);               /* lost once, then answered */
     run_until(&fd, &sn, 1, 1);
-    fk.mode = FAKE_SILENT;
+    fake.mode = FAKE_SILENT;
     send_req(fd, 2, 1, 3, 7, 2);               /* the device is gone */
     run_until(&fd, &sn, 1, 2);
     cr_assert_eq(sn.fc[2], 3, "answered, not 0x0B");
     cr_assert_eq(sn.first[2], 7);
-    cr_assert_eq(bes[0]->st.stale_served, 1);
+    cr_assert_eq(dev()->st.stale_served, 1);
     send_req(fd, 3, 1, 3, 9, 2);               /* never seen: 0x0B */
     run_until(&fd, &sn, 1, 3);
     cr_assert_eq(sn.ex[3], MB_EX_GW_TARGET);
@@ -679,7 +517,7 @@ Test(sched, priority_goes_first_but_never_starves_the_others)
     setup(FAKE_NOW, "", "queue_depth = 100");
     fd[0] = client();                  /* the dashboard */
     fd[1] = client_prio(true);         /* the controller */
-    fk.mode = FAKE_SILENT;             /* hold the queue while it fills */
+    fake.mode = FAKE_SILENT;             /* hold the queue while it fills */
     send_req(fd[0], 99, 1, 3, 999, 1);
     uv_run(&loop, UV_RUN_NOWAIT);
     for (uint16_t i = 0; i < 3; i++) {
@@ -689,14 +527,14 @@ Test(sched, priority_goes_first_but_never_starves_the_others)
         send_req(fd[1], (uint16_t)(100 + i), 1, 3, (uint16_t)(500 + i), 1);
     }
     uv_run(&loop, UV_RUN_NOWAIT);
-    fk.mode = FAKE_NOW;
-    fake_answer(bes[0]);               /* let the first one go */
+    fake.mode = FAKE_NOW;
+    fake_answer(dev());               /* let the first one go */
     run_until(fd, sn, 2, 24);
-    for (unsigned i = 1; i < fk.n_tx; i++) {
-        if (fk.tx_addr[i] < 3 && normal_at == 0) {
+    for (unsigned i = 1; i < fake.n_tx; i++) {
+        if (fake.tx[i].addr < 3 && normal_at == 0) {
             normal_at = i;
         }
-        if (fk.tx_addr[i] >= 500 && normal_at == 0) {
+        if (fake.tx[i].addr >= 500 && normal_at == 0) {
             prio_before++;
         }
     }
