@@ -72,7 +72,8 @@ struct cfg_listen {
 
 /* [server] */
 struct cfg_server {
-    struct cfg_listen listen[CFG_MAX_LISTEN];
+    struct cfg_listen listen[CFG_MAX_LISTEN]; /* "none": no address, with
+                                                 [listener] sections */
     unsigned n_listen;
     unsigned max_clients;          /* connections over this are closed */
     unsigned request_timeout_ms;   /* end-to-end deadline -> 0x0B */
@@ -80,6 +81,23 @@ struct cfg_server {
     unsigned client_max_pending;   /* requests outstanding per client */
     unsigned log_level;            /* enum log_level */
     struct cfg_listen http;        /* http_listen; AF_UNSPEC = off */
+    struct acl allow;              /* clients let in; empty = everyone */
+    struct acl read_only_clients;  /* their writes get 0x01 */
+    struct acl priority_clients;   /* served ahead of the others */
+};
+
+/* A protocol on a set of addresses, with its own access rules: a
+ * [listener NAME] section, or the one [server] listen makes. Every value
+ * a section leaves out is the [server] one. */
+struct cfg_listener {
+    char     name[CFG_NAME_MAX];   /* NAME; "" for [server] listen */
+    char     type[CFG_TYPE_MAX];   /* front-end type (frontend.c): "modbus" */
+    int      line;                 /* of the section header; 0 for [server] */
+    int      listen_line;          /* of its listen key; 0: the default */
+    struct cfg_listen listen[CFG_MAX_LISTEN];
+    unsigned n_listen;
+    unsigned max_clients;          /* its clients at once; [server]
+                                      max_clients caps them all */
     struct acl allow;              /* clients let in; empty = everyone */
     struct acl read_only_clients;  /* their writes get 0x01 */
     struct acl priority_clients;   /* served ahead of the others */
@@ -144,6 +162,9 @@ struct cfg {
     unsigned           n_backends;
     struct route       routes[256];
     unsigned           n_routes;
+    struct cfg_listener *listeners;  /* [server] listen first (unless
+                                        "none"), then each [listener] */
+    unsigned           n_listeners;
 };
 
 struct cfg *cfg_load_file(const char *path, struct cfg_errors *errs);
@@ -151,6 +172,8 @@ struct cfg *cfg_load_string(const char *name, const char *text,
                             struct cfg_errors *errs);
 void cfg_free(struct cfg *cfg);
 int cfg_backend_index(const struct cfg *cfg, const char *name);
+const struct cfg_listener *cfg_listener_find(const struct cfg *cfg,
+                                             const char *name);
 bool cfg_allows_function(const struct cfg_backend *be, uint8_t fc);
 
 #endif /* MUX_CFG_H */
