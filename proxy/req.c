@@ -2,8 +2,8 @@
 /*
  * req.c -- the request object and its lifecycle, the spine of modbus-mux.
  *
- *  client -> session_read_cb -> mbap_rx_feed -> req_new()         [NEW      owner: session]
- *              bad MBAP -> session_close(s, "bad MBAP length 300")
+ *  client -> session_read_cb -> fe->feed() -> req_new()          [NEW      owner: session]
+ *              unreadable (bad MBAP) -> session_close(s, "bad MBAP length 300")
  *              bad PDU  -> req_fail(0x01..0x03)
  *            router_lookup(); no route -> req_fail(0x0A)
  *         -> backend_submit()
@@ -47,12 +47,13 @@
 static uint64_t req_next_id = 1;
 
 /*
- * Allocate a request for the frame with header <hdr> and PDU <pdu>
- * (<pdu_len> bytes, 1..253) received by session <s> at <now_ms>. It is NEW
- * and on <s>'s list. Returns it; never NULL.
+ * Allocate a request with PDU <pdu> (<pdu_len> bytes, 1..253) for unit
+ * <unit>, received by session <s> at <now_ms> with the client's id <tid>
+ * (whatever front end cut it from the client's bytes). It is NEW and on
+ * <s>'s list. Returns it; never NULL.
  */
 struct req *
-req_new(struct session *s, const struct mbap *hdr, const uint8_t *pdu,
+req_new(struct session *s, uint16_t tid, uint8_t unit, const uint8_t *pdu,
         size_t pdu_len, uint64_t now_ms)
 {
     struct req *r = xmalloc(sizeof(*r));
@@ -64,8 +65,8 @@ req_new(struct session *s, const struct mbap *hdr, const uint8_t *pdu,
     r->session = s;
     r->id = req_next_id++;
     r->state = REQ_NEW;
-    r->tid = hdr->tid;
-    r->unit = hdr->unit;
+    r->tid = tid;
+    r->unit = unit;
     r->t_recv_ms = now_ms;
     r->pdu_len = pdu_len;
     memcpy(req_pdu(r), pdu, pdu_len);

@@ -83,7 +83,7 @@ struct req {
         (unsigned long long)(r)->id, req_session_id(r), (r)->unit,           \
         req_backend_name(r), (r)->be_unit, ##__VA_ARGS__)
 
-struct req *req_new(struct session *s, const struct mbap *hdr,
+struct req *req_new(struct session *s, uint16_t tid, uint8_t unit,
                     const uint8_t *pdu, size_t pdu_len, uint64_t now_ms);
 void req_set_state(struct req *r, enum req_state state);
 void req_complete(struct req *r);

@@ -2,9 +2,12 @@
 /*
  * session.c -- one client connection.
  *
- * Reads go into the server's shared buffer (a session keeps only a
- * partial frame), are cut into frames by the MBAP reassembler, and each
- * frame becomes a request that is checked, routed and submitted at once.
+ * Reads go into the server's shared buffer and are cut into requests by
+ * the session's front end (frontend.h: "modbus" is MBAP over TCP), which
+ * keeps what it needs between reads (a partial frame) in its state; each
+ * request is checked, routed and submitted at once. The session does not
+ * know the protocol: the front end turns each answer into the bytes to
+ * write (an MBAP header in front of the PDU), or into none.
  *
  * Replies carry the client's transaction id and unit id. Those to one
  * backend go out in the order they were asked: a read coalesced with an
@@ -20,9 +23,9 @@
  * outstanding; the read buffer handed to libuv is sized so that one read
  * cannot bring more, and reading pauses at the limit until replies drain.
  *
- * A malformed MBAP header, or a frame not whole SESSION_FRAME_MS after it
- * started (while we were reading), closes this connection only, logged
- * with the reason. The sessions reading a partial frame are on
+ * Input the front end cannot read (a malformed MBAP header), or a frame
+ * not whole SESSION_FRAME_MS after it started (while we were reading),
+ * closes this connection only, logged with the reason. The sessions reading a partial frame are on
  * server->partials, oldest first, and one timer watches the oldest: idle
  * clients cost nothing. A client that ends its input (a half-close, as
  * "printf REQUEST | socat - TCP:HOST:PORT" does) still gets the answers to
@@ -34,7 +37,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "acl.h"
 #include "backend.h"
 #include "listener.h"
 #include "pdu.h"
@@ -46,15 +48,18 @@
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
 static void frame_timer_cb(uv_timer_t *t);
+static int session_request_cb(void *ctx, const struct fe_request *rq);
+static int session_send(void *ctx, const uint8_t *data, size_t len);
 
 /*
- * Allocate a session of <srv> with its TCP handle initialised, ready for
- * uv_accept(). Returns it; never NULL.
+ * Allocate a session of <srv> whose client speaks front-end type <fe>,
+ * with its TCP handle initialised, ready for uv_accept(), and the front
+ * end's state set up. Returns it; never NULL.
  */
 struct session *
-session_new(struct server *srv)
+session_new_type(struct server *srv, const struct frontend_ops *fe)
 {
-    struct session *s = xcalloc(1, sizeof(*s));
+    struct session *s = xcalloc(1, sizeof(*s) + fe->state_size);
 
     uv_tcp_init(srv->loop, &s->tcp);
     s->tcp.data = s;
@@ -62,15 +67,41 @@ session_new(struct server *srv)
     s->id = ++srv->next_session_id;
     TAILQ_INIT(&s->reqs);
     TAILQ_INIT(&s->flows);
-    mbap_rx_init(&s->rx);
     snprintf(s->peer, sizeof(s->peer), "?");
+    s->fe.ops = fe;
+    s->fe.request = session_request_cb;
+    s->fe.send = session_send;
+    s->fe.ctx = s;
+    s->fe.state = s->fe_state;
+    if (fe->open != NULL) {
+        fe->open(&s->fe);
+    }
     return s;
+}
+
+/*
+ * A session of <srv> for a client of the default front-end type
+ * (FRONTEND_DEFAULT), as session_new_type(). Returns it; never NULL.
+ */
+struct session *
+session_new(struct server *srv)
+{
+    const struct frontend_ops *fe = frontend_find(FRONTEND_DEFAULT);
+
+    ASSERT(fe != NULL);
+    return session_new_type(srv, fe);
 }
 
 static void
 session_closed_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct session *s = h->data;
+
+    if (s->fe.ops->close != NULL) {
+        s->fe.ops->close(&s->fe);
+    }
+    listener_unref(s->listener);
+    free(s);
 }
 
 /*
@@ -106,14 +137,11 @@ static void
 session_peer(struct session *s)
 {
     struct sockaddr_storage ss;
-    const struct cfg_server *cs = &s->srv->cfg->server;
     char ip[INET6_ADDRSTRLEN] = "?";
 
     if (!session_peer_addr(s, &ss)) {
         return;
     }
-    s->read_only = acl_match(&cs->read_only_clients, (struct sockaddr *)&ss);
-    s->priority = acl_match(&cs->priority_clients, (struct sockaddr *)&ss);
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
@@ -140,11 +168,12 @@ static void
 session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct session *s = h->data;
-    size_t n = (size_t)session_allowance(s) * MB_FRAME_MIN;
+    size_t min = s->fe.ops->request_min;
+    size_t n = (size_t)session_allowance(s) * min;
 
     (void)suggested;
     if (n == 0) {
-        n = MB_FRAME_MIN;       /* paused; libuv asks once more at most */
+        n = min;                /* paused; libuv asks once more at most */
     }
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
@@ -182,22 +211,30 @@ session_dispatch(struct session *s, struct req *r)
     backend_submit(r->backend, r);
 }
 
+/* The front end's fe_request_fn: one request of session <ctx>. */
 static int
-session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
-                 size_t len)
+session_request_cb(void *ctx, const struct fe_request *rq)
 {
     struct session *s = ctx;
     struct req *r;
 
     stats_srv.requests++;
     s->n_requests++;
-    r = req_new(s, hdr, pdu, len, uv_now(s->srv->loop));
+    r = req_new(s, rq->tid, rq->unit, rq->pdu, rq->pdu_len,
+                uv_now(s->srv->loop));
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "tid %u", r->tid);
-        log_hexdump("  pdu", pdu, len);
+        log_hexdump("  pdu", rq->pdu, rq->pdu_len);
     }
     session_dispatch(s, r);
     return s->closing ? 1 : 0;
+}
+
+/* Bytes of an unfinished request that the front end of <s> holds. */
+static size_t
+session_partial_len(const struct session *s)
+{
+    return s->fe.ops->partial(&s->fe);
 }
 
 /* Leave server->partials. */
@@ -218,7 +255,7 @@ session_partial_watch(struct session *s)
 {
     struct server *srv = s->srv;
 
-    if (!s->reading || s->rx.len == 0) {
+    if (!s->reading || session_partial_len(s) == 0) {
         session_partial_end(s);
         return;
     }
@@ -247,7 +284,8 @@ frame_timer_cb(uv_timer_t *t)
            now - s->frame_ms >= SESSION_FRAME_MS) {
         stats_srv.clients_closed_slow++;
         session_close(s, LOG_WARN, "frame unfinished after %u ms (%zu "
-                      "bytes of it): closing", SESSION_FRAME_MS, s->rx.len);
+                      "bytes of it): closing", SESSION_FRAME_MS,
+                      session_partial_len(s));
     }
     if (s != NULL) {
         uv_timer_start(t, frame_timer_cb, s->frame_ms + SESSION_FRAME_MS - now,
@@ -282,22 +320,8 @@ session_eof(struct session *s)
     }
     s->eof = true;
     slog(LOG_DEBUG, s, "end of input%s: answering %u outstanding requests",
-         s->rx.len > 0 ? " in a frame" : "", s->pending);
+         session_partial_len(s) > 0 ? " in a frame" : "", s->pending);
     session_pause_or_resume(s);
-}
-
-/* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
-static void
-session_bad_frame(struct session *s, int rc, const struct mbap *bad)
-{
-    stats_srv.clients_closed_bad++;
-    if (rc == MBAP_BAD_PROTO) {
-        session_close(s, LOG_WARN, "%s %u (length %u, tid %u): closing",
-                      mbap_strerror(rc), bad->proto, bad->len, bad->tid);
-    } else {
-        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): closing",
-                      mbap_strerror(rc), bad->len, bad->proto, bad->tid);
-    }
 }
 
 static void
@@ -305,7 +329,7 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct session *s = stream->data;
     uint64_t frames = s->n_requests;
-    struct mbap bad;
+    char why[120];
     int rc;
 
     if (nread == 0 || s->closing) {
@@ -320,10 +344,11 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     s->last_rx_ms = uv_now(s->srv->loop);
-    rc = mbap_rx_feed(&s->rx, (const uint8_t *)buf->base, (size_t)nread,
-                      session_frame_cb, s, &bad);
+    rc = s->fe.ops->feed(&s->fe, (const uint8_t *)buf->base, (size_t)nread,
+                         why, sizeof(why));
     if (rc < 0 && !s->closing) {
-        session_bad_frame(s, rc, &bad);
+        stats_srv.clients_closed_bad++;
+        session_close(s, LOG_WARN, "%s: closing", why);
         return;
     }
     if (!s->closing) {
@@ -483,13 +508,15 @@ session_write_cb(uv_write_t *w, int status)
     }
 }
 
-/* Write the answer of DONE request <r>, which leaves its order. Takes
- * ownership of <r>. May close <s> (a write error). */
+/* Write the answer of DONE request <r>, which leaves its order, in the
+ * bytes its front end makes of it. Takes ownership of <r>. May close <s>
+ * (a write error). */
 static void
 session_write(struct session *s, struct req *r)
 {
-    size_t len = MB_MBAP_HDR + r->rsp_len;
-    uv_buf_t b = uv_buf_init((char *)r->out, (unsigned)len);
+    const uint8_t *out;
+    size_t len;
+    uv_buf_t b;
     int rc;
 
     if (r->order != NULL) {
@@ -497,11 +524,19 @@ session_write(struct session *s, struct req *r)
         r->order = NULL;
     }
     r->held = false;
-    mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
+    len = s->fe.ops->encode_reply(&s->fe, r, &out);
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "reply tid %u", r->tid);
         log_hexdump("  rsp", req_rsp(r), r->rsp_len);
     }
+    if (len == 0) {
+        /* The protocol answers this with silence: answered all the same. */
+        stats_srv.replies++;
+        s->n_replies++;
+        req_free(r);
+        return;
+    }
+    b = uv_buf_init((char *)out, (unsigned)len);
     rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         stats_srv.replies++;
@@ -511,7 +546,7 @@ session_write(struct session *s, struct req *r)
     }
     if (rc >= 0 || rc == UV_EAGAIN) {
         rc = rc < 0 ? 0 : rc;
-        b = uv_buf_init((char *)r->out + rc, (unsigned)(len - (size_t)rc));
+        b = uv_buf_init((char *)out + rc, (unsigned)(len - (size_t)rc));
         rc = uv_write(&r->wreq, (uv_stream_t *)&s->tcp, &b, 1,
                       session_write_cb);
         if (rc == 0) {
@@ -521,6 +556,53 @@ session_write(struct session *s, struct req *r)
     stats_srv.replies_dropped++;
     req_free(r);
     session_close(s, LOG_DEBUG, "write: %s", uv_strerror(rc));
+}
+
+/* Bytes a front end writes on its own, copied (session_send). */
+struct session_send_req {
+    uv_write_t w;
+    uint8_t    data[];
+};
+
+static void
+session_send_cb(uv_write_t *w, int status)
+{
+    /* A failed write shows again at the next read or answer, which close
+     * the session; nothing to do here but free. */
+    (void)status;
+    free(container_of(w, struct session_send_req, w));
+}
+
+/* The front end's fe_send_fn: write <len> bytes of <data> to the client of
+ * session <ctx>, after any answer already queued. Returns 0 or a negative
+ * UV_E* code. */
+static int
+session_send(void *ctx, const uint8_t *data, size_t len)
+{
+    struct session *s = ctx;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    struct session_send_req *w;
+    int rc;
+
+    if (s->closing) {
+        return UV_ECANCELED;
+    }
+    rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (rc == (int)len) {
+        return 0;
+    }
+    if (rc < 0 && rc != UV_EAGAIN) {
+        return rc;
+    }
+    rc = rc < 0 ? 0 : rc;
+    w = xmalloc(sizeof(*w) + len - (size_t)rc);
+    memcpy(w->data, data + rc, len - (size_t)rc);
+    b = uv_buf_init((char *)w->data, (unsigned)(len - (size_t)rc));
+    rc = uv_write(&w->w, (uv_stream_t *)&s->tcp, &b, 1, session_send_cb);
+    if (rc != 0) {
+        free(w);
+    }
+    return rc;
 }
 
 /*
