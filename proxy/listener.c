@@ -105,7 +105,7 @@ listener_admit(struct listener *l, struct session *s)
     }
     if (!listener_let_in(lc, s, have ? (struct sockaddr *)&ss : NULL)) {
         stats_srv.clients_denied++;
-        log_info("%s: a client not in allow: closed", l->name);
+        llog(LOG_INFO, l, "%s: a client not in allow: closed", l->name);
         session_discard(s);
         return false;
     }
