@@ -96,7 +96,8 @@ struct frontend_ops {
      * must lie in <r> (r->out), since the write may outlive the call.
      * Returns their length, or 0 when the protocol answers nothing (a
      * client that is never told about errors, say): the request is then
-     * freed as answered */
+     * freed as answered. A type whose bytes do not fit there (a TLS
+     * record) writes them through c->send and returns 0 */
     size_t (*encode_reply)(struct fe_conn *c, struct req *r,
                            const uint8_t **out);
     /* optional: free what c->state holds; the connection is gone */
