@@ -75,7 +75,7 @@ listener_let_in(const struct cfg_listener *lc, struct session *s,
 }
 
 /*
- * The access rules that apply now to the clients <s> of <srv>: those of
+ * The access rules that apply now to client <s> of <srv>: those of
  * the section whose listener accepted it ([server] listen for a session
  * without one), or NULL if a reload removed that section (its clients
  * keep the rules they had). Valid until the next reload.

@@ -25,13 +25,13 @@
  *
  * Input the front end cannot read (a malformed MBAP header), or a frame
  * not whole SESSION_FRAME_MS after it started (while we were reading),
- * closes this connection only, logged with the reason. The sessions reading a partial frame are on
- * server->partials, oldest first, and one timer watches the oldest: idle
- * clients cost nothing. A client that ends its input (a half-close, as
- * "printf REQUEST | socat - TCP:HOST:PORT" does) still gets the answers to
- * what it asked; the connection closes once they are written. Closing
- * frees what the session owns and leaves requests the backends hold to be
- * swallowed (see req.c).
+ * closes this connection only, logged with the reason. The sessions
+ * reading a partial frame are on server->partials, oldest first, and one
+ * timer watches the oldest: idle clients cost nothing. A client that ends
+ * its input (a half-close, as "printf REQUEST | socat - TCP:HOST:PORT"
+ * does) still gets the answers to what it asked; the connection closes
+ * once they are written. Closing frees what the session owns and leaves
+ * requests the backends hold to be swallowed (see req.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
