@@ -49,7 +49,7 @@ fe_modbus_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
         .pdu_len = len,
     };
 
-    return c->request(c->ctx, &rq);
+    return c->host->request(c, &rq);
 }
 
 static int

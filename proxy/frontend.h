@@ -36,54 +36,57 @@ struct fe_request {
     size_t         pdu_len;
 };
 
-/* The session layer's side of a connection: takes one request <rq> of the
- * connection whose fe_conn.ctx is <ctx>. Returns 0 to go on, or a positive
- * value that stops the feed (the session is closing). */
-typedef int (*fe_request_fn)(void *ctx, const struct fe_request *rq);
+struct fe_conn;
 
-/* The session layer's side of a connection: writes <len> bytes that are
- * not the answer to a request (a heartbeat, a handshake record), copied.
- * Returns 0 or a negative UV_E* code. */
-typedef int (*fe_send_fn)(void *ctx, const uint8_t *data, size_t len);
+/* What the session layer offers the front end of a connection: one table
+ * for every connection (session.c's), each call naming its connection. */
+struct fe_host {
+    /* take request <rq> of <c>. Returns 0 to go on, or a positive value
+     * that stops the feed (the session is closing) */
+    int (*request)(struct fe_conn *c, const struct fe_request *rq);
+    /* write <len> bytes of <data> that answer no request (a heartbeat, a
+     * handshake record) to the client of <c>, copied, after the answers
+     * already queued. Returns 0 or a negative UV_E* code */
+    int (*send)(struct fe_conn *c, const uint8_t *data, size_t len);
+};
 
 /* One client connection as its front end sees it; embedded in struct
- * session, which fills every field before ops->open(). */
+ * session (three pointers: 10,000 idle clients are a normal load), which
+ * fills every field before ops->open(). */
 struct fe_conn {
     const struct frontend_ops *ops;    /* its type */
-    fe_request_fn              request; /* hand a request to the session */
-    fe_send_fn                 send;   /* write bytes of the protocol's own */
-    void                      *ctx;    /* first argument of both: the
-                                          session */
+    const struct fe_host      *host;   /* the session layer */
     void                      *state;  /* ops->state_size bytes, zeroed,
                                           valid until ops->close() */
 };
 
 /*
  * IMPORTANT: a front end never closes the connection itself and never
- * calls into the session except through c->request and c->send. feed()
- * runs from the read callback: c->request may close the session (a write
- * error on an answer given at once), and then returns non-zero; feed()
- * must return that value without touching the connection again. The
+ * calls into the session except through c->host. feed() runs from the
+ * read callback: host->request may close the session (a write error on
+ * an answer given at once), and then returns non-zero; feed() must
+ * return that value without touching the connection again. The
  * request lifecycle (req.c, backend.c) never learns which front end a
  * request came from: a request carries only tid, unit and PDU, and its
  * answer comes back through encode_reply().
  */
 struct frontend_ops {
     const char *type;          /* "modbus": the [listener] type value */
-    size_t      state_size;    /* bytes of fe_conn.state */
+    size_t      state_size;    /* bytes of fe_conn.state (8-byte
+                                  aligned) */
     size_t      request_min;   /* bytes of the shortest request: reads
                                   are sized so that one read cannot bring
                                   more requests than the client may still
                                   have outstanding */
     /* optional: set up c->state for a new connection (a handshake would
-     * start here, through c->send); nothing can fail short of memory */
+     * start here, through host->send); nothing can fail short of memory */
     void (*open)(struct fe_conn *c);
     /* cut <len> bytes of the client's stream into requests, each handed
-     * to c->request in order; keep an unfinished one in c->state for the
-     * next call. Returns 0; or c->request's non-zero value; or a negative
-     * value for input that cannot be read (the session closes this one
-     * connection and logs <why>, <why_size> bytes, e.g. "bad MBAP length
-     * 300 (protocol id 0, tid 7)") */
+     * to host->request in order; keep an unfinished one in c->state for
+     * the next call. Returns 0; or host->request's non-zero value; or a
+     * negative value for input that cannot be read (the session closes
+     * this one connection and logs <why>, <why_size> bytes, e.g. "bad
+     * MBAP length 300 (protocol id 0, tid 7)") */
     int (*feed)(struct fe_conn *c, const uint8_t *data, size_t len,
                 char *why, size_t why_size);
     /* bytes held of a request not yet whole; 0 if none. The session
@@ -97,7 +100,7 @@ struct frontend_ops {
      * Returns their length, or 0 when the protocol answers nothing (a
      * client that is never told about errors, say): the request is then
      * freed as answered. A type whose bytes do not fit there (a TLS
-     * record) writes them through c->send and returns 0 */
+     * record) writes them through host->send and returns 0 */
     size_t (*encode_reply)(struct fe_conn *c, struct req *r,
                            const uint8_t **out);
     /* optional: free what c->state holds; the connection is gone */

@@ -48,8 +48,15 @@
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
 static void frame_timer_cb(uv_timer_t *t);
-static int session_request_cb(void *ctx, const struct fe_request *rq);
-static int session_send(void *ctx, const uint8_t *data, size_t len);
+static int session_request_cb(struct fe_conn *c,
+                              const struct fe_request *rq);
+static int session_send(struct fe_conn *c, const uint8_t *data, size_t len);
+
+/* What every session offers its front end. */
+static const struct fe_host session_fe_host = {
+    .request = session_request_cb,
+    .send = session_send,
+};
 
 /*
  * Allocate a session of <srv> whose client speaks front-end type <fe>,
@@ -69,9 +76,7 @@ session_new_type(struct server *srv, const struct frontend_ops *fe)
     TAILQ_INIT(&s->flows);
     snprintf(s->peer, sizeof(s->peer), "?");
     s->fe.ops = fe;
-    s->fe.request = session_request_cb;
-    s->fe.send = session_send;
-    s->fe.ctx = s;
+    s->fe.host = &session_fe_host;
     s->fe.state = s->fe_state;
     if (fe->open != NULL) {
         fe->open(&s->fe);
@@ -211,11 +216,11 @@ session_dispatch(struct session *s, struct req *r)
     backend_submit(r->backend, r);
 }
 
-/* The front end's fe_request_fn: one request of session <ctx>. */
+/* fe_host.request: one request of the session of front end <c>. */
 static int
-session_request_cb(void *ctx, const struct fe_request *rq)
+session_request_cb(struct fe_conn *c, const struct fe_request *rq)
 {
-    struct session *s = ctx;
+    struct session *s = container_of(c, struct session, fe);
     struct req *r;
 
     stats_srv.requests++;
@@ -573,13 +578,13 @@ session_send_cb(uv_write_t *w, int status)
     free(container_of(w, struct session_send_req, w));
 }
 
-/* The front end's fe_send_fn: write <len> bytes of <data> to the client of
- * session <ctx>, after any answer already queued. Returns 0 or a negative
- * UV_E* code. */
+/* fe_host.send: write <len> bytes of <data> to the client of the session
+ * of front end <c>, after any answer already queued. Returns 0 or a
+ * negative UV_E* code. */
 static int
-session_send(void *ctx, const uint8_t *data, size_t len)
+session_send(struct fe_conn *c, const uint8_t *data, size_t len)
 {
-    struct session *s = ctx;
+    struct session *s = container_of(c, struct session, fe);
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     struct session_send_req *w;
     int rc;

@@ -51,7 +51,7 @@ struct session {
     char                  peer[56];   /* "10.0.0.5:51234" */
     struct fe_conn        fe;         /* its protocol; fe.state points
                                          at fe_state */
-    max_align_t           fe_state[]; /* fe.ops->state_size bytes */
+    uint64_t              fe_state[]; /* fe.ops->state_size bytes */
 };
 
 #define slog(level, s, fmt, ...)                                   \

@@ -2,8 +2,8 @@
 /*
  * test_frontend.c -- the front-end registry (proxy/frontend.c) and the
  * "modbus" front end (proxy/fe_modbus.c) through its vtable alone, as the
- * session drives it: no loop, no socket. A connection is an fe_conn whose
- * request callback collects what feed() hands on.
+ * session drives it: no loop, no socket. A connection is an fe_conn
+ * whose host collects the requests feed() hands on.
  *
  * feed() must hand on pipelined frames in order with the client's
  * transaction id, unit and PDU; hold a partial frame across calls (and
@@ -36,10 +36,16 @@ struct sink {
     } rq[MAX_SEEN];
 };
 
+/* A connection and the sink its requests go to. */
+struct tconn {
+    struct fe_conn c;
+    struct sink   *k;
+};
+
 static int
-sink_request(void *ctx, const struct fe_request *rq)
+sink_request(struct fe_conn *c, const struct fe_request *rq)
 {
-    struct sink *k = ctx;
+    struct sink *k = container_of(c, struct tconn, c)->k;
 
     cr_assert_lt(k->n, MAX_SEEN);
     cr_assert(rq->pdu_len >= 1 && rq->pdu_len <= MB_PDU_MAX);
@@ -52,31 +58,34 @@ sink_request(void *ctx, const struct fe_request *rq)
 }
 
 static int
-sink_send(void *ctx, const uint8_t *data, size_t len)
+sink_send(struct fe_conn *c, const uint8_t *data, size_t len)
 {
     cr_assert_fail("the modbus front end never writes on its own");
     return 0;
 }
 
-/* A connection of the modbus type, as session_new_type() sets one up. */
-static struct fe_conn
-conn_open(struct sink *k)
+static const struct fe_host sink_host = {
+    .request = sink_request,
+    .send = sink_send,
+};
+
+/* Open connection <t> of the modbus type onto sink <k>, as
+ * session_new_type() sets one up. */
+static struct fe_conn *
+conn_open(struct tconn *t, struct sink *k)
 {
     const struct frontend_ops *ops = frontend_find("modbus");
-    struct fe_conn c = {
-        .ops = ops,
-        .request = sink_request,
-        .send = sink_send,
-        .ctx = k,
-    };
 
     cr_assert_not_null(ops);
-    c.state = calloc(1, ops->state_size);
-    cr_assert_not_null(c.state);
+    t->k = k;
+    t->c.ops = ops;
+    t->c.host = &sink_host;
+    t->c.state = calloc(1, ops->state_size);
+    cr_assert_not_null(t->c.state);
     if (ops->open != NULL) {
-        ops->open(&c);
+        ops->open(&t->c);
     }
-    return c;
+    return &t->c;
 }
 
 static void
@@ -146,13 +155,14 @@ Test(frontend, registry)
 Test(frontend, modbus_pipelined_frames_in_one_read)
 {
     struct sink k = {0};
-    struct fe_conn c = conn_open(&k);
+    struct tconn t;
+    struct fe_conn *c = conn_open(&t, &k);
     char why[120] = "";
 
-    cr_assert_eq(feed(&c, three, sizeof(three), why), 0);
+    cr_assert_eq(feed(c, three, sizeof(three), why), 0);
     check_three(&k);
-    cr_assert_eq(c.ops->partial(&c), 0, "nothing held");
-    conn_close(&c);
+    cr_assert_eq(c->ops->partial(c), 0, "nothing held");
+    conn_close(c);
 }
 
 /* Every cut of the stream in two reads: the first part's whole frames go
@@ -161,31 +171,33 @@ Test(frontend, modbus_partial_frame_across_reads)
 {
     for (size_t cut = 0; cut <= sizeof(three); cut++) {
         struct sink k = {0};
-        struct fe_conn c = conn_open(&k);
+        struct tconn t;
+        struct fe_conn *c = conn_open(&t, &k);
         char why[120] = "";
 
-        cr_assert_eq(feed(&c, three, cut, why), 0, "cut %zu", cut);
+        cr_assert_eq(feed(c, three, cut, why), 0, "cut %zu", cut);
         cr_assert_eq(k.n, cut / 12, "cut %zu: whole frames only", cut);
-        cr_assert_eq(c.ops->partial(&c), cut % 12, "cut %zu: held", cut);
-        cr_assert_eq(feed(&c, three + cut, sizeof(three) - cut, why), 0);
+        cr_assert_eq(c->ops->partial(c), cut % 12, "cut %zu: held", cut);
+        cr_assert_eq(feed(c, three + cut, sizeof(three) - cut, why), 0);
         check_three(&k);
-        cr_assert_eq(c.ops->partial(&c), 0);
-        conn_close(&c);
+        cr_assert_eq(c->ops->partial(c), 0);
+        conn_close(c);
     }
 }
 
 Test(frontend, modbus_byte_by_byte)
 {
     struct sink k = {0};
-    struct fe_conn c = conn_open(&k);
+    struct tconn t;
+    struct fe_conn *c = conn_open(&t, &k);
     char why[120] = "";
 
     for (size_t i = 0; i < sizeof(three); i++) {
-        cr_assert_eq(feed(&c, three + i, 1, why), 0);
-        cr_assert_eq(c.ops->partial(&c), (i + 1) % 12, "after byte %zu", i);
+        cr_assert_eq(feed(c, three + i, 1, why), 0);
+        cr_assert_eq(c->ops->partial(c), (i + 1) % 12, "after byte %zu", i);
     }
     check_three(&k);
-    conn_close(&c);
+    conn_close(c);
 }
 
 /* The session returns non-zero once it is closing: the feed stops there
@@ -193,12 +205,13 @@ Test(frontend, modbus_byte_by_byte)
 Test(frontend, modbus_stops_when_the_session_closes)
 {
     struct sink k = {.stop_at = 2};
-    struct fe_conn c = conn_open(&k);
+    struct tconn t;
+    struct fe_conn *c = conn_open(&t, &k);
     char why[120] = "";
 
-    cr_assert_eq(feed(&c, three, sizeof(three), why), 1);
+    cr_assert_eq(feed(c, three, sizeof(three), why), 1);
     cr_assert_eq(k.n, 2);
-    conn_close(&c);
+    conn_close(c);
 }
 
 /* A malformed header after good frames: those are handed on, then the
@@ -219,17 +232,18 @@ Test(frontend, modbus_malformed_headers)
 
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         struct sink k = {0};
-        struct fe_conn c = conn_open(&k);
+        struct tconn t;
+        struct fe_conn *c = conn_open(&t, &k);
         uint8_t buf[sizeof(three) + 12];
         char why[120] = "";
 
         memcpy(buf, three, 24);
         memcpy(buf + 24, bad[i].hdr, 7);
         memset(buf + 31, 0, sizeof(buf) - 31);
-        cr_assert_lt(feed(&c, buf, sizeof(buf), why), 0, "case %zu", i);
+        cr_assert_lt(feed(c, buf, sizeof(buf), why), 0, "case %zu", i);
         cr_assert_eq(k.n, 2, "case %zu: the good frames before it", i);
         cr_assert_str_eq(why, bad[i].why);
-        conn_close(&c);
+        conn_close(c);
     }
 }
 
@@ -239,7 +253,8 @@ Test(frontend, modbus_encode_reply_in_place)
     static const uint8_t want[] = {0x12, 0x34, 0x00, 0x00, 0x00, 0x07, 0x11,
                                    0x03, 0x04, 0x00, 0x2A, 0x01, 0x00};
     struct sink k = {0};
-    struct fe_conn c = conn_open(&k);
+    struct tconn t;
+    struct fe_conn *c = conn_open(&t, &k);
     struct req *r = xcalloc(1, sizeof(*r));
     const uint8_t *out = NULL;
     size_t len;
@@ -247,7 +262,7 @@ Test(frontend, modbus_encode_reply_in_place)
     r->tid = 0x1234;
     r->unit = 17;
     req_set_response(r, rsp, sizeof(rsp));
-    len = c.ops->encode_reply(&c, r, &out);
+    len = c->ops->encode_reply(c, r, &out);
     cr_assert_eq(len, sizeof(want));
     cr_assert_eq(out, r->out, "in the request, no copy");
     cr_assert_eq(memcmp(out, want, sizeof(want)), 0);
@@ -257,10 +272,10 @@ Test(frontend, modbus_encode_reply_in_place)
     r->tid = 0xFFFF;
     r->unit = 0;
     r->rsp_len = pdu_exception(req_rsp(r), 0x06, 0x0B);
-    len = c.ops->encode_reply(&c, r, &out);
+    len = c->ops->encode_reply(c, r, &out);
     cr_assert_eq(len, 9);
     cr_assert_eq(memcmp(out, "\xFF\xFF\x00\x00\x00\x03\x00\x86\x0B", 9),
                  0);
     free(r);
-    conn_close(&c);
+    conn_close(c);
 }

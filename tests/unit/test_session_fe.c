@@ -65,13 +65,13 @@ script_feed(struct fe_conn *c, const uint8_t *data, size_t len, char *why,
         switch (data[i]) {
         case 'q':
             st->requests++;
-            rc = c->request(c->ctx, &rq);
+            rc = c->host->request(c, &rq);
             if (rc != 0) {
                 return rc;
             }
             break;
         case 'h':
-            cr_assert_eq(c->send(c->ctx, (const uint8_t *)"hi", 2), 0);
+            cr_assert_eq(c->host->send(c, (const uint8_t *)"hi", 2), 0);
             break;
         default:
             snprintf(why, why_size, "script: bad command 0x%02X", data[i]);
