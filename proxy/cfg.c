@@ -8,7 +8,9 @@
  * section headers. The handler stores every key with its line and flags
  * duplicates, which inih would otherwise let the last one win.
  * Pass 2 (interpret): every section's keys are looked up in the key tables
- * below, converted with range checks, and cross-checked (types, routes).
+ * below, converted with range checks, and cross-checked (types, routes,
+ * listen addresses across [server] and the [listener] sections, whose
+ * types are looked up in the front-end registry of frontend.c).
  * Pass 3 (defaults): whatever was not set gets the table's default.
  *
  * Every error is "file:line: [section] key: what is wrong", and loading
@@ -912,6 +914,8 @@ set_listener_key(struct cfg_parse *p, const struct cfg_section *sec,
     }
 }
 
+/* [listener NAME] section <sec>: a listener with the [server] values, then
+ * its own keys (listener_keys). */
 static void
 load_listener(struct cfg_parse *p, const struct cfg_section *sec)
 {

@@ -75,7 +75,8 @@ struct cfg_server {
     struct cfg_listen listen[CFG_MAX_LISTEN]; /* "none": no address, with
                                                  [listener] sections */
     unsigned n_listen;
-    unsigned max_clients;          /* connections over this are closed */
+    unsigned max_clients;          /* connections over this, on every
+                                      listener together, are closed */
     unsigned request_timeout_ms;   /* end-to-end deadline -> 0x0B */
     unsigned idle_timeout_s;       /* 0 = never close silent clients */
     unsigned client_max_pending;   /* requests outstanding per client */
