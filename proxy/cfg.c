@@ -8,10 +8,13 @@
  * section headers. The handler stores every key with its line and flags
  * duplicates, which inih would otherwise let the last one win.
  * Pass 2 (interpret): every section's keys are looked up in the key tables
- * (the server's and the common backend keys below, a backend type's own in
- * its struct backend_ops, found through the registry of backend.c),
- * converted with range checks, and cross-checked (types, routes, the
- * type's own rules). Defaults are set before a section's keys are read.
+ * (the server's, the [listener] sections' and the common backend keys
+ * below, a backend type's own in its struct backend_ops, found through the
+ * registry of backend.c), converted with range checks, and cross-checked
+ * (types, routes, the type's own rules, listen addresses across [server]
+ * and the [listener] sections, whose types are looked up in the front-end
+ * registry of frontend.c). Defaults are set before a section's keys are
+ * read.
  *
  * Every error is "file:line: [section] key: what is wrong", and loading
  * goes on to find the others: a user fixes a file in one round.
@@ -29,15 +32,18 @@
 
 #include "backend.h"
 #include "cfg.h"
+#include "frontend.h"
 #include "log.h"
 
 #define CFG_LINE_MAX 200      /* what Debian's libinih reads per line */
 
 #define SRV(f) offsetof(struct cfg_server, f)
 #define BE(f)  offsetof(struct cfg_backend, f)
+#define LST(f) offsetof(struct cfg_listener, f)
 
 static const struct cfg_key server_keys[] = {
-    {"listen", CFG_LISTEN, SRV(listen), 0, "0.0.0.0:502", 0, 0, NULL, NULL},
+    {"listen", CFG_LISTEN, SRV(listen), SRV(n_listen), "0.0.0.0:502", 0, 0,
+     NULL, NULL},
     {"max_clients", CFG_UINT, SRV(max_clients), 0, "1000", 1, 100000, NULL,
      NULL},
     {"request_timeout_ms", CFG_UINT, SRV(request_timeout_ms), 0, "5000",
@@ -54,6 +60,23 @@ static const struct cfg_key server_keys[] = {
     {"priority_clients", CFG_ACL, SRV(priority_clients), 0, "", 0, 0, NULL,
      NULL},
     CFG_KEYS_END
+};
+
+/* [listener NAME]. A key without a default takes the [server] value
+ * (load_listener copies those first); listen has neither: required. */
+static const struct cfg_key listener_keys[] = {
+    {"type", CFG_STR, LST(type), CFG_TYPE_MAX, FRONTEND_DEFAULT, 0, 0, NULL,
+     NULL},
+    {"listen", CFG_LISTEN, LST(listen), LST(n_listen), NULL, 0, 0, NULL,
+     NULL},
+    {"max_clients", CFG_UINT, LST(max_clients), 0, NULL, 1, 100000, NULL,
+     NULL},
+    {"allow", CFG_ACL, LST(allow), 0, NULL, 0, 0, NULL, NULL},
+    {"read_only_clients", CFG_ACL, LST(read_only_clients), 0, NULL, 0, 0,
+     NULL, NULL},
+    {"priority_clients", CFG_ACL, LST(priority_clients), 0, NULL, 0, 0, NULL,
+     NULL},
+    CFG_KEYS_END,
 };
 
 /* The keys of every backend type, after the type's own (its
@@ -335,32 +358,38 @@ parse_listen_one(const char *s, struct cfg_listen *l)
     return inet_pton(AF_INET, host, &in4->sin_addr) == 1;
 }
 
-/* Comma-separated listen list into <srv>; false with <bad> on error. */
+/* Comma-separated listen list into <list> (CFG_MAX_LISTEN) and its count
+ * <n>; "none" is no address. False with <bad> on error. */
 static bool
-parse_listen(const char *value, struct cfg_server *srv, char *bad,
-             size_t bad_size)
+parse_listen(const char *value, struct cfg_listen *list, unsigned *n_out,
+             char *bad, size_t bad_size)
 {
     char item[CFG_LINE_MAX];
     const char *p = value;
+    unsigned n_listen = 0;
 
-    srv->n_listen = 0;
+    *n_out = 0;
+    if (strcasecmp(value, "none") == 0) {
+        return true;
+    }
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
         trim_copy(item, sizeof(item), p, n);
-        if (item[0] == '\0' || srv->n_listen == CFG_MAX_LISTEN ||
-            !parse_listen_one(item, &srv->listen[srv->n_listen])) {
+        if (item[0] == '\0' || n_listen == CFG_MAX_LISTEN ||
+            !parse_listen_one(item, &list[n_listen])) {
             snprintf(bad, bad_size, "%s", item);
             return false;
         }
-        srv->n_listen++;
+        n_listen++;
         p = comma ? comma + 1 : p + n;
     }
-    if (srv->n_listen == 0) {
+    if (n_listen == 0) {
         snprintf(bad, bad_size, "%s", value);
         return false;
     }
+    *n_out = n_listen;
     return true;
 }
 
@@ -660,7 +689,9 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
         }
         break;
     case CFG_LISTEN:
-        if (!parse_listen(value, base, bad, sizeof(bad))) {
+        if (!parse_listen(value, (struct cfg_listen *)field,
+                          (unsigned *)((char *)base + k->size), bad,
+                          sizeof(bad))) {
             cfg_error(p, line, "%s %s: invalid address \"%s\" (expected "
                       "IPV4:PORT or [IPV6]:PORT, comma-separated, at most "
                       "%d)", label, k->name, bad, CFG_MAX_LISTEN);
@@ -778,6 +809,219 @@ valid_name(const char *s)
         }
     }
     return true;
+}
+
+/* --- [listener NAME] ------------------------------------------------------ */
+
+/* Key <key> of section <section>, or NULL. */
+static const struct cfg_entry *
+find_entry(const struct cfg_parse *p, const char *section, const char *key)
+{
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        if (strcmp(p->entries[i].section, section) == 0 &&
+            strcmp(p->entries[i].key, key) == 0) {
+            return &p->entries[i];
+        }
+    }
+    return NULL;
+}
+
+/* The line of key <key> in section <section>, or 0. */
+static int
+entry_line(const struct cfg_parse *p, const char *section, const char *key)
+{
+    const struct cfg_entry *e = find_entry(p, section, key);
+
+    return e != NULL ? e->line : 0;
+}
+
+/* A new listener at the end of <cfg>'s, with the [server] values. */
+static struct cfg_listener *
+add_listener(struct cfg *cfg)
+{
+    const struct cfg_server *srv = &cfg->server;
+    struct cfg_listener *l;
+
+    cfg->listeners = realloc(cfg->listeners, (cfg->n_listeners + 1) *
+                                                 sizeof(*cfg->listeners));
+    ASSERT(cfg->listeners != NULL);
+    l = &cfg->listeners[cfg->n_listeners++];
+    memset(l, 0, sizeof(*l));
+    l->max_clients = srv->max_clients;
+    l->allow = srv->allow;
+    l->read_only_clients = srv->read_only_clients;
+    l->priority_clients = srv->priority_clients;
+    return l;
+}
+
+/* [server] listen is the first listener, of the default type, unless it
+ * is "none". */
+static void
+load_server_listener(struct cfg_parse *p)
+{
+    const struct cfg_server *srv = &p->cfg->server;
+    struct cfg_listener *l;
+
+    if (srv->n_listen == 0) {
+        return;
+    }
+    l = add_listener(p->cfg);
+    snprintf(l->type, sizeof(l->type), "%s", FRONTEND_DEFAULT);
+    l->listen_line = entry_line(p, "server", "listen");
+    memcpy(l->listen, srv->listen, sizeof(l->listen));
+    l->n_listen = srv->n_listen;
+}
+
+/* Key <e> of listener <l> (section <sec>, <label> in messages). */
+static void
+set_listener_key(struct cfg_parse *p, const struct cfg_section *sec,
+                 struct cfg_listener *l, const char *label,
+                 const struct cfg_entry *e)
+{
+    const struct cfg_key *k = find_key(listener_keys, e->key);
+    char names[64];
+
+    if (k == NULL) {
+        cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
+    } else if (strcmp(k->name, "type") == 0 &&
+               frontend_find(e->value) == NULL) {
+        frontend_type_names(names, sizeof(names));
+        cfg_error(p, e->line, "[%s] type: unknown front-end type \"%s\" "
+                  "(expected %s)", sec->name, e->value, names);
+    } else if (strcmp(k->name, "listen") == 0 &&
+               strcasecmp(e->value, "none") == 0) {
+        cfg_error(p, e->line, "[%s] listen: invalid address \"%s\" (a "
+                  "listener needs one; \"none\" is for [server] listen)",
+                  sec->name, e->value);
+    } else {
+        if (k->kind == CFG_LISTEN) {
+            l->listen_line = e->line;
+        }
+        set_key(p, k, l, k->off, label, e->value, e->line);
+    }
+}
+
+/* [listener NAME] section <sec>: a listener with the [server] values, then
+ * its own keys (listener_keys). */
+static void
+load_listener(struct cfg_parse *p, const struct cfg_section *sec)
+{
+    struct cfg *cfg = p->cfg;
+    const struct cfg_listener *first;
+    struct cfg_listener *l;
+    const char *name = sec->name + strlen("listener");
+    char label[80];
+
+    while (isspace((unsigned char)*name)) {
+        name++;
+    }
+    if (!valid_name(name)) {
+        cfg_error(p, sec->line, "[%s]: invalid listener name \"%s\" "
+                  "(letters, digits, '_' and '-', at most %d)", sec->name,
+                  name, CFG_NAME_MAX - 1);
+        return;
+    }
+    first = cfg_listener_find(cfg, name);
+    if (first != NULL) {
+        cfg_error(p, sec->line, "[%s]: duplicate listener (first at line "
+                  "%d)", sec->name, first->line);
+        return;
+    }
+    l = add_listener(cfg);
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    l->line = sec->line;
+    snprintf(label, sizeof(label), "[%s]", sec->name);
+    for (const struct cfg_key *k = listener_keys; k->name != NULL; k++) {
+        if (k->def != NULL) {
+            set_key(p, k, l, k->off, "(default)", k->def, 0);
+        }
+    }
+    for (unsigned i = 0; i < p->n_entries; i++) {
+        if (strcmp(p->entries[i].section, sec->name) == 0) {
+            set_listener_key(p, sec, l, label, &p->entries[i]);
+        }
+    }
+    if (entry_line(p, sec->name, "listen") == 0) {
+        cfg_error(p, sec->line, "[%s]: missing key \"listen\"", sec->name);
+    }
+}
+
+/* Would listening on <a> and on <b> clash: the same family and port, and
+ * the same address or a wildcard (0.0.0.0, [::]) on either side? Port 0
+ * (a free port, chosen when bound) never clashes. */
+static bool
+listen_clash(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+    if (a->addr.ss_family != b->addr.ss_family) {
+        return false;
+    }
+    if (a->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a->addr;
+        const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&b->addr;
+
+        return x->sin6_port == y->sin6_port && x->sin6_port != 0 &&
+               (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+                IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr) ||
+                memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0);
+    } else {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)&a->addr;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)&b->addr;
+
+        return x->sin_port == y->sin_port && x->sin_port != 0 &&
+               (x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+                y->sin_addr.s_addr == htonl(INADDR_ANY) ||
+                x->sin_addr.s_addr == y->sin_addr.s_addr);
+    }
+}
+
+/* Report address <a> of listener <li> if one listed before it clashes. */
+static void
+check_listen_one(struct cfg_parse *p, unsigned li, unsigned a)
+{
+    const struct cfg *cfg = p->cfg;
+    const struct cfg_listener *l = &cfg->listeners[li];
+
+    for (unsigned j = 0; j <= li; j++) {
+        const struct cfg_listener *o = &cfg->listeners[j];
+
+        for (unsigned b = 0; b < (j == li ? a : o->n_listen); b++) {
+            char where[64];
+
+            if (!listen_clash(&l->listen[a], &o->listen[b])) {
+                continue;
+            }
+            if (o->listen_line == 0) {
+                snprintf(where, sizeof(where), "the default");
+            } else {
+                snprintf(where, sizeof(where), "line %d", o->listen_line);
+            }
+            cfg_error(p, l->listen_line, "%s%s%s listen: address \"%s\" is "
+                      "taken twice (\"%s\", %s)", l->name[0] ? "[listener " :
+                      "[server", l->name, "]", l->listen[a].text,
+                      o->listen[b].text, where);
+            return;
+        }
+    }
+}
+
+/* Every address is listened on once, across [server] listen and the
+ * [listener] sections; and there is one at least. */
+static void
+check_listeners(struct cfg_parse *p)
+{
+    const struct cfg *cfg = p->cfg;
+    const struct cfg_entry *e = find_entry(p, "server", "listen");
+
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        for (unsigned a = 0; a < cfg->listeners[i].n_listen; a++) {
+            check_listen_one(p, i, a);
+        }
+    }
+    if (cfg->n_listeners == 0 && e != NULL &&
+        strcasecmp(e->value, "none") == 0) {
+        cfg_error(p, e->line, "[server] listen: \"none\", and no [listener] "
+                  "section: nothing to listen on");
+    }
 }
 
 /* The names of the registered backend types, "a, b or c", into <out>. */
@@ -990,17 +1234,19 @@ check_sections(struct cfg_parse *p)
 {
     for (unsigned i = 0; i < p->n_sections; i++) {
         struct cfg_section *s = &p->sections[i];
+        bool listener = strncmp(s->name, "listener", 8) == 0 &&
+                        isspace((unsigned char)s->name[8]);
         bool known = strcmp(s->name, "server") == 0 ||
-                     strcmp(s->name, "route") == 0 ||
+                     strcmp(s->name, "route") == 0 || listener ||
                      (strncmp(s->name, "backend", 7) == 0 &&
                       isspace((unsigned char)s->name[7]));
 
         if (!known) {
             cfg_error(p, s->line, "unknown section [%s] (expected [server], "
-                      "[backend NAME] or [route])", s->name);
+                      "[listener NAME], [backend NAME] or [route])", s->name);
             continue;
         }
-        for (unsigned j = 0; j < i; j++) {
+        for (unsigned j = 0; j < i && !listener; j++) {
             if (strcmp(p->sections[j].name, s->name) == 0 &&
                 strncmp(s->name, "backend", 7) != 0) {
                 cfg_error(p, s->line, "duplicate section [%s] (first at line "
@@ -1021,6 +1267,16 @@ interpret(struct cfg_parse *p)
 {
     check_sections(p);
     load_server(p);
+    load_server_listener(p);
+    for (unsigned i = 0; i < p->n_sections; i++) {
+        struct cfg_section *s = &p->sections[i];
+
+        if (strncmp(s->name, "listener", 8) == 0 &&
+            isspace((unsigned char)s->name[8])) {
+            load_listener(p, s);
+        }
+    }
+    check_listeners(p);
     for (unsigned i = 0; i < p->n_sections; i++) {
         struct cfg_section *s = &p->sections[i];
 
@@ -1125,6 +1381,7 @@ cfg_free(struct cfg *cfg)
 {
     if (cfg != NULL) {
         free(cfg->backends);
+        free(cfg->listeners);
         free(cfg);
     }
 }
@@ -1141,6 +1398,21 @@ cfg_backend_index(const struct cfg *cfg, const char *name)
         }
     }
     return -1;
+}
+
+/*
+ * The listener called <name> ("" for [server] listen), or NULL. Valid as
+ * long as <cfg>.
+ */
+const struct cfg_listener *
+cfg_listener_find(const struct cfg *cfg, const char *name)
+{
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        if (strcmp(cfg->listeners[i].name, name) == 0) {
+            return &cfg->listeners[i];
+        }
+    }
+    return NULL;
 }
 
 /*

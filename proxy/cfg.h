@@ -66,7 +66,8 @@ struct cfg_key {
     enum cfg_kind         kind;
     size_t                off;     /* in struct cfg_server or cfg_backend
                                       (in a group: in the group's struct) */
-    size_t                size;    /* CFG_STR: buffer size */
+    size_t                size;    /* CFG_STR: buffer size; CFG_LISTEN:
+                                      offset of the address count */
     const char           *def;     /* NULL: required */
     unsigned long         min, max; /* CFG_UINT bounds */
     const char           *choices; /* CFG_ENUM: "none|even|odd" */
@@ -112,14 +113,33 @@ struct cfg_listen {
 
 /* [server] */
 struct cfg_server {
-    struct cfg_listen listen[CFG_MAX_LISTEN];
+    struct cfg_listen listen[CFG_MAX_LISTEN]; /* "none": no address, with
+                                                 [listener] sections */
     unsigned n_listen;
-    unsigned max_clients;          /* connections over this are closed */
+    unsigned max_clients;          /* connections over this, on every
+                                      listener together, are closed */
     unsigned request_timeout_ms;   /* end-to-end deadline -> 0x0B */
     unsigned idle_timeout_s;       /* 0 = never close silent clients */
     unsigned client_max_pending;   /* requests outstanding per client */
     unsigned log_level;            /* enum log_level */
     struct cfg_listen http;        /* http_listen; AF_UNSPEC = off */
+    struct acl allow;              /* clients let in; empty = everyone */
+    struct acl read_only_clients;  /* their writes get 0x01 */
+    struct acl priority_clients;   /* served ahead of the others */
+};
+
+/* A protocol on a set of addresses, with its own access rules: a
+ * [listener NAME] section, or the one [server] listen makes. Every value
+ * a section leaves out is the [server] one. */
+struct cfg_listener {
+    char     name[CFG_NAME_MAX];   /* NAME; "" for [server] listen */
+    char     type[CFG_TYPE_MAX];   /* front-end type (frontend.c): "modbus" */
+    int      line;                 /* of the section header; 0 for [server] */
+    int      listen_line;          /* of its listen key; 0: the default */
+    struct cfg_listen listen[CFG_MAX_LISTEN];
+    unsigned n_listen;
+    unsigned max_clients;          /* its clients at once; [server]
+                                      max_clients caps them all */
     struct acl allow;              /* clients let in; empty = everyone */
     struct acl read_only_clients;  /* their writes get 0x01 */
     struct acl priority_clients;   /* served ahead of the others */
@@ -169,6 +189,9 @@ struct cfg {
     unsigned           n_backends;
     struct route       routes[256];
     unsigned           n_routes;
+    struct cfg_listener *listeners;  /* [server] listen first (unless
+                                        "none"), then each [listener] */
+    unsigned           n_listeners;
 };
 
 struct cfg *cfg_load_file(const char *path, struct cfg_errors *errs);
@@ -176,6 +199,8 @@ struct cfg *cfg_load_string(const char *name, const char *text,
                             struct cfg_errors *errs);
 void cfg_free(struct cfg *cfg);
 int cfg_backend_index(const struct cfg *cfg, const char *name);
+const struct cfg_listener *cfg_listener_find(const struct cfg *cfg,
+                                             const char *name);
 bool cfg_allows_function(const struct cfg_backend *be, uint8_t fc);
 const void *cfg_backend_value(const struct cfg_backend *be, const char *key);
 

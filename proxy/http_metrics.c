@@ -13,7 +13,8 @@
  * modbus_mux_backend_exceptions_total{backend,type,code},
  * modbus_mux_backend_{up,state,queued,queue_limit,inflight,cache_blocks},
  * modbus_mux_backend_{queue_wait,wire_time}_seconds (histograms),
- * modbus_mux_listener_{clients,accepted_total,refused_total}{listen},
+ * modbus_mux_listener_{clients,accepted_total,refused_total}{listen} for
+ * [server] listen, {listener,listen} for a [listener NAME] section,
  * modbus_mux_clients, modbus_mux_http_connections, modbus_mux_build_info.
  */
 #include <stdio.h>
@@ -289,7 +290,14 @@ http_prom_listener(struct http_buf *b, struct server *srv, const char *name,
                      : field == 1 ? l->accepted
                                   : l->refused;
 
-        http_buf_printf(b, "%s{listen=\"", name);
+        /* [server] listen keeps the series it had before sections. */
+        http_buf_printf(b, "%s{", name);
+        if (l->section[0] != '\0') {
+            http_buf_puts(b, "listener=\"");
+            http_prom_value(b, l->section);
+            http_buf_puts(b, "\",");
+        }
+        http_buf_puts(b, "listen=\"");
         http_prom_value(b, l->name);
         http_buf_printf(b, "\"} %llu\n", (unsigned long long)v);
     }

@@ -351,17 +351,27 @@ http_status_head(struct http_buf *b, struct server *srv)
     http_buf_puts(b, "</div>");
 }
 
-/* The listeners table. */
+/* The listeners table: each with its section ([server] listen or a
+ * [listener NAME]) and front-end type. */
 static void
 http_status_listeners(struct http_buf *b, struct server *srv)
 {
-    http_buf_puts(b, "<h2>Listeners</h2><table><tr><th>address</th>"
+    http_buf_puts(b, "<h2>Listeners</h2><table><tr><th>listener</th>"
+                     "<th>type</th><th>address</th>"
                      "<th class=\"n\">clients now</th><th class=\"n\">"
                      "accepted</th><th class=\"n\">refused</th></tr>");
     for (unsigned i = 0; i < srv->n_listeners; i++) {
         const struct listener *l = srv->listeners[i];
 
         http_buf_puts(b, "<tr><td>");
+        if (l->section[0] != '\0') {
+            http_buf_html(b, l->section);
+        } else {
+            http_buf_puts(b, "[server]");
+        }
+        http_buf_puts(b, "</td><td>");
+        http_buf_html(b, l->fe->type);
+        http_buf_puts(b, "</td><td>");
         http_buf_html(b, l->name);
         http_buf_printf(b, "</td><td class=\"n\">%u</td><td class=\"n\">%llu"
                         "</td><td class=\"n\">%llu</td></tr>", l->connected,

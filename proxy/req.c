@@ -2,8 +2,8 @@
 /*
  * req.c -- the request object and its lifecycle, the spine of modbus-mux.
  *
- *  client -> session_read_cb -> mbap_rx_feed -> req_new()    [NEW      owner: session]
- *              bad MBAP -> session_close(s, "bad MBAP length 300")
+ *  client -> session_read_cb -> fe->feed() -> req_new()      [NEW      owner: session]
+ *              unreadable (bad MBAP) -> session_close(s, "bad MBAP length 300")
  *            router_lookup(); routed: joins the session's answer order
  *         -> backend_submit()                        (backend.c from here on)
  *              bad PDU -> 0x01..0x03; no route -> 0x0A; backend down -> 0x0A
@@ -61,14 +61,15 @@
 static uint64_t req_next_id = 1;
 
 /*
- * Allocate a request for the frame with header <hdr> and PDU <pdu>
- * (<pdu_len> bytes, 1..253) received at <now_ms> for <owner> (NULL: none,
- * as in tests), which keeps it on lists of its own. It is NEW. Returns it;
+ * Allocate a request with PDU <pdu> (<pdu_len> bytes, 1..253) for unit
+ * <unit> with the client's id <tid> (whatever front end cut it from the
+ * client's bytes), received at <now_ms> for <owner> (NULL: none, as in
+ * tests), which keeps it on lists of its own. It is NEW. Returns it;
  * never NULL.
  */
 struct req *
-req_new(struct req_owner *owner, const struct mbap *hdr, const uint8_t *pdu,
-        size_t pdu_len, uint64_t now_ms)
+req_new(struct req_owner *owner, uint16_t tid, uint8_t unit,
+        const uint8_t *pdu, size_t pdu_len, uint64_t now_ms)
 {
     struct req *r = xmalloc(sizeof(*r));
 
@@ -79,8 +80,8 @@ req_new(struct req_owner *owner, const struct mbap *hdr, const uint8_t *pdu,
     r->owner = owner;
     r->id = req_next_id++;
     r->state = REQ_NEW;
-    r->tid = hdr->tid;
-    r->unit = hdr->unit;
+    r->tid = tid;
+    r->unit = unit;
     r->t_recv_ms = now_ms;
     r->pdu_len = pdu_len;
     memcpy(req_pdu(r), pdu, pdu_len);

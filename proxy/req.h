@@ -106,7 +106,7 @@ struct req {
         (unsigned long long)(r)->id, req_owner_id(r), (r)->unit,           \
         req_backend_name(r), (r)->be_unit, ##__VA_ARGS__)
 
-struct req *req_new(struct req_owner *owner, const struct mbap *hdr,
+struct req *req_new(struct req_owner *owner, uint16_t tid, uint8_t unit,
                     const uint8_t *pdu, size_t pdu_len, uint64_t now_ms);
 bool req_transition_ok(enum req_state from, enum req_state to);
 void req_complete(struct req *r);

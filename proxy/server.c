@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "acl.h"
 #include "backend.h"
 #include "http.h"
 #include "listener.h"
@@ -18,6 +17,18 @@
 #include "stats.h"
 
 static void server_finish(struct server *srv);
+
+/* Listen addresses of <cfg>: of [server] listen and every [listener]. */
+static unsigned
+server_listen_count(const struct cfg *cfg)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        n += cfg->listeners[i].n_listen;
+    }
+    return n;
+}
 
 static void
 signal_cb(uv_signal_t *sig, int signum)
@@ -110,7 +121,8 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
         }
     }
     backend_set_routes(srv->backends, cfg->n_backends, &srv->router);
-    srv->listeners = xcalloc(cfg->server.n_listen, sizeof(*srv->listeners));
+    srv->listeners = xcalloc(server_listen_count(cfg) + 1,
+                             sizeof(*srv->listeners));
     uv_signal_init(loop, &srv->sig_term);
     uv_signal_init(loop, &srv->sig_int);
     uv_signal_init(loop, &srv->sig_usr1);
@@ -147,12 +159,17 @@ server_start(struct server *srv)
     uv_signal_start(&srv->sig_int, signal_cb, SIGINT);
     uv_signal_start(&srv->sig_usr1, signal_cb, SIGUSR1);
     uv_signal_start(&srv->sig_hup, signal_cb, SIGHUP);
-    for (unsigned i = 0; i < cs->n_listen; i++) {
-        rc = listener_open(srv, &cs->listen[i], &srv->listeners[i]);
-        if (rc != 0) {
-            return rc;
+    for (unsigned i = 0; i < srv->cfg->n_listeners; i++) {
+        const struct cfg_listener *lc = &srv->cfg->listeners[i];
+
+        for (unsigned a = 0; a < lc->n_listen; a++) {
+            rc = listener_open(srv, lc, &lc->listen[a],
+                               &srv->listeners[srv->n_listeners]);
+            if (rc != 0) {
+                return rc;
+            }
+            srv->n_listeners++;
         }
-        srv->n_listeners++;
     }
     for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
         backend_start(srv->backends[i]);
@@ -411,32 +428,40 @@ reload_backends(struct server *srv, const struct cfg *nc, unsigned *kept)
     return nb;
 }
 
-/* Listeners: keep those still configured, close the others, open new. */
-static void
-reload_listeners(struct server *srv, const struct cfg_server *cs)
+/* The running listener on address <text> of front-end type <type>, taken
+ * out of srv->listeners; NULL if none. */
+static struct listener *
+reload_take_listener(struct server *srv, const char *text, const char *type)
 {
-    struct listener **nl = xcalloc(cs->n_listen + 1, sizeof(*nl));
-    unsigned n = 0;
+    for (unsigned j = 0; j < srv->n_listeners; j++) {
+        struct listener *l = srv->listeners[j];
 
-    for (unsigned i = 0; i < cs->n_listen; i++) {
-        bool kept = false;
+        if (l != NULL && strcmp(l->text, text) == 0 &&
+            strcmp(l->fe->type, type) == 0) {
+            srv->listeners[j] = NULL;
+            return l;
+        }
+    }
+    return NULL;
+}
 
-        for (unsigned j = 0; j < srv->n_listeners && !kept; j++) {
-            if (srv->listeners[j] != NULL &&
-                strcmp(srv->listeners[j]->text, cs->listen[i].text) == 0) {
-                nl[n++] = srv->listeners[j];
-                srv->listeners[j] = NULL;
-                kept = true;
+/* Listeners: keep those still configured (the same address text and
+ * type), with their section's new settings; close the others; then open
+ * the new ones (after the closing, so that an address can change type). */
+static void
+reload_listeners(struct server *srv, const struct cfg *nc)
+{
+    unsigned total = server_listen_count(nc), k = 0, n = 0;
+    struct listener **nl = xcalloc(total + 1, sizeof(*nl));
+
+    for (unsigned i = 0; i < nc->n_listeners; i++) {
+        const struct cfg_listener *lc = &nc->listeners[i];
+
+        for (unsigned a = 0; a < lc->n_listen; a++, k++) {
+            nl[k] = reload_take_listener(srv, lc->listen[a].text, lc->type);
+            if (nl[k] != NULL) {
+                listener_update(nl[k], lc);
             }
-        }
-        if (kept) {
-            continue;
-        }
-        if (listener_open(srv, &cs->listen[i], &nl[n]) == 0) {
-            n++;
-        } else {
-            log_error("reload: cannot listen on %s, going on without it",
-                      cs->listen[i].text);
         }
     }
     for (unsigned j = 0; j < srv->n_listeners; j++) {
@@ -446,33 +471,48 @@ reload_listeners(struct server *srv, const struct cfg_server *cs)
             listener_close(srv->listeners[j]);
         }
     }
+    k = 0;
+    for (unsigned i = 0; i < nc->n_listeners; i++) {
+        const struct cfg_listener *lc = &nc->listeners[i];
+
+        for (unsigned a = 0; a < lc->n_listen; a++, k++) {
+            if (nl[k] != NULL) {
+                nl[n++] = nl[k];
+            } else if (listener_open(srv, lc, &lc->listen[a], &nl[n]) == 0) {
+                n++;
+            } else {
+                log_error("reload: cannot listen on %s, going on without it",
+                          lc->listen[a].text);
+            }
+        }
+    }
+    for (unsigned i = n; i < total; i++) {
+        nl[i] = NULL;                   /* moved down */
+    }
     free(srv->listeners);
     srv->listeners = nl;
     srv->n_listeners = n;
 }
 
-/* Access rules apply to the clients already connected too. */
+/* Access rules apply to the clients already connected too: each client
+ * gets those of the section its listener belongs to now. */
 static void
 reload_clients(struct server *srv)
 {
-    const struct cfg_server *cs = &srv->cfg->server;
     struct session *s, *next;
     struct sockaddr_storage ss;
 
     for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+        const struct cfg_listener *lc = listener_rules(srv, s);
+
         next = TAILQ_NEXT(s, link);
-        if (!session_peer_addr(s, &ss)) {
+        if (lc == NULL || !session_peer_addr(s, &ss)) {
             continue;
         }
-        if (cs->allow.n > 0 && !acl_match(&cs->allow, (struct sockaddr *)&ss)) {
+        if (!listener_let_in(lc, s, (struct sockaddr *)&ss)) {
             stats_srv.clients_denied++;
             session_close(s, LOG_INFO, "no longer in allow: closing");
-            continue;
         }
-        s->read_only = acl_match(&cs->read_only_clients,
-                                 (struct sockaddr *)&ss);
-        s->priority = acl_match(&cs->priority_clients,
-                                (struct sockaddr *)&ss);
     }
 }
 
@@ -531,7 +571,7 @@ server_reload(struct server *srv)
     old = srv->cfg;
     srv->cfg = nc;
     log_level = (int)nc->server.log_level;
-    reload_listeners(srv, &nc->server);
+    reload_listeners(srv, nc);
     if (strcmp(old->server.http.text, nc->server.http.text) != 0) {
         http_close(srv);
         if (http_open(srv) != 0) {

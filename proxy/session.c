@@ -2,10 +2,13 @@
 /*
  * session.c -- one client connection.
  *
- * Reads go into the server's shared buffer (a session keeps only a
- * partial frame), are cut into frames by the MBAP reassembler, and each
- * frame becomes a request that is routed and submitted at once (the core
- * checks its PDU).
+ * Reads go into the server's shared buffer and are cut into requests by
+ * the session's front end (frontend.h: "modbus" is MBAP over TCP), which
+ * keeps what it needs between reads (a partial frame) in its state; each
+ * request is routed and submitted at once (the core checks its PDU). The
+ * session does not know the protocol: the front end turns each answer
+ * into the bytes to write (an MBAP header in front of the PDU), or into
+ * none.
  *
  * Replies carry the client's transaction id and unit id. Those to one
  * backend go out in the order they were asked: a read coalesced with an
@@ -27,15 +30,15 @@
  * outstanding; the read buffer handed to libuv is sized so that one read
  * cannot bring more, and reading pauses at the limit until replies drain.
  *
- * A malformed MBAP header, or a frame not whole SESSION_FRAME_MS after it
- * started (while we were reading), closes this connection only, logged
- * with the reason. The sessions reading a partial frame are on
- * server->partials, oldest first, and one timer watches the oldest: idle
- * clients cost nothing. A client that ends its input (a half-close, as
- * "printf REQUEST | socat - TCP:HOST:PORT" does) still gets the answers to
- * what it asked; the connection closes once they are written. Closing
- * frees what the session owns and leaves requests the backends hold to be
- * swallowed (see req.c).
+ * Input the front end cannot read (a malformed MBAP header), or a frame
+ * not whole SESSION_FRAME_MS after it started (while we were reading),
+ * closes this connection only, logged with the reason. The sessions
+ * reading a partial frame are on server->partials, oldest first, and one
+ * timer watches the oldest: idle clients cost nothing. A client that ends
+ * its input (a half-close, as "printf REQUEST | socat - TCP:HOST:PORT"
+ * does) still gets the answers to what it asked; the connection closes
+ * once they are written. Closing frees what the session owns and leaves
+ * requests the backends hold to be swallowed (see req.c).
  *
  * A session is never closed inside a completion: one whose reply cannot be
  * written, or that has written its last answer after its input ended (or
@@ -47,7 +50,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "acl.h"
 #include "backend.h"
 #include "listener.h"
 #include "router.h"
@@ -75,14 +77,25 @@ static const struct req_owner_ops session_owner_ops = {
     .done = session_done_cb,
 };
 
+static int session_request_cb(struct fe_conn *c,
+                              const struct fe_request *rq);
+static int session_send(struct fe_conn *c, const uint8_t *data, size_t len);
+
+/* What every session offers its front end. */
+static const struct fe_host session_fe_host = {
+    .request = session_request_cb,
+    .send = session_send,
+};
+
 /*
- * Allocate a session of <srv> with its TCP handle initialised, ready for
- * uv_accept(). Returns it; never NULL.
+ * Allocate a session of <srv> whose client speaks front-end type <fe>,
+ * with its TCP handle initialised, ready for uv_accept(), and the front
+ * end's state set up. Returns it; never NULL.
  */
 struct session *
-session_new(struct server *srv)
+session_new_type(struct server *srv, const struct frontend_ops *fe)
 {
-    struct session *s = xcalloc(1, sizeof(*s));
+    struct session *s = xcalloc(1, sizeof(*s) + fe->state_size);
 
     uv_tcp_init(srv->loop, &s->tcp);
     s->tcp.data = s;
@@ -92,15 +105,39 @@ session_new(struct server *srv)
     s->owner.id = s->id;
     TAILQ_INIT(&s->reqs);
     TAILQ_INIT(&s->orders);
-    mbap_rx_init(&s->rx);
     snprintf(s->peer, sizeof(s->peer), "?");
+    s->fe.ops = fe;
+    s->fe.host = &session_fe_host;
+    s->fe.state = s->fe_state;
+    if (fe->open != NULL) {
+        fe->open(&s->fe);
+    }
     return s;
+}
+
+/*
+ * A session of <srv> for a client of the default front-end type
+ * (FRONTEND_DEFAULT), as session_new_type(). Returns it; never NULL.
+ */
+struct session *
+session_new(struct server *srv)
+{
+    const struct frontend_ops *fe = frontend_find(FRONTEND_DEFAULT);
+
+    ASSERT(fe != NULL);
+    return session_new_type(srv, fe);
 }
 
 static void
 session_closed_cb(uv_handle_t *h)
 {
-    free(h->data);
+    struct session *s = h->data;
+
+    if (s->fe.ops->close != NULL) {
+        s->fe.ops->close(&s->fe);
+    }
+    listener_unref(s->listener);
+    free(s);
 }
 
 /*
@@ -127,13 +164,10 @@ static void
 session_peer(struct session *s)
 {
     struct sockaddr_storage ss;
-    const struct cfg_server *cs = &s->srv->cfg->server;
 
     if (!session_peer_addr(s, &ss)) {
         return;
     }
-    s->read_only = acl_match(&cs->read_only_clients, (struct sockaddr *)&ss);
-    s->priority = acl_match(&cs->priority_clients, (struct sockaddr *)&ss);
     acl_addr_name((struct sockaddr *)&ss, s->peer, sizeof(s->peer));
 }
 
@@ -150,11 +184,12 @@ static void
 session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct session *s = h->data;
-    size_t n = (size_t)session_allowance(s) * MB_FRAME_MIN;
+    size_t min = s->fe.ops->request_min;
+    size_t n = (size_t)session_allowance(s) * min;
 
     (void)suggested;
     if (n == 0) {
-        n = MB_FRAME_MIN;       /* paused; libuv asks once more at most */
+        n = min;                /* paused; libuv asks once more at most */
     }
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
@@ -220,23 +255,31 @@ session_dispatch(struct session *s, struct req *r)
     backend_submit(r->backend, r);
 }
 
+/* fe_host.request: one request of the session of front end <c>. */
 static int
-session_frame_cb(void *ctx, const struct mbap *hdr, const uint8_t *pdu,
-                 size_t len)
+session_request_cb(struct fe_conn *c, const struct fe_request *rq)
 {
-    struct session *s = ctx;
+    struct session *s = container_of(c, struct session, fe);
     struct req *r;
 
     stats_srv.requests++;
     s->n_requests++;
-    r = req_new(&s->owner, hdr, pdu, len, uv_now(s->srv->loop));
+    r = req_new(&s->owner, rq->tid, rq->unit, rq->pdu, rq->pdu_len,
+                uv_now(s->srv->loop));
     session_track(s, r);
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "tid %u", r->tid);
-        log_hexdump("  pdu", pdu, len);
+        log_hexdump("  pdu", rq->pdu, rq->pdu_len);
     }
     session_dispatch(s, r);
     return s->closing || s->ending ? 1 : 0;
+}
+
+/* Bytes of an unfinished request that the front end of <s> holds. */
+static size_t
+session_partial_len(const struct session *s)
+{
+    return s->fe.ops->partial(&s->fe);
 }
 
 /* Leave server->partials. */
@@ -257,7 +300,7 @@ session_partial_watch(struct session *s)
 {
     struct server *srv = s->srv;
 
-    if (!s->reading || s->rx.len == 0) {
+    if (!s->reading || session_partial_len(s) == 0) {
         session_partial_end(s);
         return;
     }
@@ -286,7 +329,8 @@ frame_timer_cb(uv_timer_t *t)
            now - s->frame_ms >= SESSION_FRAME_MS) {
         stats_srv.clients_closed_slow++;
         session_close(s, LOG_WARN, "frame unfinished after %u ms (%zu "
-                      "bytes of it): closing", SESSION_FRAME_MS, s->rx.len);
+                      "bytes of it): closing", SESSION_FRAME_MS,
+                      session_partial_len(s));
     }
     if (s != NULL) {
         uv_timer_start(t, frame_timer_cb, s->frame_ms + SESSION_FRAME_MS - now,
@@ -321,22 +365,8 @@ session_eof(struct session *s)
     }
     s->eof = true;
     slog(LOG_DEBUG, s, "end of input%s: answering %u outstanding requests",
-         s->rx.len > 0 ? " in a frame" : "", s->pending);
+         session_partial_len(s) > 0 ? " in a frame" : "", s->pending);
     session_pause_or_resume(s);
-}
-
-/* Log and close <s> for the malformed header <bad> (mbap_rx_feed's <rc>). */
-static void
-session_bad_frame(struct session *s, int rc, const struct mbap *bad)
-{
-    stats_srv.clients_closed_bad++;
-    if (rc == MBAP_BAD_PROTO) {
-        session_close(s, LOG_WARN, "%s %u (length %u, tid %u): closing",
-                      mbap_strerror(rc), bad->proto, bad->len, bad->tid);
-    } else {
-        session_close(s, LOG_WARN, "%s %u (protocol id %u, tid %u): closing",
-                      mbap_strerror(rc), bad->len, bad->proto, bad->tid);
-    }
 }
 
 static void
@@ -344,7 +374,7 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct session *s = stream->data;
     uint64_t frames = s->n_requests;
-    struct mbap bad;
+    char why[120];
     int rc;
 
     if (nread == 0 || s->closing) {
@@ -359,10 +389,11 @@ session_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     s->last_rx_ms = uv_now(s->srv->loop);
-    rc = mbap_rx_feed(&s->rx, (const uint8_t *)buf->base, (size_t)nread,
-                      session_frame_cb, s, &bad);
+    rc = s->fe.ops->feed(&s->fe, (const uint8_t *)buf->base, (size_t)nread,
+                         why, sizeof(why));
     if (rc < 0 && !s->closing) {
-        session_bad_frame(s, rc, &bad);
+        stats_srv.clients_closed_bad++;
+        session_close(s, LOG_WARN, "%s: closing", why);
         return;
     }
     if (!s->closing) {
@@ -551,13 +582,15 @@ session_write_cb(uv_write_t *w, int status)
     session_request_over(s);
 }
 
-/* Write the answer of DONE request <r>, which leaves its order. Takes
- * ownership of <r>. A write error marks <s> ending. */
+/* Write the answer of DONE request <r>, which leaves its order, in the
+ * bytes its front end makes of it. Takes ownership of <r>. A write error
+ * marks <s> ending. */
 static void
 session_write(struct session *s, struct req *r)
 {
-    size_t len = MB_MBAP_HDR + r->rsp_len;
-    uv_buf_t b = uv_buf_init((char *)r->out, (unsigned)len);
+    const uint8_t *out;
+    size_t len;
+    uv_buf_t b;
     int rc;
 
     if (r->order != NULL) {
@@ -565,11 +598,21 @@ session_write(struct session *s, struct req *r)
         r->order = NULL;
     }
     r->held = false;
-    mbap_put_header(r->out, r->tid, r->unit, r->rsp_len);
+    len = s->fe.ops->encode_reply(&s->fe, r, &out);
     if (log_enabled(LOG_TRACE)) {
         rlog(LOG_TRACE, r, "reply tid %u", r->tid);
         log_hexdump("  rsp", req_rsp(r), r->rsp_len);
     }
+    if (len == 0) {
+        /* The protocol answers this with silence: answered all the same. */
+        stats_srv.replies++;
+        s->n_replies++;
+        session_untrack(s, r);
+        req_free(r);
+        session_request_over(s);
+        return;
+    }
+    b = uv_buf_init((char *)out, (unsigned)len);
     rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         stats_srv.replies++;
@@ -581,7 +624,7 @@ session_write(struct session *s, struct req *r)
     }
     if (rc >= 0 || rc == UV_EAGAIN) {
         rc = rc < 0 ? 0 : rc;
-        b = uv_buf_init((char *)r->out + rc, (unsigned)(len - (size_t)rc));
+        b = uv_buf_init((char *)out + rc, (unsigned)(len - (size_t)rc));
         rc = uv_write(&r->wreq, (uv_stream_t *)&s->tcp, &b, 1,
                       session_write_cb);
         if (rc == 0) {
@@ -594,7 +637,55 @@ session_write(struct session *s, struct req *r)
     session_end(s, rc);
 }
 
-/* Answer DONE request <r> to client <s> with the client's transaction and
+/* Bytes a front end writes on its own, copied (session_send). */
+struct session_send_req {
+    uv_write_t w;
+    uint8_t    data[];
+};
+
+static void
+session_send_cb(uv_write_t *w, int status)
+{
+    /* A failed write shows again at the next read or answer, which close
+     * the session; nothing to do here but free. */
+    (void)status;
+    free(container_of(w, struct session_send_req, w));
+}
+
+/* fe_host.send: write <len> bytes of <data> to the client of the session
+ * of front end <c>, after any answer already queued. Returns 0 or a
+ * negative UV_E* code. */
+static int
+session_send(struct fe_conn *c, const uint8_t *data, size_t len)
+{
+    struct session *s = container_of(c, struct session, fe);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    struct session_send_req *w;
+    int rc;
+
+    if (s->closing) {
+        return UV_ECANCELED;
+    }
+    rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (rc == (int)len) {
+        return 0;
+    }
+    if (rc < 0 && rc != UV_EAGAIN) {
+        return rc;
+    }
+    rc = rc < 0 ? 0 : rc;
+    w = xmalloc(sizeof(*w) + len - (size_t)rc);
+    memcpy(w->data, data + rc, len - (size_t)rc);
+    b = uv_buf_init((char *)w->data, (unsigned)(len - (size_t)rc));
+    rc = uv_write(&w->w, (uv_stream_t *)&s->tcp, &b, 1, session_send_cb);
+    if (rc != 0) {
+        free(w);
+    }
+    return rc;
+}
+
+/*
+ * Answer DONE request <r> to client <s> with the client's transaction and
  * unit ids. Takes ownership of <r>: it is freed once written (at once when
  * the socket takes it whole, the common case). If an earlier request of
  * <s> to the same backend has no answer yet, <r> is held until it has;

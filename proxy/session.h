@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session.h -- one client connection: MBAP in, requests out to the
- * router and the backends, replies back with the client's own transaction
- * and unit ids, in the order asked for each backend.
+ * session.h -- one client connection: bytes in, cut into requests by its
+ * front end (frontend.h), requests out to the router and the backends,
+ * replies back through the front end, in the order asked for each backend.
  */
 #ifndef MUX_SESSION_H
 #define MUX_SESSION_H
@@ -10,8 +10,8 @@
 #include <uv.h>
 
 #include "core.h"
+#include "frontend.h"
 #include "log.h"
-#include "mbap.h"
 #include "req.h"
 
 /* A frame a client has started must be whole within this, or the
@@ -20,8 +20,8 @@
 #define SESSION_FRAME_MS 5000
 
 /* One client connection. Kept small: 10,000 idle clients are a normal
- * load, so the read buffer is shared (server->rbuf) and only a partial
- * frame is kept here. */
+ * load, so the read buffer is shared (server->rbuf) and only the front
+ * end's state (a partial frame) is kept here, allocated with it. */
 struct session {
     uv_tcp_t              tcp;        /* freed in the close callback */
     TAILQ_ENTRY(session)  link;       /* server->sessions */
@@ -32,7 +32,8 @@ struct session {
     TAILQ_HEAD(, session_order) orders; /* answer order, one per backend
                                          it has used (session.c) */
     struct server        *srv;        /* borrowed: outlives sessions */
-    struct listener      *listener;   /* borrowed; NULL once it closed */
+    struct listener      *listener;   /* the one that accepted it (NULL
+                                         in tests): lives as long */
     uint64_t              n_requests; /* requests received */
     uint64_t              n_replies;  /* replies written */
     uint64_t              connected_ms; /* uv_now() at accept */
@@ -42,8 +43,9 @@ struct session {
                                          started, or reading resumed */
     unsigned              pending;    /* requests in reqs */
     bool                  reading;    /* uv_read_start()ed */
-    bool                  read_only;  /* in read_only_clients */
-    bool                  priority;   /* in priority_clients */
+    bool                  read_only;  /* in its listener's
+                                         read_only_clients */
+    bool                  priority;   /* in its priority_clients */
     bool                  draining;   /* shutdown: no new requests */
     bool                  eof;        /* the client's input has ended */
     bool                  partial;    /* reading, with a partial frame:
@@ -53,7 +55,9 @@ struct session {
     bool                  closing;
     int                   end_err;    /* ending: the write error, or 0 */
     char                  peer[56];   /* "10.0.0.5:51234" */
-    struct mbap_rx        rx;         /* partial frame between reads */
+    struct fe_conn        fe;         /* its protocol; fe.state points
+                                         at fe_state */
+    uint64_t              fe_state[]; /* fe.ops->state_size bytes */
 };
 
 #define slog(level, s, fmt, ...)                                   \
@@ -61,6 +65,8 @@ struct session {
         (s)->peer, ##__VA_ARGS__)
 
 struct session *session_new(struct server *srv);
+struct session *session_new_type(struct server *srv,
+                                 const struct frontend_ops *fe);
 bool session_peer_addr(struct session *s, struct sockaddr_storage *ss);
 void session_start(struct session *s);
 void session_close(struct session *s, int level, const char *fmt, ...)

@@ -10,8 +10,10 @@
  * every value inside its key's range, backends of a registered type, those
  * with a host key (tcp, rtu_tcp, givenergy) with a host, check_tid off
  * only with max_inflight 1, types without transaction ids one request at
- * a time. A file that does not load must come with at least one error,
- * each "fuzz.ini:LINE: ..." and NUL-terminated.
+ * a time, at least one listen address, each listener of a built-in
+ * front-end type under a unique name with 1..8 addresses ([server] listen
+ * first, unless "none"). A file that does not load must come with at
+ * least one error, each "fuzz.ini:LINE: ..." and NUL-terminated.
  * LeakSanitizer catches anything either path forgets to free.
  */
 #include <stdbool.h>
@@ -22,6 +24,7 @@
 
 #include "backend.h"
 #include "cfg.h"
+#include "frontend.h"
 
 #define MAX_TEXT 65536
 
@@ -48,7 +51,7 @@ check_loaded(const struct cfg *cfg)
     const struct cfg_server *s = &cfg->server;
     bool routed[256] = {false};
 
-    CHECK(s->n_listen >= 1 && s->n_listen <= CFG_MAX_LISTEN);
+    CHECK(s->n_listen <= CFG_MAX_LISTEN);
     for (unsigned i = 0; i < s->n_listen; i++) {
         int fam = s->listen[i].addr.ss_family;
 
@@ -60,6 +63,19 @@ check_loaded(const struct cfg *cfg)
     CHECK(s->idle_timeout_s <= 604800);
     CHECK(s->client_max_pending >= 1 && s->client_max_pending <= 4096);
     CHECK(s->log_level <= 4);
+
+    CHECK(cfg->n_listeners >= 1);
+    CHECK(s->n_listen == 0 || cfg->listeners[0].name[0] == '\0');
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        const struct cfg_listener *l = &cfg->listeners[i];
+
+        CHECK(memchr(l->name, '\0', sizeof(l->name)));
+        CHECK(cfg_listener_find(cfg, l->name) == l);
+        CHECK(frontend_find(l->type) != NULL);
+        CHECK(l->n_listen >= 1 && l->n_listen <= CFG_MAX_LISTEN);
+        CHECK(l->max_clients >= 1 && l->max_clients <= 100000);
+        CHECK(l->allow.n <= ACL_MAX);
+    }
 
     CHECK(cfg->n_backends >= 1);
     for (unsigned i = 0; i < cfg->n_backends; i++) {

@@ -57,8 +57,10 @@ static struct cfg fz_cfg;
 static struct backend fz_be[2];
 static struct backend *fz_bes[2] = {&fz_be[0], &fz_be[1]};
 static struct session fz_session;
-static struct listener fz_listener;
-static struct listener *fz_listeners[1] = {&fz_listener};
+static struct listener fz_listener, fz_named;
+static struct listener *fz_listeners[2] = {&fz_listener, &fz_named};
+/* A front-end type whose name needs escaping (the pages read only it). */
+static const struct frontend_ops fz_fe = {.type = "m<script>\"\\"};
 static uv_loop_t fz_loop;
 
 /* The one function of backend.c the pages use. */
@@ -181,8 +183,12 @@ setup(void)
     TAILQ_INSERT_TAIL(&fz_srv.sessions, &fz_session, link);
     fz_srv.n_sessions = 1;
     snprintf(fz_listener.name, sizeof(fz_listener.name), "[::]:502\"<script>");
+    fz_listener.fe = &fz_fe;
+    snprintf(fz_named.name, sizeof(fz_named.name), "0.0.0.0:1502");
+    snprintf(fz_named.section, sizeof(fz_named.section), "<script>\"\\");
+    fz_named.fe = &fz_fe;
     fz_srv.listeners = fz_listeners;
-    fz_srv.n_listeners = 1;
+    fz_srv.n_listeners = 2;
 }
 
 /* Feed <data> to a fresh connection in chunks of <chunk> (0: whole),

@@ -1315,3 +1315,240 @@ Test(cfg_valid, ipv4_mapped_client_entries_match_ipv4_clients)
                         (struct sockaddr *)&a));
     cfg_free(cfg);
 }
+
+/* ---------------------------------------------------------------------- */
+/* [listener NAME] sections */
+
+/* Does <acl> match IPv4 client <ip>? */
+static bool
+acl_has(const struct acl *acl, const char *ip)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+
+    cr_assert_eq(inet_pton(AF_INET, ip, &a.sin_addr), 1);
+    return acl_match(acl, (struct sockaddr *)&a);
+}
+
+static const char listeners_ini[] =
+    "[server]\n"                                                    /*  1 */
+    "listen = 0.0.0.0:502\n"                                        /*  2 */
+    "max_clients = 300\n"                                           /*  3 */
+    "allow = 10.0.0.0/8\n"                                          /*  4 */
+    "read_only_clients = 10.1.0.0/16\n"                             /*  5 */
+    "priority_clients = 10.2.0.1\n"                                 /*  6 */
+    "[listener dashboards]\n"                                       /*  7 */
+    "listen = 0.0.0.0:1502, [::]:1502\n"                            /*  8 */
+    "read_only_clients = 0.0.0.0/0\n"                               /*  9 */
+    "max_clients = 50\n"                                            /* 10 */
+    "[listener plc-1]\n"                                            /* 11 */
+    "type = modbus\n"                                               /* 12 */
+    "listen = 127.0.0.1:5020\n"                                     /* 13 */
+    "allow = 192.168.1.10\n"                                        /* 14 */
+    "priority_clients = 192.168.1.10\n"                             /* 15 */
+    TAIL_BACKEND_ROUTE;
+
+Test(cfg_valid, listener_sections_and_their_defaults)
+{
+    struct cfg *cfg = load_ok(listeners_ini);
+    const struct cfg_listener *srv, *dash, *plc;
+
+    cr_assert_eq(cfg->n_listeners, 3);
+    srv = &cfg->listeners[0];
+    dash = &cfg->listeners[1];
+    plc = &cfg->listeners[2];
+    cr_assert_eq(cfg_listener_find(cfg, ""), srv, "[server] listen first");
+    cr_assert_eq(cfg_listener_find(cfg, "dashboards"), dash);
+    cr_assert_eq(cfg_listener_find(cfg, "plc-1"), plc);
+    cr_assert_null(cfg_listener_find(cfg, "nosuch"));
+
+    /* [server] listen: the default type, every rule of [server] */
+    cr_assert_str_eq(srv->type, "modbus");
+    cr_assert_eq(srv->line, 0);
+    cr_assert_eq(srv->n_listen, 1);
+    check_listen(&srv->listen[0], AF_INET, "0.0.0.0", 502);
+    cr_assert_eq(srv->max_clients, 300);
+    cr_assert(acl_has(&srv->allow, "10.9.9.9"));
+    cr_assert(acl_has(&srv->read_only_clients, "10.1.2.3"));
+    cr_assert(acl_has(&srv->priority_clients, "10.2.0.1"));
+
+    /* dashboards: its own read_only_clients and max_clients, the rest
+     * from [server] */
+    cr_assert_str_eq(dash->type, "modbus", "the default type");
+    cr_assert_eq(dash->line, 7);
+    cr_assert_eq(dash->n_listen, 2);
+    cr_assert_str_eq(dash->listen[0].text, "0.0.0.0:1502");
+    check_listen(&dash->listen[1], AF_INET6, "::", 1502);
+    cr_assert_eq(dash->max_clients, 50);
+    cr_assert(acl_has(&dash->read_only_clients, "10.3.3.3"));
+    cr_assert(acl_has(&dash->allow, "10.3.3.3"), "[server] allow");
+    cr_assert_not(acl_has(&dash->allow, "192.168.1.10"));
+    cr_assert(acl_has(&dash->priority_clients, "10.2.0.1"));
+
+    /* plc-1: its own allow and priority_clients */
+    cr_assert_eq(plc->n_listen, 1);
+    check_listen(&plc->listen[0], AF_INET, "127.0.0.1", 5020);
+    cr_assert_eq(plc->max_clients, 300, "[server] max_clients");
+    cr_assert(acl_has(&plc->allow, "192.168.1.10"));
+    cr_assert_not(acl_has(&plc->allow, "10.0.0.1"));
+    cr_assert(acl_has(&plc->read_only_clients, "10.1.0.1"),
+              "[server] read_only_clients");
+    cr_assert(acl_has(&plc->priority_clients, "192.168.1.10"));
+    cr_assert_not(acl_has(&plc->priority_clients, "10.2.0.1"));
+
+    /* [server] itself is as it always was */
+    cr_assert_eq(cfg->server.n_listen, 1);
+    cr_assert_eq(cfg->server.max_clients, 300);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, without_listener_sections_server_listen_is_the_only_one)
+{
+    struct cfg *cfg = load_ok(minimal_ini);
+
+    cr_assert_eq(cfg->n_listeners, 1);
+    cr_assert_str_eq(cfg->listeners[0].name, "");
+    cr_assert_str_eq(cfg->listeners[0].type, "modbus");
+    cr_assert_eq(cfg->listeners[0].n_listen, 1);
+    check_listen(&cfg->listeners[0].listen[0], AF_INET, "0.0.0.0", 502);
+    cr_assert_eq(cfg->listeners[0].max_clients, 1000);
+    cr_assert_eq(cfg->listeners[0].allow.n, 0);
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, server_listen_none_with_a_listener)
+{
+    struct cfg *cfg = load_ok("[server]\nlisten = none\n[listener a]\n"
+                              "listen = 127.0.0.1:1502\n" TAIL_BACKEND_ROUTE);
+
+    cr_assert_eq(cfg->server.n_listen, 0);
+    cr_assert_eq(cfg->n_listeners, 1);
+    cr_assert_str_eq(cfg->listeners[0].name, "a");
+    cfg_free(cfg);
+}
+
+Test(cfg_valid, listener_before_server_still_takes_server_values)
+{
+    struct cfg *cfg = load_ok("[listener a]\nlisten = 127.0.0.1:1502\n"
+                              "[server]\nmax_clients = 7\nallow = 10.0.0.1\n"
+                              TAIL_BACKEND_ROUTE);
+    const struct cfg_listener *a = cfg_listener_find(cfg, "a");
+
+    cr_assert_not_null(a);
+    cr_assert_eq(a->max_clients, 7);
+    cr_assert(acl_has(&a->allow, "10.0.0.1"));
+    cr_assert_eq(cfg->listeners[0].name[0], '\0', "[server] listen first");
+    cfg_free(cfg);
+}
+
+/* Free ports (port 0) may be asked for twice; wildcards of the other
+ * family do not clash. */
+Test(cfg_valid, listen_addresses_that_do_not_clash)
+{
+    struct cfg *cfg = load_ok("[server]\nlisten = 127.0.0.1:0, 127.0.0.1:0,"
+                              " 0.0.0.0:502, [::]:502\n[listener a]\n"
+                              "listen = 127.0.0.1:0, [::1]:1502, "
+                              "127.0.0.1:1502\n" TAIL_BACKEND_ROUTE);
+
+    cr_assert_eq(cfg->n_listeners, 2);
+    cfg_free(cfg);
+}
+
+/* Line 1..2 of a file whose [listener] section is under test. */
+#define HEAD_SERVER "[server]\nlisten = 127.0.0.1:502\n"
+
+static const struct err_case listener_err_cases[] = {
+    {"unknown listener key",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\nport = 2\n"
+     TAIL_BACKEND_ROUTE, 5, "[listener a] port: unknown key"},
+    {"server-only key in a listener",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\n"
+     "request_timeout_ms = 100\n" TAIL_BACKEND_ROUTE, 5,
+     "[listener a] request_timeout_ms: unknown key"},
+    {"unknown type",
+     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:1502\n"
+     TAIL_BACKEND_ROUTE, 4,
+     "[listener a] type: unknown front-end type \"givenergy\" (expected "
+     "modbus)"},
+    {"type in capitals",
+     HEAD_SERVER "[listener a]\ntype = MODBUS\nlisten = 127.0.0.1:1502\n"
+     TAIL_BACKEND_ROUTE, 4, "unknown front-end type \"MODBUS\""},
+    {"empty type",
+     HEAD_SERVER "[listener a]\ntype =\nlisten = 127.0.0.1:1502\n"
+     TAIL_BACKEND_ROUTE, 4, "unknown front-end type \"\""},
+    {"bad address",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502, localhost:1\n"
+     TAIL_BACKEND_ROUTE, 4,
+     "[listener a] listen: invalid address \"localhost:1\""},
+    {"listener listen none",
+     HEAD_SERVER "[listener a]\nlisten = none\n" TAIL_BACKEND_ROUTE, 4,
+     "[listener a] listen: invalid address \"none\""},
+    {"missing listen", HEAD_SERVER "[listener a]\nmax_clients = 5\n"
+     TAIL_BACKEND_ROUTE, 3, "[listener a]: missing key \"listen\""},
+    {"max_clients 0",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\nmax_clients = 0\n"
+     TAIL_BACKEND_ROUTE, 5,
+     "[listener a] max_clients: invalid value \"0\" (expected 1..100000)"},
+    {"empty allow",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\nallow =\n"
+     TAIL_BACKEND_ROUTE, 5, "[listener a] allow: empty value"},
+    {"bad read_only_clients",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\n"
+     "read_only_clients = lan\n" TAIL_BACKEND_ROUTE, 5,
+     "[listener a] read_only_clients: invalid address range \"lan\""},
+    {"duplicate key in a listener",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\n"
+     "listen = 127.0.0.1:1503\n" TAIL_BACKEND_ROUTE, 5,
+     "[listener a] listen: duplicate key (first set at line 4)"},
+    {"address of [server] listen again",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:502\n"
+     TAIL_BACKEND_ROUTE, 4, "[listener a] listen: address \"127.0.0.1:502\" "
+     "is taken twice (\"127.0.0.1:502\", line 2)"},
+    {"a wildcard over [server] listen",
+     HEAD_SERVER "[listener a]\nlisten = 0.0.0.0:502\n"
+     TAIL_BACKEND_ROUTE, 4, "address \"0.0.0.0:502\" is taken twice "
+     "(\"127.0.0.1:502\", line 2)"},
+    {"the default of [server] listen again",
+     "[listener a]\nlisten = 127.0.0.1:502\n" TAIL_BACKEND_ROUTE, 2,
+     "[listener a] listen: address \"127.0.0.1:502\" is taken twice "
+     "(\"0.0.0.0:502\", the default)"},
+    {"two listeners, one address",
+     HEAD_SERVER "[listener a]\nlisten = [::1]:1502\n[listener b]\n"
+     "listen = 127.0.0.1:1503, [0:0::1]:1502\n" TAIL_BACKEND_ROUTE, 6,
+     "[listener b] listen: address \"[0:0::1]:1502\" is taken twice "
+     "(\"[::1]:1502\", line 4)"},
+    {"one address twice in [server] listen",
+     "[server]\nlisten = 127.0.0.1:502, 127.0.0.1:502\n" TAIL_BACKEND_ROUTE,
+     2, "[server] listen: address \"127.0.0.1:502\" is taken twice"},
+    {"invalid listener name",
+     HEAD_SERVER "[listener a.b]\nlisten = 127.0.0.1:1502\n"
+     TAIL_BACKEND_ROUTE, 3,
+     "[listener a.b]: invalid listener name \"a.b\""},
+    {"listener name too long",
+     HEAD_SERVER "[listener n234567890123456789012345678901x]\n"
+     "listen = 127.0.0.1:1502\n" TAIL_BACKEND_ROUTE, 3,
+     "invalid listener name \"n234567890123456789012345678901x\""},
+    {"duplicate listener",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\n[listener a]\n"
+     "max_clients = 3\n" TAIL_BACKEND_ROUTE, 5,
+     "[listener a]: duplicate listener (first at line 3)"},
+    {"bare [listener]", HEAD_SERVER "[listener]\nlisten = 127.0.0.1:1502\n"
+     TAIL_BACKEND_ROUTE, 3, "unknown section [listener]"},
+    {"[server] listen none alone", "[server]\nlisten = none\n"
+     TAIL_BACKEND_ROUTE, 2, "[server] listen: \"none\", and no [listener] "
+     "section: nothing to listen on"},
+};
+
+Test(cfg_errors, listener_one_mistake_each)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(listener_err_cases); i++) {
+        const struct err_case *c = &listener_err_cases[i];
+        struct cfg *cfg = cfg_load_string("t.ini", c->text, &errs);
+
+        cr_assert_null(cfg, "%s: loaded", c->name);
+        cr_assert_eq(errs.n, 1, "%s: %u errors, expected 1:\n%s", c->name,
+                     errs.n, errs_text());
+        cr_assert_geq(find_error(c->line, c->phrase), 0,
+                      "%s: expected \"t.ini:%d: ...%s...\", got:\n%s",
+                      c->name, c->line, c->phrase, errs_text());
+    }
+}

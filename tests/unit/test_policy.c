@@ -378,8 +378,7 @@ be_close(void)
 static struct req *
 request(const struct pdu *p, uint8_t unit, bool ro, uint64_t t_ms)
 {
-    struct mbap h = {.tid = 1, .unit = 17};
-    struct req *r = req_new(NULL, &h, p->b, p->len, t_ms);
+    struct req *r = req_new(NULL, 1, 17, p->b, p->len, t_ms);
 
     r->backend = &be;
     r->be_unit = unit;
