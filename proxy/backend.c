@@ -49,7 +49,6 @@
 #include "log.h"
 #include "pdu.h"
 #include "policy.h"
-#include "server.h"
 #include "stats.h"
 
 /*
@@ -203,14 +202,15 @@ static unsigned backend_timeout_ms(const struct backend *be,
                                    const struct req *r);
 
 /*
- * Create the backend described by <cfg> on <loop>, for server <srv>,
+ * Create the backend described by <cfg> on <loop>, for <owner> (told
+ * when it is freed; NULL: nobody),
  * driven by <ops> (backend_find_ops(cfg->type), or a test's fake);
  * requests get <request_timeout_ms> end to end. No I/O until
  * backend_start(). Returns NULL if the type's create() fails (what it
  * made is freed once its handles have closed).
  */
 struct backend *
-backend_new(struct server *srv, uv_loop_t *loop,
+backend_new(struct backend_owner *owner, uv_loop_t *loop,
             const struct backend_ops *ops, const struct cfg_backend *cfg,
             unsigned request_timeout_ms)
 {
@@ -219,7 +219,7 @@ backend_new(struct server *srv, uv_loop_t *loop,
     be->id = ++backend_next_id;
     be->ops = ops;
     be->cfg = *cfg;
-    be->srv = srv;
+    be->owner = owner;
     be->loop = loop;
     be->request_timeout_ms = request_timeout_ms;
     be->backoff_ms = BACKEND_BACKOFF_MIN_MS;
@@ -1334,8 +1334,8 @@ backend_free(struct backend *be)
         return;
     }
     ASSERT(be->stopping && be->open_handles == 0);
-    if (!be->discarded) {
-        server_backend_gone(be->srv, be);   /* may start its replacement */
+    if (!be->discarded && be->owner != NULL) {
+        be->owner->gone(be->owner, be);     /* may start its replacement */
     }
     if (be->priv != NULL) {
         be->ops->destroy(be);

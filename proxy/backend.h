@@ -58,6 +58,14 @@ struct http_buf;
  * it itself while transmit() runs, so a type may end a request inside
  * transmit() (an answer from its cache, a write that failed).
  */
+/* Who made a backend (the server): the one upward call a backend makes,
+ * through a callback its owner set. */
+struct backend_owner {
+    /* <be> is being freed, its link closed (a reload may start a backend
+     * that waited for it) */
+    void (*gone)(struct backend_owner *o, struct backend *be);
+};
+
 struct backend_ops {
     const char *type;                          /* the ini's "type =" value */
     /* Its configuration, used without I/O: by cfg.c through the registry
@@ -100,7 +108,8 @@ struct backend_ops {
 struct backend {
     const struct backend_ops *ops;
     struct cfg_backend  cfg;             /* a copy: reload may replace it */
-    struct server      *srv;             /* borrowed: outlives backends */
+    struct backend_owner *owner;         /* borrowed: told when it is
+                                            freed; NULL: nobody */
     uint64_t            id;              /* unique in the process: a reload
                                             may reuse an address, never an
                                             id (session.c keys by it) */
@@ -171,7 +180,7 @@ struct backend {
 const struct backend_ops *backend_find_ops(const char *type);
 const struct backend_ops *backend_type_at(size_t i);
 void backend_register(const struct backend_ops *ops);
-struct backend *backend_new(struct server *srv, uv_loop_t *loop,
+struct backend *backend_new(struct backend_owner *owner, uv_loop_t *loop,
                             const struct backend_ops *ops,
                             const struct cfg_backend *cfg,
                             unsigned request_timeout_ms);

@@ -88,6 +88,9 @@ finish_timer_cb(uv_timer_t *t)
     }
 }
 
+static void server_backend_gone(struct backend_owner *o,
+                                struct backend *be);
+
 /*
  * Build <srv> on <loop> from <cfg> (taking ownership of <cfg>): router and
  * backends, no I/O yet. Returns 0 or a negative errno.
@@ -98,6 +101,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     memset(srv, 0, offsetof(struct server, rbuf));
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->be_owner.gone = server_backend_gone;
     TAILQ_INIT(&srv->sessions);
     TAILQ_INIT(&srv->closing);
     router_init(&srv->router);
@@ -114,7 +118,8 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
                       cfg->backends[i].name, cfg->backends[i].type);
             return -EINVAL;
         }
-        srv->backends[i] = backend_new(srv, loop, ops, &cfg->backends[i],
+        srv->backends[i] = backend_new(&srv->be_owner, loop, ops,
+                                       &cfg->backends[i],
                                        cfg->server.request_timeout_ms);
         if (srv->backends[i] == NULL) {
             return -EINVAL;
@@ -329,9 +334,11 @@ backend_must_wait(const struct server *srv, const struct backend *be)
  * a waiting backend again, or remove it and add it back: the newest waits
  * for every older one, and nothing points at a freed one.
  */
-void
-server_backend_gone(struct server *srv, struct backend *be)
+static void
+server_backend_gone(struct backend_owner *o, struct backend *be)
 {
+    struct server *srv = container_of(o, struct server, be_owner);
+
     if (!be->released) {
         return;
     }
@@ -397,7 +404,8 @@ reload_backends(struct server *srv, const struct cfg *nc, unsigned *kept)
             nb[i] = old;
             continue;
         }
-        nb[i] = backend_new(srv, srv->loop, backend_find_ops(c->type), c,
+        nb[i] = backend_new(&srv->be_owner, srv->loop,
+                            backend_find_ops(c->type), c,
                             nc->server.request_timeout_ms);
         if (nb[i] == NULL) {
             log_error("reload refused: backend %s cannot be created",

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "backend.h"
 #include "cfg.h"
 #include "core.h"
 #include "router.h"
@@ -19,6 +20,7 @@
 struct server {
     uv_loop_t              *loop;
     struct cfg             *cfg;          /* owned */
+    struct backend_owner    be_owner;     /* what its backends call back */
     struct router           router;
     struct backend        **backends;     /* cfg->n_backends */
     TAILQ_HEAD(, backend)   closing;      /* released by a reload, not
@@ -55,6 +57,5 @@ void server_session_gone(struct server *srv);
 void server_free(struct server *srv);
 void server_log_stats(const struct server *srv);
 int server_reload(struct server *srv);
-void server_backend_gone(struct server *srv, struct backend *be);
 
 #endif /* MUX_SERVER_H */
