@@ -79,9 +79,6 @@ struct backend {
     const struct backend_ops *ops;
     struct cfg_backend  cfg;             /* a copy: reload may replace it */
     struct server      *srv;             /* borrowed: outlives backends */
-    uint64_t            id;              /* unique in the process: a reload
-                                            may reuse an address, never an
-                                            id (session.c keys by it) */
     uv_loop_t          *loop;
     void               *priv;            /* the type's state */
     bool                up;              /* transport ready: may transmit */
