@@ -190,8 +190,6 @@ backend_routed(const struct backend *be, uint8_t unit)
     return (be->routed[unit / 8] >> (unit % 8)) & 1;
 }
 
-static uint64_t backend_next_id;
-
 static void deadline_cb(uv_timer_t *t);
 static void pace_cb(uv_timer_t *t);
 static void pace_check_cb(uv_check_t *c);
@@ -216,7 +214,6 @@ backend_new(struct backend_owner *owner, uv_loop_t *loop,
 {
     struct backend *be = xcalloc(1, sizeof(*be));
 
-    be->id = ++backend_next_id;
     be->ops = ops;
     be->cfg = *cfg;
     be->owner = owner;

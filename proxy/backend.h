@@ -110,9 +110,6 @@ struct backend {
     struct cfg_backend  cfg;             /* a copy: reload may replace it */
     struct backend_owner *owner;         /* borrowed: told when it is
                                             freed; NULL: nobody */
-    uint64_t            id;              /* unique in the process: a reload
-                                            may reuse an address, never an
-                                            id (session.c keys by it) */
     uv_loop_t          *loop;
     void               *priv;            /* the type's state */
     bool                up;              /* transport ready: may transmit */

@@ -172,7 +172,7 @@ req_free(struct req *r)
 unsigned long long
 req_owner_id(const struct req *r)
 {
-    return r->owner ? (unsigned long long)r->owner->id : 0;
+    return r->owner ? (unsigned long long)r->owner->ops->id(r->owner) : 0;
 }
 
 /*

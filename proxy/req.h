@@ -37,13 +37,14 @@ struct req_owner_ops {
      * req_free() once it is off the owner's own lists. Takes ownership.
      * Must not call back into the core (backend.c). */
     void (*done)(struct req_owner *o, struct req *r);
+    /* the log id of the client, "S#12" (request logs only) */
+    uint64_t (*id)(const struct req_owner *o);
 };
 
 /* What a request points back to while its client is there: embedded in
  * the owner (a session), which finds itself with container_of(). */
 struct req_owner {
     const struct req_owner_ops *ops;
-    uint64_t                    id;   /* log id of the client, "S#12" */
 };
 
 /* One client request. The only per-request allocation of the proxy. */

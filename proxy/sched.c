@@ -56,7 +56,7 @@ sched_init(struct sched *s, unsigned queue_depth)
     s->flows_mask = SCHED_FLOWS_MIN - 1;
     s->n_flows = 0;
     for (size_t i = 0; i <= s->flows_mask; i++) {
-        TAILQ_INIT(&s->flows[i]);
+        SLIST_INIT(&s->flows[i]);
     }
 }
 
@@ -71,9 +71,9 @@ sched_close(struct sched *s)
 
     ASSERT(s->queued == 0);
     for (size_t i = 0; i <= s->flows_mask; i++) {
-        while ((f = TAILQ_FIRST(&s->flows[i])) != NULL) {
+        while ((f = SLIST_FIRST(&s->flows[i])) != NULL) {
             ASSERT(f->n == 0);
-            TAILQ_REMOVE(&s->flows[i], f, h_link);
+            SLIST_REMOVE_HEAD(&s->flows[i], h_link);
             free(f);
         }
     }
@@ -85,7 +85,7 @@ sched_close(struct sched *s)
 }
 
 /* The flow bucket of <owner>: the address, mixed (Fibonacci hashing). */
-static struct flow_list *
+static struct flow_chain *
 flow_bucket(const struct sched *s, const void *owner)
 {
     uint64_t h = (uint64_t)(uintptr_t)owner * 0x9E3779B97F4A7C15ull;
@@ -98,19 +98,19 @@ flow_bucket(const struct sched *s, const void *owner)
 static void
 flows_grow(struct sched *s)
 {
-    struct flow_list *old = s->flows;
+    struct flow_chain *old = s->flows;
     unsigned n_old = s->flows_mask + 1;
     struct flow *f;
 
     s->flows = xcalloc(2u * n_old, sizeof(*s->flows));
     s->flows_mask = 2u * n_old - 1;
     for (size_t i = 0; i <= s->flows_mask; i++) {
-        TAILQ_INIT(&s->flows[i]);
+        SLIST_INIT(&s->flows[i]);
     }
     for (size_t i = 0; i < n_old; i++) {
-        while ((f = TAILQ_FIRST(&old[i])) != NULL) {
-            TAILQ_REMOVE(&old[i], f, h_link);
-            TAILQ_INSERT_TAIL(flow_bucket(s, f->owner), f, h_link);
+        while ((f = SLIST_FIRST(&old[i])) != NULL) {
+            SLIST_REMOVE_HEAD(&old[i], h_link);
+            SLIST_INSERT_HEAD(flow_bucket(s, f->owner), f, h_link);
         }
     }
     free(old);
@@ -121,7 +121,7 @@ flow_find(const struct sched *s, const void *owner)
 {
     struct flow *f;
 
-    TAILQ_FOREACH(f, flow_bucket(s, owner), h_link) {
+    SLIST_FOREACH(f, flow_bucket(s, owner), h_link) {
         if (f->owner == owner) {
             return f;
         }
@@ -150,7 +150,7 @@ sched_flow(struct sched *s, const void *owner, bool prio)
     TAILQ_INIT(&f->queue);
     f->owner = owner;
     f->prio = prio;
-    TAILQ_INSERT_TAIL(flow_bucket(s, owner), f, h_link);
+    SLIST_INSERT_HEAD(flow_bucket(s, owner), f, h_link);
     s->n_flows++;
     return f;
 }
@@ -166,7 +166,7 @@ sched_drop_owner(struct sched *s, const void *owner)
 
     if (f != NULL) {
         ASSERT(f->n == 0 && TAILQ_EMPTY(&f->queue));
-        TAILQ_REMOVE(flow_bucket(s, owner), f, h_link);
+        SLIST_REMOVE(flow_bucket(s, owner), f, flow, h_link);
         s->n_flows--;
         free(f);
     }

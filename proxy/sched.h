@@ -16,6 +16,7 @@
 #define SCHED_FLOWS_MIN   64      /* flows by owner, a power of two */
 
 TAILQ_HEAD(flow_list, flow);
+SLIST_HEAD(flow_chain, flow);
 
 /* The requests one owner has queued on one backend. Created on first use
  * and kept until the owner goes (sched_drop_owner()) or the sched closes,
@@ -24,7 +25,7 @@ TAILQ_HEAD(flow_list, flow);
 struct flow {
     struct req_list   queue;      /* QUEUED requests, FIFO */
     TAILQ_ENTRY(flow) ring_link;  /* sched->ring while queue is not empty */
-    TAILQ_ENTRY(flow) h_link;     /* sched->flows, by owner */
+    SLIST_ENTRY(flow) h_link;     /* sched->flows, by owner */
     const void       *owner;      /* the key; never dereferenced */
     unsigned          n;          /* requests in queue */
     bool              prio;       /* a priority client's (priority_clients) */
@@ -42,7 +43,7 @@ struct sched {
     unsigned           prio_streak;      /* priority turns in a row */
     struct req_list   *buckets;          /* read leads by key */
     unsigned           mask;             /* buckets - 1 */
-    struct flow_list  *flows;            /* every flow, by owner */
+    struct flow_chain *flows;            /* every flow, by owner */
     unsigned           flows_mask;       /* flow buckets - 1 */
     unsigned           n_flows;
 };

@@ -31,7 +31,7 @@ struct server {
     TAILQ_HEAD(, session)   partials;       /* reading a frame, oldest
                                                first (session.c) */
     TAILQ_HEAD(, session)   ending;         /* to close on the loop's next
-                                               turn (session.c) */
+                                               turn (session.c; p_link) */
     unsigned                n_sessions;
     uint64_t                next_session_id;
     struct log_limit        refusals;       /* at max_clients */

@@ -59,22 +59,26 @@
 
 /* The answers a session owes on one backend, in the order asked. Kept
  * until the session closes: a client polling one register at a time does
- * not allocate one per request. */
+ * not allocate one per request. One with no request in it constrains
+ * nothing: it serves whichever backend needs an order next, so nothing
+ * keys it (nothing to go stale when a reload frees a backend), and a
+ * session has as many as backends it waits for at once. */
 struct session_order {
-    TAILQ_ENTRY(session_order) link;  /* session->orders */
-    uint64_t        backend_id;       /* backend->id (a pointer could be
-                                         reused by a reload) */
-    struct req_list reqs;             /* routed to it, answer not written
-                                         yet, oldest first (o_link) */
+    SLIST_ENTRY(session_order) link;  /* session->orders */
+    struct req_list reqs;             /* routed to one backend, answer not
+                                         written yet, oldest first
+                                         (o_link) */
 };
 
 static void session_read_cb(uv_stream_t *stream, ssize_t nread,
                             const uv_buf_t *buf);
 static void frame_timer_cb(uv_timer_t *t);
 static void session_done_cb(struct req_owner *o, struct req *r);
+static uint64_t session_owner_id(const struct req_owner *o);
 
 static const struct req_owner_ops session_owner_ops = {
     .done = session_done_cb,
+    .id = session_owner_id,
 };
 
 static int session_request_cb(struct fe_conn *c,
@@ -102,9 +106,8 @@ session_new_type(struct server *srv, const struct frontend_ops *fe)
     s->srv = srv;
     s->id = ++srv->next_session_id;
     s->owner.ops = &session_owner_ops;
-    s->owner.id = s->id;
     TAILQ_INIT(&s->reqs);
-    TAILQ_INIT(&s->orders);
+    SLIST_INIT(&s->orders);
     snprintf(s->peer, sizeof(s->peer), "?");
     s->fe.ops = fe;
     s->fe.host = &session_fe_host;
@@ -194,21 +197,29 @@ session_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)s->srv->rbuf, (unsigned)MB_MIN(n, SERVER_RBUF));
 }
 
-/* The answer order of <s> on backend <be>, created on first use. */
+/* The answer order of <s> on backend <be>: the one whose requests go to
+ * <be>, else an empty one, else a new one. */
 static struct session_order *
 session_order(struct session *s, const struct backend *be)
 {
-    struct session_order *o;
+    struct session_order *o, *spare = NULL;
+    struct req *first;
 
-    TAILQ_FOREACH(o, &s->orders, link) {
-        if (o->backend_id == be->id) {
+    SLIST_FOREACH(o, &s->orders, link) {
+        first = TAILQ_FIRST(&o->reqs);
+        if (first != NULL && first->backend == be) {
             return o;
         }
+        if (first == NULL && spare == NULL) {
+            spare = o;
+        }
+    }
+    if (spare != NULL) {
+        return spare;
     }
     o = xcalloc(1, sizeof(*o));
-    o->backend_id = be->id;
     TAILQ_INIT(&o->reqs);
-    TAILQ_INSERT_TAIL(&s->orders, o, link);
+    SLIST_INSERT_HEAD(&s->orders, o, link);
     return o;
 }
 
@@ -444,7 +455,7 @@ session_close(struct session *s, int level, const char *fmt, ...)
     }
     s->closing = true;
     if (s->ending) {
-        TAILQ_REMOVE(&srv->ending, s, e_link);
+        TAILQ_REMOVE(&srv->ending, s, p_link);
     }
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
@@ -474,9 +485,9 @@ session_close(struct session *s, int level, const char *fmt, ...)
     for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
         backend_owner_gone(srv->backends[i], &s->owner);
     }
-    while ((o = TAILQ_FIRST(&s->orders)) != NULL) {
+    while ((o = SLIST_FIRST(&s->orders)) != NULL) {
         ASSERT(TAILQ_EMPTY(&o->reqs));
-        TAILQ_REMOVE(&s->orders, o, link);
+        SLIST_REMOVE_HEAD(&s->orders, link);
         free(o);
     }
     TAILQ_REMOVE(&srv->sessions, s, link);
@@ -531,9 +542,10 @@ session_end(struct session *s, int err)
     }
     s->ending = true;
     s->end_err = err;
-    TAILQ_INSERT_TAIL(&s->srv->ending, s, e_link);
+    session_pause_or_resume(s);     /* leaves server->partials: p_link */
+    ASSERT(!s->partial);
+    TAILQ_INSERT_TAIL(&s->srv->ending, s, p_link);
     uv_timer_start(&s->srv->end_timer, end_timer_cb, 0, 0);
-    session_pause_or_resume(s);
 }
 
 /* A request of <s> is over: read again if reading paused at
@@ -707,6 +719,13 @@ session_reply(struct session *s, struct req *r)
            r->held) {
         session_write(s, r);
     }
+}
+
+/* The log id of the session that owns <o>, for request logs. */
+static uint64_t
+session_owner_id(const struct req_owner *o)
+{
+    return container_of(o, struct session, owner)->id;
 }
 
 /* The core has finished request <r> of the session that owns <o>. An

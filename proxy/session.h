@@ -25,12 +25,13 @@
 struct session {
     uv_tcp_t              tcp;        /* freed in the close callback */
     TAILQ_ENTRY(session)  link;       /* server->sessions */
-    TAILQ_ENTRY(session)  p_link;     /* server->partials, if partial */
-    TAILQ_ENTRY(session)  e_link;     /* server->ending, if ending */
+    TAILQ_ENTRY(session)  p_link;     /* server->partials while partial,
+                                         server->ending once ending (an
+                                         ending session reads no more) */
     struct req_owner      owner;      /* what its requests point back to */
     struct req_list       reqs;       /* every request it still owns */
-    TAILQ_HEAD(, session_order) orders; /* answer order, one per backend
-                                         it has used (session.c) */
+    SLIST_HEAD(, session_order) orders; /* answer orders, one per backend
+                                         it waits for (session.c) */
     struct server        *srv;        /* borrowed: outlives sessions */
     struct listener      *listener;   /* the one that accepted it (NULL
                                          in tests): lives as long */
