@@ -26,43 +26,6 @@
 
 TestSuite(attack_giv, .fini = h_cleanup, .timeout = 120);
 
-/* The proxy's resident set in kB, from /proc (-1 if gone). */
-static long
-rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-        }
-    }
-    fclose(f);
-    return kb;
-}
-
-/* Under AddressSanitizer (CMakeLists.txt, SANITIZE) the proxy keeps
- * freed memory in quarantine, 256 MB by default, and a churn of requests
- * would show as RSS growth: the processes started from here keep 1 MB.
- * Other builds ignore the variable. */
-static void
-small_quarantine(void)
-{
-    const char *old = getenv("ASAN_OPTIONS");
-    char opts[512];
-
-    snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=1",
-             old != NULL ? old : "", old != NULL && old[0] != '\0' ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-}
-
 /* Start the dongle with <sim_args> (its request log in <log>) and the proxy
  * with <keys> in the backend section and <routes>. */
 static void
@@ -202,18 +165,18 @@ Test(attack_giv, pushed_frames_for_every_device_stay_within_a_budget)
     long rss0, rss1, asked;
     int fd;
 
-    small_quarantine();
+    h_asan_small_quarantine();
     snprintf(args, sizeof(args), "--push %d", PUSHES);
     start(&s, &m, log, sizeof(log), args, "cache_ttl_ms = 600000",
           "1 = giv:0x11\n2 = giv:0x32\n3-40 = giv:0x40-0x65");
-    rss0 = rss_kb(m.p.pid);
+    rss0 = h_proc_kb(m.p.pid, "VmRSS");
     cr_assert(h_wait_stat(s.stats, "pushed", PUSHES, 60000), "pushed: %ld",
               h_sim_stat(&s, "pushed"));
     fd = h_connect(m.port);
     /* A write always goes to the dongle: its echo comes after every pushed
      * frame, so once it is here the proxy has taken them all in. */
     cr_assert_eq(h_write1(fd, 1, 1999, sim_holding(INV, 1999), 20000), 0);
-    rss1 = rss_kb(m.p.pid);
+    rss1 = h_proc_kb(m.p.pid, "VmRSS");
     asked = h_sim_stat(&s, "requests");
     cr_assert_eq(h_read(fd, 1, 4, 0, 60, v, 10000), 0);
     cr_assert(h_check_regs(INV, 4, 0, 60, v));

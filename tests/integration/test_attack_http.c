@@ -27,28 +27,6 @@ TestSuite(attack_http, .fini = h_cleanup, .timeout = 180);
 #define REQ_STATUS "GET /status HTTP/1.1\r\nHost: t\r\n\r\n"
 #define REQ_HEALTH "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 
-/* A /proc/PID/status value in kB ("VmRSS", "VmHWM"), or -1. */
-static long
-proc_kb(pid_t pid, const char *key)
-{
-    char path[64], line[256];
-    size_t n = strlen(key);
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, n) == 0 && line[n] == ':') {
-            kb = strtol(line + n + 1, NULL, 10);
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return kb;
-}
-
 /* Receive on <fd> until <n> responses (heads ending "\r\n\r\n" with their
  * Content-Length bodies) have come, or <timeout_ms>; returns how many
  * came. <last_close> says whether the last one said Connection: close. */
@@ -181,7 +159,7 @@ Test(attack_http, pipelining_clients_that_never_read_get_back_pressure)
                         strlen(REQ_STATUS)), 0);
     cr_assert_eq(recv_responses(fd[0], 1, 10000, &last_close), 1);
     close(fd[0]);
-    rss0 = proc_kb(m.p.pid, "VmRSS");
+    rss0 = h_proc_kb(m.p.pid, "VmRSS");
     cr_assert(rss0 > 0);
 
     p.port = m.port;
@@ -207,7 +185,7 @@ Test(attack_http, pipelining_clients_that_never_read_get_back_pressure)
          atomic_load(&p.good) < good + 20 && h_now_ms() < end;) {
         h_sleep_ms(10);
     }
-    hwm = proc_kb(m.p.pid, "VmHWM");
+    hwm = h_proc_kb(m.p.pid, "VmHWM");
     cr_assert_eq(h_poller_stop(&p), 0, "Modbus polls failed: %s", p.why);
     cr_log_info("RSS %ld kB before, peak %ld kB under attack; slowest "
                 "Modbus answer %u ms", rss0, hwm, p.max_ms);

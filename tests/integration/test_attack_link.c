@@ -24,43 +24,6 @@
 
 TestSuite(attack_link, .fini = h_cleanup, .timeout = 120);
 
-/* The proxy's resident set in kB, from /proc (-1 if gone). */
-static long
-rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-        }
-    }
-    fclose(f);
-    return kb;
-}
-
-/* Under AddressSanitizer (CMakeLists.txt, SANITIZE) the proxy keeps
- * freed memory in quarantine, 256 MB by default, and a churn of requests
- * would show as RSS growth: the processes started from here keep 1 MB.
- * Other builds ignore the variable. */
-static void
-small_quarantine(void)
-{
-    const char *old = getenv("ASAN_OPTIONS");
-    char opts[512];
-
-    snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=1",
-             old != NULL ? old : "", old != NULL && old[0] != '\0' ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-}
-
 /* A client keeping up to WRITER_DEPTH writes outstanding, each FC 16 of
  * WRITER_REGS registers (213-byte frames: a few seconds of them are more
  * than the kernel buffers for a link), until told to stop; then it
@@ -181,7 +144,7 @@ Test(attack_link, a_device_that_stops_reading_gets_no_stale_writes)
     unsigned gw = 0, ok = 0, other = 0, sent = 0;
     uint64_t end;
 
-    small_quarantine();
+    h_asan_small_quarantine();
     cr_assert_eq(h_sim_start(&s, "--stall-after 3 --rcvbuf 4096"), 0);
     cr_assert_eq(h_mux_start(&m, "[server]\nlisten = 127.0.0.1:0\n"
                              "request_timeout_ms = 2000\n"
@@ -191,7 +154,7 @@ Test(attack_link, a_device_that_stops_reading_gets_no_stale_writes)
                              "queue_depth = 1024\n[route]\n1 = dev\n",
                              s.port), 0);
     cr_assert(h_wait_file(m.p.err, "B:dev: connected", 5000, NULL, 0));
-    rss0 = rss_kb(m.p.pid);
+    rss0 = h_proc_kb(m.p.pid, "VmRSS");
     for (unsigned i = 0; i < WRITERS; i++) {
         w[i] = (struct writer){.port = m.port, .index = i};
         pthread_create(&w[i].th, NULL, writer_run, &w[i]);
@@ -199,7 +162,7 @@ Test(attack_link, a_device_that_stops_reading_gets_no_stale_writes)
     /* 4 s of it, or less if the memory runs away */
     end = h_now_ms() + 4000;
     while (h_now_ms() < end && peak - rss0 < RSS_LIMIT_KB) {
-        rss = rss_kb(m.p.pid);
+        rss = h_proc_kb(m.p.pid, "VmRSS");
         peak = rss > peak ? rss : peak;
         h_sleep_ms(50);
     }
@@ -254,18 +217,18 @@ Test(attack_link, a_heartbeat_flood_drops_the_link_not_the_memory)
     long rss0, rss, peak = 0;
     uint64_t end;
 
-    small_quarantine();
+    h_asan_small_quarantine();
     cr_assert_eq(h_sim_start_bin(&s, SIM_GIV, 0,
                                  "--plain-image --flood-heartbeats"), 0);
     cr_assert_eq(h_mux_start(&m, "[server]\nlisten = 127.0.0.1:0\n"
                              "[backend giv]\ntype = givenergy\n"
                              "host = 127.0.0.1\nport = %d\n"
                              "[route]\n1 = giv:0x11\n", s.port), 0);
-    rss0 = rss_kb(m.p.pid);
+    rss0 = h_proc_kb(m.p.pid, "VmRSS");
     end = h_now_ms() + 15000;
     while (h_now_ms() < end && peak - rss0 < RSS_LIMIT_KB &&
            h_sim_stat(&s, "connections") < 3) {
-        rss = rss_kb(m.p.pid);
+        rss = h_proc_kb(m.p.pid, "VmRSS");
         peak = rss > peak ? rss : peak;
         h_sleep_ms(20);
     }
