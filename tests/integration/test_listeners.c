@@ -24,27 +24,6 @@
 
 TestSuite(listeners, .fini = h_cleanup, .timeout = 60);
 
-/* Lines of the simulator's request log with function code <fc>. */
-static int
-sim_count_fc(const char *log, int fc)
-{
-    FILE *f = fopen(log, "r");
-    char line[256];
-    int n = 0, conn, unit, got;
-
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "%*s %d %d %d", &conn, &unit, &got) == 3 &&
-            got == fc) {
-            n++;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
 /* The simulator, logging each request to <log>. */
 static void
 sim_start(struct sim *s, char *log, size_t log_size)
@@ -143,7 +122,7 @@ Test(listeners, access_rules_per_listener)
     close(bad);
     plain = h_connect(m.port);
     cr_assert_eq(h_write1(plain, 1, 41, 7, 3000), 0, "[server] listen");
-    cr_assert_eq(sim_count_fc(log, 6), 2, "two writes reached the device");
+    cr_assert_eq(h_sim_count_fc(log, 6), 2, "two writes reached the device");
 
     http_get(hport, "/metrics", page, sizeof(page));
     snprintf(want, sizeof(want), "modbus_mux_listener_clients{listener="
@@ -286,5 +265,5 @@ Test(listeners, reload_adds_removes_and_changes_listeners)
     close(b);
     cr_assert_eq(h_mux_stop(&m), 0);
     h_proc_stop(&s.p, SIGTERM, 5000);
-    cr_assert_eq(sim_count_fc(log, 6), 3, "the writes let through");
+    cr_assert_eq(h_sim_count_fc(log, 6), 3, "the writes let through");
 }

@@ -22,27 +22,6 @@
 
 TestSuite(safety, .fini = h_cleanup, .timeout = 60);
 
-/* Lines of the simulator's request log with function code <fc>. */
-static int
-sim_count_fc(const char *log, int fc)
-{
-    FILE *f = fopen(log, "r");
-    char line[256];
-    int n = 0, conn, unit, got;
-
-    if (f == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "%*s %d %d %d", &conn, &unit, &got) == 3 &&
-            got == fc) {
-            n++;
-        }
-    }
-    fclose(f);
-    return n;
-}
-
 /* Bytes the peer sends on <fd> before closing it; -1 if it stays open. */
 static long
 bytes_until_closed(int fd, int timeout_ms)
@@ -107,7 +86,7 @@ Test(safety, read_only_and_deny_write)
     cr_assert_eq(h_read(fd, 1, 3, 10, 1, v, 3000), 0, "reads still work");
     close(fd);
     stop(&s1, &m1);
-    cr_assert_eq(sim_count_fc(log1, 6), 0, "nothing written");
+    cr_assert_eq(h_sim_count_fc(log1, 6), 0, "nothing written");
 
     cr_assert_eq(start(&s2, &m2, log2, sizeof(log2), "",
                        "deny_write = 0x0640, 0x3000-0x30C2"), 0);
@@ -117,7 +96,7 @@ Test(safety, read_only_and_deny_write)
     cr_assert_eq(h_write1(fd, 1, 0x0641, 5, 3000), 0, "next to it: fine");
     close(fd);
     stop(&s2, &m2);
-    cr_assert_eq(sim_count_fc(log2, 6), 1);
+    cr_assert_eq(h_sim_count_fc(log2, 6), 1);
     cr_assert(h_file_contains(m2.p.err, "write refused (0x02): deny_write"));
 }
 
@@ -141,7 +120,7 @@ Test(safety, a_repeated_write_of_the_same_value_never_reaches_the_device)
     cr_assert_eq(v[0], 778);
     close(fd);
     stop(&s, &m);
-    cr_assert_eq(sim_count_fc(log, 6), 2, "only the two changes were "
+    cr_assert_eq(h_sim_count_fc(log, 6), 2, "only the two changes were "
                  "written");
     cr_assert(h_file_contains(m.p.err, "writes_skipped=5"));
 }
@@ -168,7 +147,7 @@ Test(safety, min_write_interval_per_register)
     cr_assert(h_now_ms() - t0 >= 400, "not before the interval");
     close(fd);
     stop(&s, &m);
-    cr_assert_eq(sim_count_fc(log, 6), 3);
+    cr_assert_eq(h_sim_count_fc(log, 6), 3);
 }
 
 Test(safety, clients_outside_allow_never_get_a_byte)
@@ -190,7 +169,7 @@ Test(safety, clients_outside_allow_never_get_a_byte)
     close(bad);
     close(ok);
     stop(&s, &m);
-    cr_assert_eq(sim_count_fc(log, 3), 1, "only the allowed client's read");
+    cr_assert_eq(h_sim_count_fc(log, 3), 1, "only the allowed client's read");
     cr_assert(h_file_contains(m.p.err, "clients_denied=1"));
 }
 
@@ -212,7 +191,7 @@ Test(safety, read_only_clients_cannot_write_others_can)
     close(dash);
     close(ctl);
     stop(&s, &m);
-    cr_assert_eq(sim_count_fc(log, 6), 1);
+    cr_assert_eq(h_sim_count_fc(log, 6), 1);
 }
 
 /* Where the first write went out among all requests, -1 if none. */

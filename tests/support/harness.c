@@ -690,3 +690,27 @@ h_asan_small_quarantine(void)
              old != NULL ? old : "", old != NULL && old[0] != '\0' ? ":" : "");
     setenv("ASAN_OPTIONS", opts, 1);
 }
+
+/*
+ * Lines of a tcp_slave request log (its --log file) with function code
+ * <fc>, or -1 if the log cannot be read.
+ */
+int
+h_sim_count_fc(const char *log, int fc)
+{
+    FILE *f = fopen(log, "r");
+    char line[256];
+    int n = 0, conn, unit, got;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%*s %d %d %d", &conn, &unit, &got) == 3 &&
+            got == fc) {
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}

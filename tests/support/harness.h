@@ -139,6 +139,7 @@ unsigned h_poller_stop(struct h_poller *p);
 int h_wait_fd_count(pid_t pid, int min, int max, int timeout_ms);
 int h_write_file(const char *path, const char *text);
 long h_proc_kb(pid_t pid, const char *key);
+int h_sim_count_fc(const char *log, int fc);
 void h_asan_small_quarantine(void);
 
 /* A device that accepts and reads but never answers (opaque). */
