@@ -115,26 +115,28 @@ healthz(int port, int timeout_ms)
 
 /* Start the simulator and the proxy: backend "dev" on it (routed to unit
  * 1) and <extra> idle backends on a port nobody listens on, which make
- * /status large. Returns the HTTP port. */
+ * /status large. Returns the HTTP port (bound to port 0: no other test can
+ * take it first). */
 static int
 start_pair(struct sim *s, struct mux *m, int extra)
 {
     size_t size = 512 + (size_t)extra * 96, n;
     char *ini = malloc(size);
-    int hport = h_free_port(), dead = h_free_port();
+    int hport, dead = h_free_port();
 
     cr_assert_eq(h_sim_start(s, "--units 1"), 0);
     n = (size_t)snprintf(ini, size, "[server]\nlisten = 127.0.0.1:0\n"
-                         "http_listen = 127.0.0.1:%d\n[backend dev]\n"
+                         "http_listen = 127.0.0.1:0\n[backend dev]\n"
                          "type = tcp\nhost = 127.0.0.1\nport = %d\n"
-                         "[route]\n1 = dev\n", hport, s->port);
+                         "[route]\n1 = dev\n", s->port);
     for (int i = 0; i < extra; i++) {
         n += (size_t)snprintf(ini + n, size - n, "[backend idle%d]\ntype = "
                               "tcp\nhost = 127.0.0.1\nport = %d\n", i, dead);
     }
     cr_assert_eq(h_mux_start(m, "%s", ini), 0);
     free(ini);
-    cr_assert(h_wait_file(m->p.err, "http: serving", 10000, NULL, 0));
+    hport = h_mux_http_port(m, 10000);
+    cr_assert(hport > 0, "no \"http: serving\" line in %s", m->p.err);
     cr_assert(h_wait_file(m->p.err, "B:dev: connected", 10000, NULL, 0));
     return hport;
 }

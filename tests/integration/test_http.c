@@ -22,7 +22,7 @@
 
 #include "harness.h"
 
-#define HEAD "[server]\nlisten = 127.0.0.1:0\nhttp_listen = 127.0.0.1:%d\n" \
+#define HEAD "[server]\nlisten = 127.0.0.1:0\nhttp_listen = 127.0.0.1:0\n" \
              "log_level = debug\n"
 #define DEV  "[backend dev]\ntype = tcp\nhost = 127.0.0.1\nport = %d\n"
 
@@ -188,13 +188,13 @@ find_tool(const char *tool, char *out, size_t size)
 static int
 start_pair(struct sim *s, struct mux *m, const char *extra)
 {
-    int hport = h_free_port();
+    int hport;
 
     cr_assert_eq(h_sim_start(s, "--units 1"), 0);
-    cr_assert_eq(h_mux_start(m, HEAD DEV "%s[route]\n1 = dev\n", hport,
-                             s->port, extra), 0);
-    cr_assert(h_wait_file(m->p.err, "http: serving", 5000, NULL, 0),
-              "no \"http: serving\" line in %s", m->p.err);
+    cr_assert_eq(h_mux_start(m, HEAD DEV "%s[route]\n1 = dev\n", s->port,
+                             extra), 0);
+    hport = h_mux_http_port(m, 5000);
+    cr_assert(hport > 0, "no \"http: serving\" line in %s", m->p.err);
     cr_assert(h_wait_file(m->p.err, "B:dev: connected", 5000, NULL, 0),
               "no \"B:dev: connected\" line in %s", m->p.err);
     return hport;

@@ -323,25 +323,37 @@ h_rtu_stat(const struct rtu_sim *s, const char *key)
 }
 
 /*
- * A TCP port on 127.0.0.1 that was free a moment ago (for tools that
- * cannot report the port they bound, like socat).
+ * A TCP port on 127.0.0.1 that nothing listens on now, for a listener the
+ * test must know before it starts. Chosen below Linux's ephemeral range
+ * (32768-60999): an outgoing connection of another test, which takes an
+ * ephemeral port, cannot take it between now and the bind. -1 if none was
+ * found.
  */
 int
 h_free_port(void)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    static unsigned seed;
 
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
+    if (seed == 0) {
+        seed = (unsigned)getpid() ^ (unsigned)h_now_us();
     }
-    if (fd >= 0) {
+    for (int tries = 0; tries < 200; tries++) {
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+        seed = seed * 1103515245u + 12345u;
+        a.sin_port = htons((uint16_t)(20000 + (seed >> 8) % 12000));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0) {
+            return -1;
+        }
+        ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
+        if (ok) {
+            return ntohs(a.sin_port);
+        }
     }
-    return port;
+    return -1;
 }
 
 /*
@@ -713,4 +725,24 @@ h_sim_count_fc(const char *log, int fc)
     }
     fclose(f);
     return n;
+}
+
+/*
+ * The port the HTTP endpoint of <m> is bound to, from its "http: serving
+ * ... on ADDR:PORT" line (started with http_listen = 127.0.0.1:0, so that
+ * no other test can take the port between choosing and binding it), or -1
+ * if no such line came within <timeout_ms>.
+ */
+int
+h_mux_http_port(const struct mux *m, int timeout_ms)
+{
+    char line[512];
+    const char *colon;
+
+    if (!h_wait_file(m->p.err, "http: serving", timeout_ms, line,
+                     sizeof(line))) {
+        return -1;
+    }
+    colon = strrchr(line, ':');
+    return colon != NULL ? atoi(colon + 1) : -1;
 }

@@ -140,6 +140,7 @@ int h_wait_fd_count(pid_t pid, int min, int max, int timeout_ms);
 int h_write_file(const char *path, const char *text);
 long h_proc_kb(pid_t pid, const char *key);
 int h_sim_count_fc(const char *log, int fc);
+int h_mux_http_port(const struct mux *m, int timeout_ms);
 void h_asan_small_quarantine(void);
 
 /* A device that accepts and reads but never answers (opaque). */
