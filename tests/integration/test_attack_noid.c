@@ -99,25 +99,6 @@ noid_run(int port, int n, const char *what, unsigned *good)
     return wrong;
 }
 
-/* socat as the serial device server in front of <link>; returns its
- * port once it listens. It is not probed with a connection: the child a
- * probe forks could still hold the pty and read an answer meant for the
- * proxy's. Its own log says when it listens. */
-static int
-gateway_start(struct proc *p, const char *link)
-{
-    char listen[64], file[600];
-    char *argv[] = {"/usr/bin/socat", "-d", "-d", listen, file, NULL};
-    int port = h_free_port();
-
-    snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,"
-             "reuseaddr,fork", port);
-    snprintf(file, sizeof(file), "FILE:%s,raw,echo=0", link);
-    cr_assert_eq(h_proc_start(p, "socat", argv), 0);
-    cr_assert(h_wait_file(p->err, "listening on", 5000, NULL, 0));
-    return port;
-}
-
 /* --- 5: every answer twice ------------------------------------------------ */
 
 /* A Modbus TCP device (or gateway) that sends each answer twice, both in
@@ -204,7 +185,7 @@ Test(attack_noid, rtu_tcp_answer_twice_30ms_apart)
     int port;
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --duplicate-ms 30"), 0);
-    port = gateway_start(&gw, s.link);
+    port = h_serial_server(&gw, s.link);
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\nmin_spacing_ms = 0\nsettle_ms = 150\n"
                  "[route]\n1 = gw\n", "info", port), 0);
@@ -230,7 +211,7 @@ Test(attack_noid, rtu_tcp_answer_twice_at_once)
     int port;
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --duplicate-ms 0"), 0);
-    port = gateway_start(&gw, s.link);
+    port = h_serial_server(&gw, s.link);
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\nmin_spacing_ms = 0\nsettle_ms = 0\n"
                  "[route]\n1 = gw\n", "info", port), 0);
@@ -383,7 +364,7 @@ Test(attack_noid, rtu_tcp_echo_yes_answers_that_repeat_the_request)
     int port;
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --echo"), 0);
-    port = gateway_start(&gw, s.link);
+    port = h_serial_server(&gw, s.link);
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\necho = yes\nretries = 0\n[route]\n"
                  "1 = gw\n", "info", port), 0);
@@ -409,7 +390,7 @@ Test(attack_noid, rtu_tcp_bad_crc_is_a_bad_response)
     int fd, port, rc;
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --corrupt-crc 1:1"), 0);
-    port = gateway_start(&gw, s.link);
+    port = h_serial_server(&gw, s.link);
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\ntimeout_ms = 2000\nretries = 0\n"
                  "byte_timeout_ms = 100\n[route]\n1 = gw\n", "info", port), 0);
@@ -443,7 +424,7 @@ stray_bytes_counted(const char *type_keys, bool gateway)
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --echo "
                  "--garbage-before 3"), 0);
     if (gateway) {
-        port = gateway_start(&gw, s.link);
+        port = h_serial_server(&gw, s.link);
         cr_assert_eq(h_mux_start(&m, SRV "[backend bus]\n%s%d\necho = yes\n"
                      "[route]\n1 = bus\n", "info", type_keys, port), 0);
     } else {
@@ -487,7 +468,7 @@ Test(attack_noid, trace_dumps_the_bus_bytes)
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --echo"), 0);
     cr_assert_eq(h_rtu_start(&s2, "--unit 1:generic"), 0);
-    port = gateway_start(&gw, s2.link);
+    port = h_serial_server(&gw, s2.link);
     cr_assert_eq(h_mux_start(&m, SRV "[backend bus]\ntype = rtu\ndevice = "
                  "%s\necho = yes\n[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\n[route]\n1 = bus\n2 = gw:1\n",

@@ -601,22 +601,12 @@ Test(chaos, serial_server_device_answering_after_its_timeout)
     struct rtu_sim s;
     struct proc gw;
     struct mux m;
-    char listen[64], file[600];
-    char *argv[] = {"/usr/bin/socat", listen, file, NULL};
-    int port = h_free_port(), fd;
-    uint64_t end = h_now_ms() + 5000;
+    int port;
 
     cr_assert_eq(h_rtu_start(&s, "--unit 1:generic --delay-ms 300"), 0);
-    /* socat as the serial device server, as in test_rtu.c */
-    snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,"
-             "reuseaddr,fork", port);
-    snprintf(file, sizeof(file), "FILE:%s,raw,echo=0", s.link);
-    cr_assert_eq(h_proc_start(&gw, "socat", argv), 0);
-    while ((fd = h_connect(port)) < 0 && h_now_ms() < end) {
-        h_sleep_ms(10);
-    }
-    cr_assert(fd >= 0, "socat listens");
-    close(fd);
+    /* socat as the serial device server */
+    port = h_serial_server(&gw, s.link);
+    cr_assert(port > 0, "socat listens");
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\n"
                  "host = 127.0.0.1\nport = %d\nmin_spacing_ms = 0\n"
                  "timeout_ms = 250\nretries = 0\n[route]\n1 = gw\n", 3000,

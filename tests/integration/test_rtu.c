@@ -257,37 +257,17 @@ Test(rtu, rs485_mode_refused_by_the_driver_is_logged)
     h_proc_stop(&s.p, SIGTERM, 5000);
 }
 
-/* socat as the serial device server: TCP on one side, the pty on the
- * other. */
-static void
-start_gateway(struct proc *p, int port, const char *link)
-{
-    char listen[64], file[600];
-    char *argv[] = {"/usr/bin/socat", listen, file, NULL};
-
-    snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,"
-             "reuseaddr,fork", port);
-    snprintf(file, sizeof(file), "FILE:%s,raw,echo=0", link);
-    cr_assert_eq(h_proc_start(p, "socat", argv), 0);
-}
-
 Test(rtu, rtu_over_tcp_through_a_serial_server_with_echo_and_noise)
 {
     struct rtu_sim s;
     struct proc gw;
     struct mux m;
     uint16_t v[2];
-    int fd, port = h_free_port();
-    uint64_t end;
+    int fd, port;
 
     cr_assert_eq(h_rtu_start(&s, UNITS " --echo --garbage-before 3"), 0);
-    start_gateway(&gw, port, s.link);
-    end = h_now_ms() + 5000;
-    while ((fd = h_connect(port)) < 0 && h_now_ms() < end) {
-        usleep(10000);          /* socat listening yet? poll, bounded */
-    }
-    cr_assert(fd >= 0);
-    close(fd);
+    port = h_serial_server(&gw, s.link);
+    cr_assert(port > 0, "socat listens");
     cr_assert_eq(h_mux_start(&m, SRV "[backend gw]\ntype = rtu_tcp\nhost = "
                  "127.0.0.1\nport = %d\n[route]\n1-2 = gw\n", 5000, port), 0);
     cr_assert(h_wait_file(m.p.err, "B:gw: connected", 5000, NULL, 0));

@@ -746,3 +746,27 @@ h_mux_http_port(const struct mux *m, int timeout_ms)
     colon = strrchr(line, ':');
     return colon != NULL ? atoi(colon + 1) : -1;
 }
+
+/*
+ * socat as a serial device server in front of the pty <link>: TCP on
+ * 127.0.0.1 on one side, the bus on the other ("transparent" mode).
+ * Returns its port once socat says it listens. Readiness comes from its
+ * own log line, not from a probe connection: a probe's forked child could
+ * still hold the pty and take the first answer.
+ */
+int
+h_serial_server(struct proc *p, const char *link)
+{
+    char listen[64], file[600];
+    char *argv[] = {"/usr/bin/socat", "-d", "-d", listen, file, NULL};
+    int port = h_free_port();
+
+    snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,"
+             "reuseaddr,fork", port);
+    snprintf(file, sizeof(file), "FILE:%s,raw,echo=0", link);
+    if (h_proc_start(p, "socat", argv) != 0 ||
+        !h_wait_file(p->err, "listening on", 5000, NULL, 0)) {
+        return -1;
+    }
+    return port;
+}

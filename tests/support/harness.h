@@ -141,6 +141,7 @@ int h_write_file(const char *path, const char *text);
 long h_proc_kb(pid_t pid, const char *key);
 int h_sim_count_fc(const char *log, int fc);
 int h_mux_http_port(const struct mux *m, int timeout_ms);
+int h_serial_server(struct proc *p, const char *link);
 void h_asan_small_quarantine(void);
 
 /* A device that accepts and reads but never answers (opaque). */
