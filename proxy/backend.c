@@ -401,6 +401,30 @@ req_move(struct backend *be, struct req *r, enum req_state to, unsigned how)
     }
 }
 
+/*
+ * Frame <data> (<len> bytes) came valid from the device of <be>: its owner
+ * offers it to the listeners that name <be> (backend_owner.device_frame).
+ */
+void
+backend_device_frame(struct backend *be, const uint8_t *data, size_t len)
+{
+    if (be->owner != NULL && be->owner->device_frame != NULL &&
+        !be->released) {
+        be->owner->device_frame(be->owner, be, data, len);
+    }
+}
+
+/*
+ * True if <r> only reads, as far as the core goes (retries, coalescing,
+ * the write rules): FC 1-4, or a read of the type's own (reads_only).
+ */
+bool
+backend_is_read(const struct backend *be, const struct req *r)
+{
+    return pdu_is_read(req_fc(r)) ||
+           (be->ops->reads_only != NULL && be->ops->reads_only(r));
+}
+
 /* --- completion ------------------------------------------------------- */
 
 /*
@@ -416,6 +440,8 @@ complete_all(struct backend *be, struct req *lead)
     while ((f = TAILQ_FIRST(&lead->followers)) != NULL) {
         req_move(be, f, REQ_DONE, 0);
         req_set_response(f, req_rsp(lead), lead->rsp_len);
+        f->failed = lead->failed;
+        f->local = lead->local;
         req_complete(f);
     }
     req_complete(lead);
@@ -438,10 +464,11 @@ finish_exception(struct backend *be, struct req *lead, uint8_t code)
         finish(be, lead);
         return;
     }
-    if (!pdu_is_read(req_fc(lead))) {
+    if (!backend_is_read(be, lead)) {
         policy_forget(be, lead);     /* it may or may not have been written */
     }
     lead->rsp_len = pdu_exception(req_rsp(lead), req_fc(lead), code);
+    lead->failed = true;
     rlog(LOG_DEBUG, lead, "exception 0x%02X", code);
     switch (code) {
     case MB_EX_GW_PATH:
@@ -556,7 +583,7 @@ backend_fail(struct backend *be, struct req *r, uint8_t code)
 static bool
 may_retry(const struct backend *be, const struct req *r)
 {
-    return pdu_is_read(req_fc(r)) && r->attempts <= be->cfg.retries &&
+    return backend_is_read(be, r) && r->attempts <= be->cfg.retries &&
            uv_now(be->loop) < r->deadline_ms && !be->stopping;
 }
 
@@ -570,7 +597,7 @@ void
 backend_attempt_failed(struct backend *be, struct req *r, const char *why)
 {
     backend_quiet(be, be->cfg.min_spacing_ms);
-    if (!may_retry(be, r) && pdu_is_read(req_fc(r)) && !be->stopping &&
+    if (!may_retry(be, r) && backend_is_read(be, r) && !be->stopping &&
         r->attempts <= be->cfg.retries && !TAILQ_EMPTY(&r->followers)) {
         /* Only the lead's own deadline is over: those who came later
          * still have time for the attempt they are owed. */
@@ -766,7 +793,7 @@ backend_submit(struct backend *be, struct req *r)
         refuse(NULL, r, MB_EX_GW_PATH);
         return;
     }
-    read = pdu_is_read(req_fc(r));
+    read = backend_is_read(be, r);
     be->st.requests++;
     r->deadline_ms = r->t_recv_ms + be->request_timeout_ms +
                      (backend_timeout_ms(be, r) - be->cfg.timeout_ms);
@@ -777,9 +804,11 @@ backend_submit(struct backend *be, struct req *r)
     if (!read) {
         switch (policy_write(be, r, uv_now(be->loop), &ex)) {
         case POLICY_REFUSE:
+            r->refused = true;
             refuse(be, r, ex);
             return;
         case POLICY_ANSWER:
+            r->local = true;
             answer_now(be, r);
             return;
         case POLICY_DEVICE:
@@ -790,6 +819,7 @@ backend_submit(struct backend *be, struct req *r)
         if (policy_cache_answer(be, r, backend_usable_since(be, r))) {
             be->st.cache_hits++;
             rlog(LOG_DEBUG, r, "answered from the cache");
+            r->local = true;
             answer_now(be, r);
             return;
         }
@@ -797,6 +827,7 @@ backend_submit(struct backend *be, struct req *r)
     }
     if (be->down || be->stopping) {
         if (policy_stale_answer(be, r, uv_now(be->loop))) {
+            r->local = true;
             answer_now(be, r);
             return;
         }

@@ -43,6 +43,8 @@ struct http_buf;
  *                            keeps its own clock (a serial worker)
  * The link:
  *   backend_connected(), backend_conn_failed(), backend_conn_lost()
+ *   backend_device_frame()   a valid frame from the device, for the
+ *                            listeners that name this backend
  *   backend_quiet()          nothing goes out for <ms> from now
  *   backend_paced()          the type sent something of its own
  *   backend_hold(), backend_release_hold()
@@ -64,6 +66,12 @@ struct backend_owner {
     /* <be> is being freed, its link closed (a reload may start a backend
      * that waited for it) */
     void (*gone)(struct backend_owner *o, struct backend *be);
+    /* optional: <be>'s device sent frame <data> (<len> bytes, in the
+     * link's own framing), valid, asked for or not: the owner offers it
+     * to the clients of the listeners that name <be>. Must not call
+     * back into <be> */
+    void (*device_frame)(struct backend_owner *o, struct backend *be,
+                         const uint8_t *data, size_t len);
 };
 
 struct backend_ops {
@@ -98,6 +106,11 @@ struct backend_ops {
     void (*attempt_timeout)(struct backend *be, struct req *req);
     /* optional: 0 if the type can carry <req>, else the exception code */
     uint8_t (*admit)(struct backend *be, const struct req *req);
+    /* optional: true for a request of a function code of the type's own
+     * (admitted by admit()) that only reads registers, with the layout of
+     * FC 3 (base, count): the core treats it as a read (retried, shared
+     * by identical reads, let through the write rules) */
+    bool (*reads_only)(const struct req *req);
     /* the type stores what it receives in be->cache itself (answers it
      * assembles from older values must not be stored again as new) */
     bool own_cache;
@@ -194,6 +207,7 @@ const char *backend_name(const struct backend *be);
 void backend_set_routes(struct backend *const *bes, unsigned n,
                         const struct router *r);
 bool backend_routed(const struct backend *be, uint8_t unit);
+bool backend_is_read(const struct backend *be, const struct req *r);
 const char *backend_state(const struct backend *be);
 
 void backend_submit(struct backend *be, struct req *r);
@@ -217,6 +231,8 @@ uint64_t backend_usable_since(const struct backend *be, const struct req *r);
 struct req *backend_match_tid(struct backend *be, uint16_t tid);
 struct req *backend_match_oldest(struct backend *be);
 
+void backend_device_frame(struct backend *be, const uint8_t *data,
+                          size_t len);
 void backend_connected(struct backend *be);
 void backend_conn_failed(struct backend *be, const char *why);
 void backend_conn_lost(struct backend *be, const char *why);

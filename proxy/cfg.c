@@ -76,6 +76,7 @@ static const struct cfg_key listener_keys[] = {
      NULL, NULL},
     {"priority_clients", CFG_ACL, LST(priority_clients), 0, NULL, 0, 0, NULL,
      NULL},
+    {"backend", CFG_STR, LST(backend), CFG_NAME_MAX, NULL, 0, 0, NULL, NULL},
     CFG_KEYS_END,
 };
 
@@ -851,6 +852,7 @@ add_listener(struct cfg *cfg)
     l->allow = srv->allow;
     l->read_only_clients = srv->read_only_clients;
     l->priority_clients = srv->priority_clients;
+    l->backend_index = -1;
     return l;
 }
 
@@ -872,17 +874,23 @@ load_server_listener(struct cfg_parse *p)
     l->n_listen = srv->n_listen;
 }
 
-/* Key <e> of listener <l> (section <sec>, <label> in messages). */
+/* Key <e> of listener <l> of front-end type <fe> (section <sec>, <label>
+ * in messages): one of every listener's (listener_keys), or one of the
+ * type's own (fe->keys). */
 static void
 set_listener_key(struct cfg_parse *p, const struct cfg_section *sec,
-                 struct cfg_listener *l, const char *label,
-                 const struct cfg_entry *e)
+                 struct cfg_listener *l, const struct frontend_ops *fe,
+                 const char *label, const struct cfg_entry *e)
 {
     const struct cfg_key *k = find_key(listener_keys, e->key);
     char names[64];
 
+    if (k == NULL && fe != NULL && fe->keys != NULL) {
+        k = find_key(fe->keys, e->key);
+    }
     if (k == NULL) {
-        cfg_error(p, e->line, "[%s] %s: unknown key", sec->name, e->key);
+        cfg_error(p, e->line, "[%s] %s: unknown key%s%s", sec->name, e->key,
+                  fe != NULL ? " for type " : "", fe != NULL ? fe->type : "");
     } else if (strcmp(k->name, "type") == 0 &&
                frontend_find(e->value) == NULL) {
         frontend_type_names(names, sizeof(names));
@@ -897,6 +905,9 @@ set_listener_key(struct cfg_parse *p, const struct cfg_section *sec,
         if (k->kind == CFG_LISTEN) {
             l->listen_line = e->line;
         }
+        if (strcmp(k->name, "backend") == 0) {
+            l->backend_line = e->line;
+        }
         set_key(p, k, l, k->off, label, e->value, e->line);
     }
 }
@@ -908,6 +919,8 @@ load_listener(struct cfg_parse *p, const struct cfg_section *sec)
 {
     struct cfg *cfg = p->cfg;
     const struct cfg_listener *first;
+    const struct frontend_ops *fe;
+    const struct cfg_entry *te;
     struct cfg_listener *l;
     const char *name = sec->name + strlen("listener");
     char label[80];
@@ -936,9 +949,18 @@ load_listener(struct cfg_parse *p, const struct cfg_section *sec)
             set_key(p, k, l, k->off, "(default)", k->def, 0);
         }
     }
+    /* The type first: its keys are known by it. */
+    te = find_entry(p, sec->name, "type");
+    fe = frontend_find(te != NULL ? te->value : FRONTEND_DEFAULT);
+    for (const struct cfg_key *k = fe != NULL ? fe->keys : NULL;
+         k != NULL && k->name != NULL; k++) {
+        if (k->def != NULL) {
+            set_key(p, k, l, k->off, "(default)", k->def, 0);
+        }
+    }
     for (unsigned i = 0; i < p->n_entries; i++) {
         if (strcmp(p->entries[i].section, sec->name) == 0) {
-            set_listener_key(p, sec, l, label, &p->entries[i]);
+            set_listener_key(p, sec, l, fe, label, &p->entries[i]);
         }
     }
     if (entry_line(p, sec->name, "listen") == 0) {
@@ -1262,6 +1284,47 @@ check_sections(struct cfg_parse *p)
     }
 }
 
+/* The backends the listeners name exist, and each front-end type's own
+ * rules hold (check_cfg), now that every backend is loaded. */
+static void
+check_listener_backends(struct cfg_parse *p)
+{
+    struct cfg *cfg = p->cfg;
+    char why[CFG_ERR_LEN];
+
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        struct cfg_listener *l = &cfg->listeners[i];
+        const struct frontend_ops *fe = frontend_find(l->type);
+
+        l->backend_index = -1;
+        if (l->backend[0] != '\0') {
+            l->backend_index = cfg_backend_index(cfg, l->backend);
+            if (l->backend_index < 0) {
+                cfg_error(p, l->backend_line, "[listener %s] backend: no "
+                          "[backend %s]", l->name, l->backend);
+                continue;
+            }
+        }
+        if (fe != NULL && fe->check_cfg != NULL &&
+            !fe->check_cfg(cfg, l, why, sizeof(why))) {
+            cfg_error(p, l->backend_line > 0 ? l->backend_line : l->line,
+                      "[listener %s] %s", l->name, why);
+        }
+    }
+}
+
+/* Does a listener name its backend (so that routes are not needed)? */
+static bool
+listener_bound(const struct cfg *cfg)
+{
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        if (cfg->listeners[i].backend_index >= 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 interpret(struct cfg_parse *p)
 {
@@ -1285,8 +1348,10 @@ interpret(struct cfg_parse *p)
             load_backend(p, s);
         }
     }
+    check_listener_backends(p);
     load_routes(p);
-    if (p->cfg->n_routes == 0 && p->errs->n == 0) {
+    if (p->cfg->n_routes == 0 && !listener_bound(p->cfg) &&
+        p->errs->n == 0) {
         cfg_error(p, p->line, "[route]: no routes: every request would be "
                   "refused with 0x0A");
     }

@@ -31,6 +31,7 @@
 #define CFG_ERR_LEN    320
 
 #define CFG_OWN_MAX    384     /* bytes for a backend type's own settings */
+#define CFG_LST_OWN_MAX 64     /* bytes for a front-end type's own settings */
 
 #define CFG_MAX_OVERRIDES 8
 
@@ -75,6 +76,9 @@ struct cfg_key {
 };
 
 #define CFG_BE(f)       offsetof(struct cfg_backend, f)
+/* One of a front-end type's own [listener] settings. */
+#define CFG_LST_OWN(type, f) \
+    (offsetof(struct cfg_listener, own) + offsetof(type, f))
 #define CFG_OWN(type, f) (offsetof(struct cfg_backend, own) + offsetof(type, f))
 /* The keys <keys> of a group whose struct is at <off> (CFG_OWN(...)). */
 #define CFG_KEYS_AT(keys, off) \
@@ -85,6 +89,12 @@ struct cfg_key {
     _Static_assert(sizeof(type) <= CFG_OWN_MAX &&                           \
                    _Alignof(type) <= _Alignof(max_align_t),                 \
                    #type " does not fit in cfg_backend.own")
+/* At file scope in a front end's file: its settings fit in
+ * cfg_listener.own. */
+#define CFG_LST_OWN_FITS(type)                                              \
+    _Static_assert(sizeof(type) <= CFG_LST_OWN_MAX &&                       \
+                   _Alignof(type) <= _Alignof(max_align_t),                 \
+                   #type " does not fit in cfg_listener.own")
 
 /* A register range, inclusive (deny_write). */
 struct cfg_range {
@@ -143,6 +153,17 @@ struct cfg_listener {
     struct acl allow;              /* clients let in; empty = everyone */
     struct acl read_only_clients;  /* their writes get 0x01 */
     struct acl priority_clients;   /* served ahead of the others */
+    char     backend[CFG_NAME_MAX]; /* its clients' unit ids are this
+                                      backend's, [route] aside; "" none */
+    int      backend_line;         /* of its backend key */
+    int      backend_index;        /* of that backend in cfg.backends;
+                                      -1 if none */
+    /* the front-end type's own settings (fanout, ...): a struct of its
+       file, written by cfg.c through the type's keys (cfg_lst_own()) */
+    union {
+        max_align_t   align;
+        unsigned char bytes[CFG_LST_OWN_MAX];
+    } own;
 };
 
 /* [backend NAME]: the keys every type has, and the type's own. */
@@ -209,6 +230,13 @@ static inline const void *
 cfg_own(const struct cfg_backend *be)
 {
     return be->own.bytes;
+}
+
+/* The own settings of listener <l>, as its type's struct. */
+static inline const void *
+cfg_lst_own(const struct cfg_listener *l)
+{
+    return l->own.bytes;
 }
 
 #endif /* MUX_CFG_H */

@@ -21,7 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "core.h"
+
+struct backend;
 
 /* The type a [listener] section gets without a type line. */
 #define FRONTEND_DEFAULT "modbus"
@@ -48,6 +51,17 @@ struct fe_host {
      * handshake record) to the client of <c>, copied, after the answers
      * already queued. Returns 0 or a negative UV_E* code */
     int (*send)(struct fe_conn *c, const uint8_t *data, size_t len);
+    /* a frame of <c>'s client that its protocol ignores (a bad CRC, a
+     * function nobody answers): counted for the listener, logged at debug
+     * with <what> */
+    void (*ignored)(struct fe_conn *c, const char *what);
+    /* the settings of the listener that accepted <c>, as they are now (a
+     * reload may change them): NULL if its section is gone */
+    const struct cfg_listener *(*settings)(const struct fe_conn *c);
+    /* the backend that [listener] backend names, running now; NULL if
+     * none (no such key, the section is gone, or a reload is replacing
+     * it). Borrowed for the call */
+    struct backend *(*backend)(const struct fe_conn *c);
 };
 
 /* One client connection as its front end sees it; embedded in struct
@@ -72,6 +86,14 @@ struct fe_conn {
  */
 struct frontend_ops {
     const char *type;          /* "modbus": the [listener] type value */
+    /* optional: its own [listener] keys (cfg.h), their values a struct of
+     * its file at CFG_LST_OWN() in cfg_listener.own */
+    const struct cfg_key *keys;
+    /* optional: the rules of a section of this type, with the whole file
+     * loaded (which backend it names, say); false with "key: what is
+     * wrong" in <why> (cfg.c reports it at the section's line) */
+    bool (*check_cfg)(const struct cfg *cfg, const struct cfg_listener *l,
+                      char *why, size_t size);
     size_t      state_size;    /* bytes of fe_conn.state (8-byte
                                   aligned) */
     size_t      request_min;   /* bytes of the shortest request: reads
@@ -105,6 +127,14 @@ struct frontend_ops {
                            const uint8_t **out);
     /* optional: free what c->state holds; the connection is gone */
     void (*close)(struct fe_conn *c);
+    /* optional: frame <data> (<len> bytes) came from the device link of
+     * the backend this connection's listener names, unasked for or not
+     * (a dongle copies every answer to every client): pass it on or not.
+     * Returns true if it was sent. Must not call host->request */
+    bool (*device_frame)(struct fe_conn *c, const uint8_t *data, size_t len);
+    /* optional: called about once a second on every connection of the
+     * type, for what it sends on its own (heartbeats) */
+    void (*tick)(struct fe_conn *c, uint64_t now_ms);
 };
 
 const struct frontend_ops *frontend_find(const char *type);

@@ -213,6 +213,7 @@ void
 listener_update(struct listener *l, const struct cfg_listener *lc)
 {
     l->cfg = lc;
+    l->bound = lc->backend_index >= 0;
     snprintf(l->section, sizeof(l->section), "%s", lc->name);
 }
 

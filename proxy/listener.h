@@ -31,6 +31,19 @@ struct listener {
     unsigned       connected;  /* its clients now */
     uint64_t       accepted;   /* its clients ever */
     uint64_t       refused;    /* closed at accept (max_clients) */
+    uint64_t       requests;   /* requests its clients sent */
+    uint64_t       answered;   /* answers written to its clients */
+    uint64_t       answered_local; /* of those, made without the device
+                                      (the cache, the write rules) */
+    uint64_t       silent;     /* requests its protocol answers with
+                                  nothing (a dongle's silence) */
+    uint64_t       fanned_out; /* device frames copied to its clients */
+    uint64_t       ignored;    /* client frames its protocol ignores */
+    uint64_t       send_dropped; /* frames of its own not sent: the
+                                    client was not reading */
+    bool           bound;      /* its section names a backend (kept once
+                                  closed: its clients' units are still
+                                  that backend's, never routed) */
     struct log_limit refusals;  /* its own max_clients' log lines */
     unsigned       refs;       /* sessions pointing at it */
     bool           closed;     /* its socket is closed */

@@ -146,6 +146,7 @@ void
 req_fail(struct req *r, uint8_t code)
 {
     r->rsp_len = pdu_exception(req_rsp(r), req_fc(r), code);
+    r->failed = true;
     rlog(LOG_DEBUG, r, "exception 0x%02X", code);
     req_complete(r);
 }

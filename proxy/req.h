@@ -80,6 +80,12 @@ struct req {
     bool             prio;       /* its client is in priority_clients */
     bool             precheck;   /* write_if_changed: read first */
     bool             local;      /* answered without the device */
+    bool             failed;     /* answered with the proxy's own
+                                    exception (req_fail), not the
+                                    device's */
+    bool             refused;    /* failed by the write rules (policy.c):
+                                    a front end that answers no other
+                                    failure may say so */
     bool             held;       /* DONE, its answer waiting for an
                                     earlier one to the same backend */
     uint8_t         *saved;      /* the write PDU while its pre-read is on

@@ -293,7 +293,7 @@ sched_find_read(struct sched *s, const struct req *r)
 void
 sched_index(struct sched *s, struct req *r)
 {
-    ASSERT(!r->hashed && pdu_is_read(req_fc(r)));
+    ASSERT(!r->hashed);
     TAILQ_INSERT_TAIL(&s->buckets[sched_bucket(r) & s->mask], r, h_link);
     r->hashed = true;
 }

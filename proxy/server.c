@@ -90,6 +90,40 @@ finish_timer_cb(uv_timer_t *t)
 
 static void server_backend_gone(struct backend_owner *o,
                                 struct backend *be);
+static void server_device_frame(struct backend_owner *o, struct backend *be,
+                                const uint8_t *data, size_t len);
+
+/* Which units of each backend clients can reach: those [route] leads to,
+ * and every unit of a backend a listener names. */
+static void
+server_routes(struct server *srv)
+{
+    const struct cfg *cfg = srv->cfg;
+
+    backend_set_routes(srv->backends, cfg->n_backends, &srv->router);
+    for (unsigned i = 0; i < cfg->n_listeners; i++) {
+        int bi = cfg->listeners[i].backend_index;
+
+        if (bi >= 0) {
+            memset(srv->backends[bi]->routed, 0xFF,
+                   sizeof(srv->backends[bi]->routed));
+        }
+    }
+}
+
+/* About once a second: what front ends send on their own (heartbeats). */
+static void
+tick_cb(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    struct session *s;
+
+    /* A tick only sends: it closes no session. */
+    TAILQ_FOREACH(s, &srv->sessions, link) {
+        session_tick(s, now);
+    }
+}
 
 /*
  * Build <srv> on <loop> from <cfg> (taking ownership of <cfg>): router and
@@ -102,6 +136,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     srv->loop = loop;
     srv->cfg = cfg;
     srv->be_owner.gone = server_backend_gone;
+    srv->be_owner.device_frame = server_device_frame;
     TAILQ_INIT(&srv->sessions);
     TAILQ_INIT(&srv->closing);
     router_init(&srv->router);
@@ -125,7 +160,7 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
             return -EINVAL;
         }
     }
-    backend_set_routes(srv->backends, cfg->n_backends, &srv->router);
+    server_routes(srv);
     srv->listeners = xcalloc(server_listen_count(cfg) + 1,
                              sizeof(*srv->listeners));
     uv_signal_init(loop, &srv->sig_term);
@@ -139,6 +174,8 @@ server_init(struct server *srv, uv_loop_t *loop, struct cfg *cfg)
     srv->frame_timer.data = srv;
     uv_timer_init(loop, &srv->end_timer);
     srv->end_timer.data = srv;
+    uv_timer_init(loop, &srv->tick_timer);
+    srv->tick_timer.data = srv;
     TAILQ_INIT(&srv->partials);
     TAILQ_INIT(&srv->ending);
     srv->sig_term.data = srv->sig_int.data = srv->sig_usr1.data = srv;
@@ -184,6 +221,7 @@ server_start(struct server *srv)
 
         uv_timer_start(&srv->idle_timer, idle_cb, period, period);
     }
+    uv_timer_start(&srv->tick_timer, tick_cb, 1000, 1000);
     log_info("modbus-mux %s: %u backend(s), %u route(s), up to %u clients",
              MUX_VERSION, srv->cfg->n_backends, srv->cfg->n_routes,
              cs->max_clients);
@@ -249,6 +287,7 @@ server_finish(struct server *srv)
         (uv_handle_t *)&srv->idle_timer,
         (uv_handle_t *)&srv->stop_timer, (uv_handle_t *)&srv->finish_timer,
         (uv_handle_t *)&srv->frame_timer, (uv_handle_t *)&srv->end_timer,
+        (uv_handle_t *)&srv->tick_timer,
     };
 
     if (srv->finished) {
@@ -325,6 +364,22 @@ backend_must_wait(const struct server *srv, const struct backend *be)
         }
     }
     return false;
+}
+
+/*
+ * Backend <be>'s device sent frame <data>: every client of a listener that
+ * names <be> may get a copy (session_device_frame()).
+ */
+static void
+server_device_frame(struct backend_owner *o, struct backend *be,
+                    const uint8_t *data, size_t len)
+{
+    struct server *srv = container_of(o, struct server, be_owner);
+    struct session *s;
+
+    TAILQ_FOREACH(s, &srv->sessions, link) {
+        session_device_frame(s, be, data, len);
+    }
 }
 
 /*
@@ -575,9 +630,9 @@ server_reload(struct server *srv)
     for (unsigned i = 0; i < nc->n_routes; i++) {
         router_add(&srv->router, &nc->routes[i]);
     }
-    backend_set_routes(nb, nc->n_backends, &srv->router);
     old = srv->cfg;
     srv->cfg = nc;
+    server_routes(srv);
     log_level = (int)nc->server.log_level;
     reload_listeners(srv, nc);
     if (strcmp(old->server.http.text, nc->server.http.text) != 0) {

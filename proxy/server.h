@@ -45,6 +45,7 @@ struct server {
                                                armed by session.c */
     uv_timer_t              stop_timer;     /* shutdown backstop */
     uv_timer_t              finish_timer;   /* shutdown, on a clean stack */
+    uv_timer_t              tick_timer;     /* session_tick(), each second */
     struct http            *http;           /* http_listen; NULL = off */
     uint8_t                 rbuf[SERVER_RBUF]; /* shared by all reads */
 };

@@ -84,11 +84,17 @@ static const struct req_owner_ops session_owner_ops = {
 static int session_request_cb(struct fe_conn *c,
                               const struct fe_request *rq);
 static int session_send(struct fe_conn *c, const uint8_t *data, size_t len);
+static const struct cfg_listener *session_settings(const struct fe_conn *c);
+static struct backend *session_backend(const struct fe_conn *c);
+static void session_ignored(struct fe_conn *c, const char *what);
 
 /* What every session offers its front end. */
 static const struct fe_host session_fe_host = {
     .request = session_request_cb,
     .send = session_send,
+    .ignored = session_ignored,
+    .settings = session_settings,
+    .backend = session_backend,
 };
 
 /*
@@ -245,10 +251,25 @@ session_untrack(struct session *s, struct req *r)
     r->owner = NULL;
 }
 
+/* The backend that the listener of <s> names ([listener] backend),
+ * running now; NULL if none. */
+static struct backend *
+session_bound_backend(const struct session *s)
+{
+    const struct cfg_listener *lc = s->listener != NULL ? s->listener->cfg
+                                                        : NULL;
+
+    if (lc == NULL || lc->backend_index < 0) {
+        return NULL;
+    }
+    return s->srv->backends[lc->backend_index];
+}
+
 /* Route one request and submit it to the core, with what the core needs
- * to know of its client. Takes ownership of <r>. A routed request takes its
- * place in the answer order of its backend first, even one refused at
- * once. */
+ * to know of its client. Takes ownership of <r>. The clients of a
+ * listener that names a backend address its units directly; the others
+ * go through [route]. A routed request takes its place in the answer
+ * order of its backend first, even one refused at once. */
 static void
 session_dispatch(struct session *s, struct req *r)
 {
@@ -257,13 +278,46 @@ session_dispatch(struct session *s, struct req *r)
 
     r->read_only = s->read_only;
     r->prio = s->priority;
-    if (router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
+    if (s->listener != NULL && s->listener->bound) {
+        r->backend = session_bound_backend(s);
+        r->be_unit = r->unit;
+    } else if (router_lookup(&s->srv->router, r->unit, &bi, &be_unit)) {
         r->backend = s->srv->backends[bi];
         r->be_unit = be_unit;
+    }
+    if (r->backend != NULL) {
         r->order = session_order(s, r->backend);
         TAILQ_INSERT_TAIL(&r->order->reqs, r, o_link);
     }
     backend_submit(r->backend, r);
+}
+
+/* fe_host.settings: the section of the listener of <c>'s session. */
+static const struct cfg_listener *
+session_settings(const struct fe_conn *c)
+{
+    const struct session *s = container_of(c, const struct session, fe);
+
+    return s->listener != NULL ? s->listener->cfg : NULL;
+}
+
+/* fe_host.ignored: a frame of <c>'s client that its protocol ignores. */
+static void
+session_ignored(struct fe_conn *c, const char *what)
+{
+    struct session *s = container_of(c, struct session, fe);
+
+    if (s->listener != NULL) {
+        s->listener->ignored++;
+    }
+    slog(LOG_DEBUG, s, "frame ignored: %s", what);
+}
+
+/* fe_host.backend: the backend the listener of <c>'s session names. */
+static struct backend *
+session_backend(const struct fe_conn *c)
+{
+    return session_bound_backend(container_of(c, const struct session, fe));
 }
 
 /* fe_host.request: one request of the session of front end <c>. */
@@ -275,6 +329,9 @@ session_request_cb(struct fe_conn *c, const struct fe_request *rq)
 
     stats_srv.requests++;
     s->n_requests++;
+    if (s->listener != NULL) {
+        s->listener->requests++;
+    }
     r = req_new(&s->owner, rq->tid, rq->unit, rq->pdu, rq->pdu_len,
                 uv_now(s->srv->loop));
     session_track(s, r);
@@ -594,6 +651,22 @@ session_write_cb(uv_write_t *w, int status)
     session_request_over(s);
 }
 
+/* The listener of <s> counts answer <r>, <len> bytes (0: silence). */
+static void
+session_count_answer(struct session *s, const struct req *r, size_t len)
+{
+    struct listener *l = s->listener;
+
+    if (l == NULL) {
+        return;
+    } else if (len == 0) {
+        l->silent++;
+    } else {
+        l->answered++;
+        l->answered_local += r->local;
+    }
+}
+
 /* Write the answer of DONE request <r>, which leaves its order, in the
  * bytes its front end makes of it. Takes ownership of <r>. A write error
  * marks <s> ending. */
@@ -615,6 +688,7 @@ session_write(struct session *s, struct req *r)
         rlog(LOG_TRACE, r, "reply tid %u", r->tid);
         log_hexdump("  rsp", req_rsp(r), r->rsp_len);
     }
+    session_count_answer(s, r, len);
     if (len == 0) {
         /* The protocol answers this with silence: answered all the same. */
         stats_srv.replies++;
@@ -651,17 +725,23 @@ session_write(struct session *s, struct req *r)
 
 /* Bytes a front end writes on its own, copied (session_send). */
 struct session_send_req {
-    uv_write_t w;
-    uint8_t    data[];
+    uv_write_t      w;
+    struct session *s;
+    size_t          len;
+    uint8_t         data[];
 };
 
 static void
 session_send_cb(uv_write_t *w, int status)
 {
+    struct session_send_req *q = container_of(w, struct session_send_req, w);
+
     /* A failed write shows again at the next read or answer, which close
-     * the session; nothing to do here but free. */
+     * the session; nothing to do here but count and free. The session
+     * outlives its writes: libuv cancels them before closing it. */
     (void)status;
-    free(container_of(w, struct session_send_req, w));
+    q->s->send_queued -= q->len;
+    free(q);
 }
 
 /* fe_host.send: write <len> bytes of <data> to the client of the session
@@ -675,10 +755,17 @@ session_send(struct fe_conn *c, const uint8_t *data, size_t len)
     struct session_send_req *w;
     int rc;
 
-    if (s->closing) {
+    if (s->closing || s->ending) {
         return UV_ECANCELED;
     }
-    rc = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (s->send_queued + len > SESSION_SEND_MAX) {
+        if (s->listener != NULL) {
+            s->listener->send_dropped++;
+        }
+        return UV_ENOBUFS;      /* it does not read: bounded, dropped */
+    }
+    rc = s->send_queued > 0 ? UV_EAGAIN
+                            : uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if (rc == (int)len) {
         return 0;
     }
@@ -687,13 +774,46 @@ session_send(struct fe_conn *c, const uint8_t *data, size_t len)
     }
     rc = rc < 0 ? 0 : rc;
     w = xmalloc(sizeof(*w) + len - (size_t)rc);
-    memcpy(w->data, data + rc, len - (size_t)rc);
-    b = uv_buf_init((char *)w->data, (unsigned)(len - (size_t)rc));
+    w->s = s;
+    w->len = len - (size_t)rc;
+    memcpy(w->data, data + rc, w->len);
+    b = uv_buf_init((char *)w->data, (unsigned)w->len);
     rc = uv_write(&w->w, (uv_stream_t *)&s->tcp, &b, 1, session_send_cb);
     if (rc != 0) {
         free(w);
+        return rc;
     }
-    return rc;
+    s->send_queued += w->len;
+    return 0;
+}
+
+/*
+ * Frame <data> (<len> bytes) came from the device link of backend <be>:
+ * offer it to the front end of <s> if its listener names <be> (a dongle
+ * copies what it sends to every client).
+ */
+void
+session_device_frame(struct session *s, const struct backend *be,
+                     const uint8_t *data, size_t len)
+{
+    if (s->closing || s->ending || s->fe.ops->device_frame == NULL ||
+        session_bound_backend(s) != be) {
+        return;
+    }
+    if (s->fe.ops->device_frame(&s->fe, data, len)) {
+        s->listener->fanned_out++;
+    }
+}
+
+/*
+ * About once a second: what the front end of <s> sends on its own.
+ */
+void
+session_tick(struct session *s, uint64_t now_ms)
+{
+    if (!s->closing && !s->ending && s->fe.ops->tick != NULL) {
+        s->fe.ops->tick(&s->fe, now_ms);
+    }
 }
 
 /*

@@ -19,6 +19,11 @@
  * max_clients for ever, idle_timeout_s or not. */
 #define SESSION_FRAME_MS 5000
 
+/* Bytes a front end may have waiting to be written on its own (fanned-out
+ * frames, heartbeats) to a client that does not read: past this, what it
+ * sends is dropped and counted, never queued without bound. */
+#define SESSION_SEND_MAX 65536
+
 /* One client connection. Kept small: 10,000 idle clients are a normal
  * load, so the read buffer is shared (server->rbuf) and only the front
  * end's state (a partial frame) is kept here, allocated with it. */
@@ -43,6 +48,8 @@ struct session {
     uint64_t              frame_ms;   /* uv_now() when the partial frame
                                          started, or reading resumed */
     unsigned              pending;    /* requests in reqs */
+    size_t                send_queued; /* bytes of session_send() not yet
+                                         written */
     bool                  reading;    /* uv_read_start()ed */
     bool                  read_only;  /* in its listener's
                                          read_only_clients */
@@ -74,5 +81,8 @@ void session_close(struct session *s, int level, const char *fmt, ...)
     MB_PRINTF(3, 4);
 void session_discard(struct session *s);
 void session_drain(struct session *s);
+void session_device_frame(struct session *s, const struct backend *be,
+                          const uint8_t *data, size_t len);
+void session_tick(struct session *s, uint64_t now_ms);
 
 #endif /* MUX_SESSION_H */
