@@ -35,10 +35,13 @@
 #include <string.h>
 
 #include "backend.h"
+#include "givenergy.h"
 #include "givenergy_frame.h"
 #include "log.h"
 #include "pdu.h"
 #include "tcplink.h"
+
+extern const struct backend_ops be_givenergy_ops;
 
 /* The settings of a givenergy backend (be->cfg.own). */
 struct giv_cfg {
@@ -47,6 +50,8 @@ struct giv_cfg {
     unsigned block_align;        /* blocks start at multiples of this */
     bool     split_writes;       /* FC 16 of n registers as n writes */
     unsigned keepalive_ms;       /* read something after this idle time */
+    unsigned absent_ms;          /* a device that never answered and
+                                    times out is not asked for this long */
 };
 
 CFG_OWN_FITS(struct giv_cfg);
@@ -68,6 +73,8 @@ static const struct cfg_key giv_keys[] = {
     {"split_writes", CFG_BOOL, GC(split_writes), 0, "no", 0, 0, NULL, NULL},
     {"keepalive_ms", CFG_UINT, GC(keepalive_ms), 0, "0", 0, 600000, NULL,
      NULL},
+    {"absent_ms", CFG_UINT, GC(absent_ms), 0, "300000", 0, 86400000, NULL,
+     NULL},
     CFG_KEYS_AT(tcplink_keys, GC(link)),
     CFG_KEYS_END
 };
@@ -78,6 +85,13 @@ struct giv_be {
     struct giv_rx  rx;
     uint8_t        serial[GIV_SERIAL_LEN]; /* the adapter's, once learned */
     bool           serial_known;
+    uint8_t        adapter_type; /* its heartbeats' TT byte (1 until one
+                                    comes: all real ones, 1.6) */
+    uint8_t        dev_known[32];           /* bit per device address */
+    uint8_t        dev_serial[256][GIV_SERIAL_LEN]; /* in its answers (3) */
+    uint64_t       absent_until[256]; /* uv_now() until which a device
+                                         that never answered is not asked
+                                         (absent_ms) */
     uint64_t       req_id;       /* the client request the inner one serves */
     uint8_t        dev, fc;      /* the inner request on the wire */
     uint16_t       base, count;  /* fc 6: register and value */
@@ -97,6 +111,27 @@ static uint8_t
 giv_alias(uint8_t dev)
 {
     return dev == 0x11 ? 0x31 : dev == 0x31 ? 0x11 : dev;
+}
+
+/* FC 3 and 4, and the meter product read (GIV_PDU_METER). */
+static bool
+giv_is_read(uint8_t fc)
+{
+    return pdu_is_read(fc) || fc == GIV_PDU_METER;
+}
+
+/* The inner fc that carries request fc <fc>, and back: the cache keeps
+ * meter product registers under GIV_PDU_METER. */
+static uint8_t
+giv_inner_fc(uint8_t fc)
+{
+    return fc == GIV_PDU_METER ? 0x16 : fc;
+}
+
+static uint8_t
+giv_cache_fc(uint8_t inner)
+{
+    return inner == 0x16 ? GIV_PDU_METER : inner;
 }
 
 /* --- blocks -------------------------------------------------------------- */
@@ -226,8 +261,8 @@ giv_transmit(struct backend *be, struct req *r)
     struct giv_be *t = be->priv;
 
     t->dev = r->be_unit;
-    if (pdu_is_read(req_fc(r))) {
-        t->fc = req_fc(r);
+    if (giv_is_read(req_fc(r))) {
+        t->fc = giv_inner_fc(req_fc(r));
         if (!giv_next_block(be, r, &t->base, &t->count)) {
             r->local = true;        /* fan-out or a lead brought it all */
             giv_answer_read(be, r);
@@ -241,15 +276,37 @@ giv_transmit(struct backend *be, struct req *r)
     giv_send(t, r, true);
 }
 
-/* What the dongle can carry: FC 3 and 4, FC 6, FC 16 of one register (or
- * of several with split_writes). No broadcast. */
+/* The meter product read: GIV_PDU_METER with FC 4's layout. */
+static bool
+giv_reads_only(const struct req *r)
+{
+    return req_fc(r) == GIV_PDU_METER && r->pdu_len == 5;
+}
+
+/* What the dongle can carry: FC 3 and 4, the meter product read, FC 6,
+ * FC 16 of one register (or of several with split_writes). No broadcast. */
 static uint8_t
 giv_admit(struct backend *be, const struct req *r)
 {
     uint8_t fc = req_fc(r);
+    unsigned qty;
 
     if (r->be_unit == 0) {
         return MB_EX_ILLEGAL_FUNCTION;
+    }
+    if (uv_now(be->loop) < ((struct giv_be *)be->priv)->absent_until[r->be_unit]) {
+        return MB_EX_GW_TARGET;         /* absent: not asked again yet */
+    }
+    if (fc == GIV_PDU_METER) {
+        if (r->pdu_len != 5) {
+            return MB_EX_ILLEGAL_VALUE;
+        }
+        qty = pdu_get16(req_pdu(r) + 3);
+        if (qty < 1 || qty > 125) {
+            return MB_EX_ILLEGAL_VALUE;
+        }
+        return pdu_get16(req_pdu(r) + 1) + qty > 0x10000u
+                   ? MB_EX_ILLEGAL_ADDRESS : 0;
     }
     if (fc == MB_FC_READ_HOLDING || fc == MB_FC_READ_INPUT ||
         fc == MB_FC_WRITE_REGISTER) {
@@ -302,16 +359,22 @@ giv_matched(struct giv_be *t, struct req *r, const struct giv_frame *f)
     struct backend *be = t->link.be;
 
     t->req_id = 0;
-    if (f->kind == GIV_ERROR_RESPONSE && pdu_is_read(req_fc(r)) &&
+    if (f->kind == GIV_ERROR_RESPONSE && giv_is_read(req_fc(r)) &&
         r->step == 0 && giv_block_wider(t, r)) {
         rlog(LOG_DEBUG, r, "block %u+%u refused, asking for less", t->base,
              t->count);
         r->step = 1;
         backend_continue(be, r);
     } else if (f->kind == GIV_ERROR_RESPONSE) {
+        /* The device's own refusal (it carries no code): its answer, not
+         * the proxy's failure, as 0x02. */
+        uint8_t ex[2] = {(uint8_t)(req_fc(r) | MB_EX_FLAG),
+                         MB_EX_ILLEGAL_ADDRESS};
+
         rlog(LOG_DEBUG, r, "error frame 0x%02X from device 0x%02X", f->fc,
              f->device);
-        backend_fail(be, r, MB_EX_ILLEGAL_ADDRESS);
+        req_set_response(r, ex, sizeof(ex));
+        backend_done(be, r);
     } else if (f->kind == GIV_WRITE_RESPONSE) {
         if (f->count != t->count) {
             be->st.bad_responses++;
@@ -343,9 +406,52 @@ giv_matches(const struct giv_be *t, const struct giv_frame *f)
 static void
 giv_store(struct backend *be, uint8_t dev, const struct giv_frame *f)
 {
-    be->st.cache_evictions += cache_store(&be->cache, dev, f->fc, f->base,
+    be->st.cache_evictions += cache_store(&be->cache, dev,
+                                          giv_cache_fc(f->fc), f->base,
                                           f->count, f->values,
                                           uv_now(be->loop));
+}
+
+/* Keep the serial device <dev> puts in its answers (3), for answers the
+ * givenergy front end makes from the cache. */
+static void
+giv_learn_serial(struct giv_be *t, uint8_t dev, const uint8_t *serial)
+{
+    memcpy(t->dev_serial[dev], serial, GIV_SERIAL_LEN);
+    t->dev_known[dev / 8] |= (uint8_t)(1u << (dev % 8));
+    t->absent_until[dev] = 0;
+}
+
+static bool
+giv_dev_known(const struct giv_be *t, uint8_t dev)
+{
+    return (t->dev_known[dev / 8] >> (dev % 8)) & 1;
+}
+
+/*
+ * What the dongle of givenergy backend <be> told about itself and device
+ * <device> (its serial, learned from its answers; the inverter's two
+ * addresses share one), for the givenergy front end. False if <be> is not
+ * a givenergy backend, or the dongle has sent nothing yet.
+ */
+bool
+giv_backend_identity(const struct backend *be, uint8_t device,
+                     struct giv_identity *out)
+{
+    const struct giv_be *t;
+
+    if (be == NULL || be->ops != &be_givenergy_ops || be->priv == NULL) {
+        return false;
+    }
+    t = be->priv;
+    if (!t->serial_known) {
+        return false;
+    }
+    memcpy(out->adapter_serial, t->serial, GIV_SERIAL_LEN);
+    out->adapter_type = t->adapter_type;
+    out->device_known = giv_dev_known(t, device);
+    memcpy(out->device_serial, t->dev_serial[device], GIV_SERIAL_LEN);
+    return true;
 }
 
 /*
@@ -364,15 +470,20 @@ giv_learn(struct giv_be *t, const struct giv_frame *f, bool ours)
     uint8_t alias = giv_alias(f->device);
     bool kept = false;
 
+    if (f->kind == GIV_READ_RESPONSE || f->kind == GIV_WRITE_RESPONSE ||
+        f->kind == GIV_ERROR_RESPONSE) {
+        giv_learn_serial(t, f->device, f->inverter_serial);
+        if (alias != f->device) {
+            giv_learn_serial(t, alias, f->inverter_serial);
+        }
+    }
     if (f->kind == GIV_READ_RESPONSE) {
-        if (ours || (backend_routed(be, f->device) &&
-                     (f->fc == MB_FC_READ_HOLDING ||
-                      f->fc == MB_FC_READ_INPUT))) {
+        if (ours || backend_routed(be, f->device)) {
             giv_store(be, f->device, f);
             kept = true;
         }
         if (alias != f->device && backend_routed(be, alias) &&
-            (f->fc == MB_FC_READ_HOLDING || f->fc == MB_FC_READ_INPUT)) {
+            f->fc != 0x16) {
             giv_store(be, alias, f);
             kept = true;
         }
@@ -424,11 +535,19 @@ giv_frame_cb(void *ctx, const uint8_t *frame, size_t len, enum giv_verdict v,
         blog(LOG_INFO, be, "adapter serial %.10s", (const char *)t->serial);
     }
     if (f->kind == GIV_HEARTBEAT) {
+        t->adapter_type = f->adapter_type;
         giv_heartbeat(t, frame, len);
         return;
     }
     if (f->kind == GIV_REQUEST) {
         return;                         /* another master's; not data */
+    }
+    /* A copy for the listeners that name this backend, as the dongle
+     * copies it to every client: before the answer it carries completes
+     * anything, so a client waiting for it is not sent it twice. */
+    backend_device_frame(be, frame, len);
+    if (t->link.conn == NULL) {
+        return;
     }
     r = giv_current(t);
     if (r != NULL && !giv_matches(t, f)) {
@@ -486,15 +605,29 @@ giv_keepalive_cb(uv_timer_t *timer)
 }
 
 /* A timeout with bytes still unsent resets the link (tcplink.c says why):
- * a dongle flooding heartbeats may leave our requests unread. */
+ * a dongle flooding heartbeats may leave our requests unread. A device
+ * that has never sent a frame and does not answer is absent, as far as
+ * clients can tell (they probe addresses to find devices, docs/givenergy.md
+ * 8): not asked again for absent_ms, so that probes do not hold the one
+ * dongle transaction for every other client. */
 static void
 giv_attempt_timeout(struct backend *be, struct req *r)
 {
     struct giv_be *t = be->priv;
+    unsigned absent_ms = giv_cfg(be)->absent_ms;
 
-    if (!tcplink_reset_if_unsent(&t->link)) {
-        backend_attempt_failed(be, r, "timeout");
+    if (tcplink_reset_if_unsent(&t->link)) {
+        return;
     }
+    if (absent_ms > 0 && !giv_dev_known(t, t->dev)) {
+        blog(LOG_INFO, be, "device 0x%02X does not answer and never has: "
+             "not asked again for %u s", t->dev, absent_ms / 1000);
+        t->absent_until[t->dev] = uv_now(be->loop) + absent_ms;
+        t->req_id = 0;
+        backend_fail(be, r, MB_EX_GW_TARGET);
+        return;
+    }
+    backend_attempt_failed(be, r, "timeout");
 }
 
 static void
@@ -513,6 +646,7 @@ giv_create(struct backend *be)
 
     tcplink_init(&t->link, be, &giv_cfg(be)->link, giv_up, giv_data);
     memset(t->serial, '*', sizeof(t->serial));   /* accepted (1.2) */
+    t->adapter_type = 1;
     giv_rx_init(&t->rx);
     uv_timer_init(be->loop, &t->keepalive);
     t->keepalive.data = t;
@@ -577,6 +711,7 @@ const struct backend_ops be_givenergy_ops = {
     .transmit = giv_transmit,
     .stop = giv_stop,
     .admit = giv_admit,
+    .reads_only = giv_reads_only,
     .attempt_timeout = giv_attempt_timeout,
     .own_cache = true,
     .destroy = giv_destroy,

@@ -152,6 +152,62 @@ giv_build_write(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
     return build_request(out, serial, device, 6, reg, value);
 }
 
+/*
+ * Build the frame the dongle sends for an answer of device <device>, in
+ * <out> (GIV_FRAME_MAX bytes at most; 44 + 2 * <n> here): inner fc <fc>
+ * (3, 4, 0x16 with <n> values; 6 a write echo, <n> 0; fc | 0x80 an error
+ * frame, <n> 0), the adapter's and the device's serials, the two 16-bit
+ * fields <a> and <b> (base and count; register and value), then <values>
+ * (<n> registers, already big-endian, n <= GIV_REGS_MAX; it may overlap
+ * <out> at or after GIV_RSP_HEAD). Laid out as captured answers are (1.3,
+ * 1.4, 1.5): uid 0x01, the 8-byte field the byte count from offset 26.
+ * Returns its length.
+ */
+size_t
+giv_build_answer(uint8_t *out, const uint8_t adapter[GIV_SERIAL_LEN],
+                 uint8_t device, uint8_t fc,
+                 const uint8_t serial[GIV_SERIAL_LEN], uint16_t a, uint16_t b,
+                 const uint8_t *values, size_t n)
+{
+    size_t len = GIV_RSP_MIN + 2 * n;
+    uint16_t crc;
+
+    memmove(out + GIV_RSP_HEAD, values, 2 * n);
+    memcpy(out, giv_marker, GIV_MARKER_LEN);
+    put16(out + 4, (uint16_t)(len - 6));
+    out[6] = GIV_UID;
+    out[7] = GIV_FID_TRANSPARENT;
+    memcpy(out + 8, adapter, GIV_SERIAL_LEN);
+    memset(out + 18, 0, 7);
+    out[25] = (uint8_t)(len - GIV_INNER);
+    out[26] = device;
+    out[27] = fc;
+    memcpy(out + 28, serial, GIV_SERIAL_LEN);
+    put16(out + 38, a);
+    put16(out + 40, b);
+    crc = crc16_modbus(out + GIV_INNER, len - 2 - GIV_INNER);
+    out[len - 2] = (uint8_t)crc;
+    out[len - 1] = (uint8_t)(crc >> 8);
+    return len;
+}
+
+/*
+ * Build the dongle's heartbeat (1.6) in <out> (GIV_HEARTBEAT_LEN bytes):
+ * its serial <adapter> and type byte <type>. Returns GIV_HEARTBEAT_LEN.
+ */
+size_t
+giv_build_heartbeat(uint8_t *out, const uint8_t adapter[GIV_SERIAL_LEN],
+                    uint8_t type)
+{
+    memcpy(out, giv_marker, GIV_MARKER_LEN);
+    put16(out + 4, GIV_HEARTBEAT_LEN - 6);
+    out[6] = GIV_UID;
+    out[7] = GIV_FID_HEARTBEAT;
+    memcpy(out + 8, adapter, GIV_SERIAL_LEN);
+    out[18] = type;
+    return GIV_HEARTBEAT_LEN;
+}
+
 /* True for the outer header of a frame of exactly <len> bytes (1.1). */
 static bool
 header_ok(const uint8_t *frame, size_t len)

@@ -21,6 +21,7 @@
 #define GIV_FRAME_MAX    (6 + GIV_LEN_MAX)
 #define GIV_REGS_MAX     60     /* registers per read (6) */
 #define GIV_RX_MAX       (2 * GIV_FRAME_MAX)
+#define GIV_ANSWER_MAX   (44 + 2 * GIV_REGS_MAX) /* giv_build_answer() */
 
 /* What a frame is. 0 (no name) is a transparent frame with a valid CRC
  * whose inner fc has no known shape (e.g. 0x39, 1.7): always GIV_IGNORE,
@@ -82,6 +83,13 @@ size_t giv_build_read(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
                       uint16_t count);
 size_t giv_build_write(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
                        uint8_t device, uint16_t reg, uint16_t value);
+size_t giv_build_answer(uint8_t *out, const uint8_t adapter[GIV_SERIAL_LEN],
+                        uint8_t device, uint8_t fc,
+                        const uint8_t serial[GIV_SERIAL_LEN], uint16_t a,
+                        uint16_t b, const uint8_t *values, size_t n);
+size_t giv_build_heartbeat(uint8_t *out,
+                           const uint8_t adapter[GIV_SERIAL_LEN],
+                           uint8_t type);
 enum giv_verdict giv_parse(const uint8_t *frame, size_t len,
                            struct giv_frame *out);
 bool giv_suspicious(const struct giv_frame *f);

@@ -12,6 +12,7 @@
 
 static const struct frontend_ops *const frontend_types[] = {
     &fe_modbus_ops,
+    &fe_givenergy_ops,
 };
 
 /*

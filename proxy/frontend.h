@@ -142,5 +142,6 @@ size_t frontend_type_names(char *buf, size_t size);
 
 /* The types, each in its own file; frontend.c lists them. */
 extern const struct frontend_ops fe_modbus_ops;
+extern const struct frontend_ops fe_givenergy_ops;
 
 #endif /* MUX_FRONTEND_H */

@@ -1473,10 +1473,10 @@ static const struct err_case listener_err_cases[] = {
      "request_timeout_ms = 100\n" TAIL_BACKEND_ROUTE, 5,
      "[listener a] request_timeout_ms: unknown key"},
     {"unknown type",
-     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:1502\n"
+     HEAD_SERVER "[listener a]\ntype = solarman\nlisten = 127.0.0.1:1502\n"
      TAIL_BACKEND_ROUTE, 4,
-     "[listener a] type: unknown front-end type \"givenergy\" (expected "
-     "modbus)"},
+     "[listener a] type: unknown front-end type \"solarman\" (expected "
+     "modbus, givenergy)"},
     {"type in capitals",
      HEAD_SERVER "[listener a]\ntype = MODBUS\nlisten = 127.0.0.1:1502\n"
      TAIL_BACKEND_ROUTE, 4, "unknown front-end type \"MODBUS\""},
@@ -1544,7 +1544,56 @@ static const struct err_case listener_err_cases[] = {
     {"[server] listen none alone", "[server]\nlisten = none\n"
      TAIL_BACKEND_ROUTE, 2, "[server] listen: \"none\", and no [listener] "
      "section: nothing to listen on"},
+    {"listener backend that does not exist",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\nbackend = giv\n"
+     TAIL_BACKEND_ROUTE, 5, "[listener a] backend: no [backend giv]"},
+    {"givenergy listener without backend",
+     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:8899\n"
+     TAIL_BACKEND_ROUTE, 3, "[listener a] backend: missing"},
+    {"givenergy listener on a tcp backend",
+     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:8899\n"
+     "backend = sigen\n" TAIL_BACKEND_ROUTE, 6,
+     "[listener a] backend: [backend sigen] is of type tcp, not givenergy"},
+    {"givenergy key on a modbus listener",
+     HEAD_SERVER "[listener a]\nlisten = 127.0.0.1:1502\nfanout = yes\n"
+     TAIL_BACKEND_ROUTE, 5, "[listener a] fanout: unknown key for type "
+     "modbus"},
+    {"fanout not a bool",
+     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:8899\n"
+     "backend = g\nfanout = maybe\n[backend g]\ntype = givenergy\n"
+     "host = 10.0.0.9\n", 7, "[listener a] fanout: invalid value \"maybe\""},
+    {"heartbeat_s too large",
+     HEAD_SERVER "[listener a]\ntype = givenergy\nlisten = 127.0.0.1:8899\n"
+     "backend = g\nheartbeat_s = 86401\n[backend g]\ntype = givenergy\n"
+     "host = 10.0.0.9\n", 7, "[listener a] heartbeat_s: invalid value "
+     "\"86401\" (expected 0..86400)"},
 };
+
+/* A givenergy listener names its backend; its keys have defaults; routes
+ * are not needed when a listener names the backend. */
+Test(cfg_valid, givenergy_listener)
+{
+    struct cfg *cfg = load_ok("[server]\nlisten = none\n[listener dongle]\n"
+                              "type = givenergy\nlisten = 0.0.0.0:8899\n"
+                              "backend = giv\nheartbeat_s = 300\n"
+                              "[backend giv]\ntype = givenergy\n"
+                              "host = 192.168.1.40\n");
+    const struct cfg_listener *l = cfg_listener_find(cfg, "dongle");
+    const bool *fanout;
+    const unsigned *hb;
+
+    cr_assert_not_null(l);
+    cr_assert_str_eq(l->type, "givenergy");
+    cr_assert_str_eq(l->backend, "giv");
+    cr_assert_eq(l->backend_index, 0);
+    cr_assert_eq(cfg->n_routes, 0);
+    /* The type's struct: fanout first, then heartbeat_s (fe_givenergy.c) */
+    fanout = (const bool *)cfg_lst_own(l);
+    hb = (const unsigned *)((const char *)cfg_lst_own(l) + sizeof(unsigned));
+    cr_assert(*fanout, "fanout defaults to yes");
+    cr_assert_eq(*hb, 300);
+    cfg_free(cfg);
+}
 
 Test(cfg_errors, listener_one_mistake_each)
 {

@@ -139,12 +139,13 @@ Test(frontend, registry)
     cr_assert_not_null(ops, "the default type is built in");
     cr_assert_str_eq(ops->type, "modbus");
     cr_assert_eq(ops, &fe_modbus_ops);
-    cr_assert_null(frontend_find("givenergy"));
+    cr_assert_eq(frontend_find("givenergy"), &fe_givenergy_ops);
+    cr_assert_null(frontend_find("tigo"));
     cr_assert_null(frontend_find("MODBUS"));
     cr_assert_null(frontend_find(""));
-    cr_assert_eq(frontend_type_names(names, sizeof(names)), 6);
-    cr_assert_str_eq(names, "modbus");
-    cr_assert_eq(frontend_type_names(names, 4), 6, "the length it needs");
+    cr_assert_eq(frontend_type_names(names, sizeof(names)), 17);
+    cr_assert_str_eq(names, "modbus, givenergy");
+    cr_assert_eq(frontend_type_names(names, 4), 17, "the length it needs");
     cr_assert_str_eq(names, "mod", "truncated");
     cr_assert_not_null(ops->feed);
     cr_assert_not_null(ops->partial);
