@@ -13,10 +13,14 @@
  * modbus_mux_backend_exceptions_total{backend,type,code},
  * modbus_mux_backend_{up,state,queued,queue_limit,inflight,cache_blocks},
  * modbus_mux_backend_{queue_wait,wire_time}_seconds (histograms),
- * modbus_mux_listener_{clients,accepted_total,refused_total}{listen} for
- * [server] listen, {listener,listen} for a [listener NAME] section,
+ * modbus_mux_listener_{clients,accepted_total,refused_total,requests_total,
+ * answered_total,answered_local_total,silent_total,fanned_out_total,
+ * ignored_total,send_dropped_total}{listen} for [server] listen,
+ * {listener,listen} for a [listener NAME] section,
  * modbus_mux_clients, modbus_mux_http_connections, modbus_mux_build_info.
  */
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -277,19 +281,54 @@ http_prom_backends(struct http_buf *b, struct server *srv)
     http_prom_be_hists(b, srv);
 }
 
-/* One family of one value per listener; <field> 0 clients, 1 accepted,
- * 2 refused. */
+/* One value of a listener. */
+struct http_listener_value {
+    const char *name;           /* modbus_mux_listener_<name> */
+    const char *help;
+    const char *type;           /* "gauge" or "counter" */
+    size_t      off;            /* of a uint64_t in struct listener; */
+    bool        connected;      /* or its clients now */
+};
+
+#define LV(f, h) {"" #f "_total", h, "counter", offsetof(struct listener, f), \
+                  false}
+
+static const struct http_listener_value http_listener_values[] = {
+    {"clients", "client connections open on the listener", "gauge", 0, true},
+    {"accepted_total", "client connections accepted on the listener",
+     "counter", offsetof(struct listener, accepted), false},
+    {"refused_total", "client connections closed at accept (max_clients)",
+     "counter", offsetof(struct listener, refused), false},
+    LV(requests, "requests its clients sent"),
+    LV(answered, "answers written to its clients"),
+    LV(answered_local, "answers made without the device (the cache, the "
+                       "write rules)"),
+    LV(silent, "requests its protocol answers with silence (a GivEnergy "
+               "dongle's: no device, no answer, a failure)"),
+    LV(fanned_out, "device frames copied to its clients (GivEnergy "
+                   "fan-out)"),
+    LV(ignored, "client frames its protocol ignores (bad CRC, a function "
+                "nobody answers)"),
+    LV(send_dropped, "frames of its own not sent to a client that does not "
+                     "read"),
+};
+
+/* One family of one value per listener. */
 static void
-http_prom_listener(struct http_buf *b, struct server *srv, const char *name,
-                   const char *help, const char *type, int field)
+http_prom_listener(struct http_buf *b, struct server *srv,
+                   const struct http_listener_value *lv)
 {
-    http_prom_family(b, name, help, type);
+    char name[80];
+
+    snprintf(name, sizeof(name), "modbus_mux_listener_%s", lv->name);
+    http_prom_family(b, name, lv->help, lv->type);
     for (unsigned i = 0; i < srv->n_listeners; i++) {
         const struct listener *l = srv->listeners[i];
-        uint64_t v = field == 0   ? l->connected
-                     : field == 1 ? l->accepted
-                                  : l->refused;
+        uint64_t v = l->connected;
 
+        if (!lv->connected) {
+            memcpy(&v, (const char *)l + lv->off, sizeof(v));
+        }
         /* [server] listen keeps the series it had before sections. */
         http_buf_printf(b, "%s{", name);
         if (l->section[0] != '\0') {
@@ -338,15 +377,9 @@ int
 http_page_metrics(struct http_buf *b, struct server *srv)
 {
     http_prom_server(b, srv);
-    http_prom_listener(b, srv, "modbus_mux_listener_clients",
-                       "client connections open on the listener", "gauge",
-                       0);
-    http_prom_listener(b, srv, "modbus_mux_listener_accepted_total",
-                       "client connections accepted on the listener",
-                       "counter", 1);
-    http_prom_listener(b, srv, "modbus_mux_listener_refused_total",
-                       "client connections closed at accept "
-                       "(max_clients)", "counter", 2);
+    for (size_t i = 0; i < ARRAY_SIZE(http_listener_values); i++) {
+        http_prom_listener(b, srv, &http_listener_values[i]);
+    }
     http_prom_backends(b, srv);
     return 200;
 }

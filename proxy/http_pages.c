@@ -357,9 +357,13 @@ static void
 http_status_listeners(struct http_buf *b, struct server *srv)
 {
     http_buf_puts(b, "<h2>Listeners</h2><table><tr><th>listener</th>"
-                     "<th>type</th><th>address</th>"
+                     "<th>type</th><th>address</th><th>backend</th>"
                      "<th class=\"n\">clients now</th><th class=\"n\">"
-                     "accepted</th><th class=\"n\">refused</th></tr>");
+                     "accepted</th><th class=\"n\">refused</th>"
+                     "<th class=\"n\">requests</th><th class=\"n\">"
+                     "answered</th><th class=\"n\">from cache</th>"
+                     "<th class=\"n\">silent</th><th class=\"n\">"
+                     "fanned out</th><th class=\"n\">ignored</th></tr>");
     for (unsigned i = 0; i < srv->n_listeners; i++) {
         const struct listener *l = srv->listeners[i];
 
@@ -373,10 +377,22 @@ http_status_listeners(struct http_buf *b, struct server *srv)
         http_buf_html(b, l->fe->type);
         http_buf_puts(b, "</td><td>");
         http_buf_html(b, l->name);
+        http_buf_puts(b, "</td><td>");
+        http_buf_html(b, l->cfg != NULL && l->cfg->backend[0] != '\0'
+                             ? l->cfg->backend : "[route]");
         http_buf_printf(b, "</td><td class=\"n\">%u</td><td class=\"n\">%llu"
-                        "</td><td class=\"n\">%llu</td></tr>", l->connected,
+                        "</td><td class=\"n\">%llu</td>", l->connected,
                         (unsigned long long)l->accepted,
                         (unsigned long long)l->refused);
+        http_buf_printf(b, "<td class=\"n\">%llu</td><td class=\"n\">%llu"
+                        "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
+                        "</td><td class=\"n\">%llu</td><td class=\"n\">%llu"
+                        "</td></tr>", (unsigned long long)l->requests,
+                        (unsigned long long)l->answered,
+                        (unsigned long long)l->answered_local,
+                        (unsigned long long)l->silent,
+                        (unsigned long long)l->fanned_out,
+                        (unsigned long long)l->ignored);
     }
     http_buf_puts(b, "</table>");
 }
@@ -389,7 +405,8 @@ http_status_clients(struct http_buf *b, struct server *srv, uint64_t now)
     unsigned n = 0;
 
     http_buf_printf(b, "<h2>Clients (%u)</h2><table><tr><th>id</th><th>"
-                    "peer</th><th>connected for</th><th class=\"n\">"
+                    "peer</th><th>listener</th><th>connected for</th>"
+                    "<th class=\"n\">"
                     "requests</th><th class=\"n\">replies</th><th "
                     "class=\"n\">pending</th></tr>", srv->n_sessions);
     TAILQ_FOREACH(s, &srv->sessions, link) {
@@ -400,6 +417,15 @@ http_status_clients(struct http_buf *b, struct server *srv, uint64_t now)
                         (unsigned long long)s->id);
         http_buf_html(b, s->peer);
         http_buf_puts(b, "</td><td>");
+        if (s->listener == NULL || s->listener->section[0] == '\0') {
+            http_buf_puts(b, "[server]");
+        } else {
+            http_buf_html(b, s->listener->section);
+            http_buf_puts(b, " (");
+            http_buf_html(b, s->listener->fe->type);
+            http_buf_puts(b, ")");
+        }
+        http_buf_puts(b, "</td><td>");
         http_fmt_span(b, now - MB_MIN(now, s->connected_ms));
         http_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n\">"
                         "%llu</td><td class=\"n\">%u</td></tr>",
@@ -407,10 +433,10 @@ http_status_clients(struct http_buf *b, struct server *srv, uint64_t now)
                         (unsigned long long)s->n_replies, s->pending);
     }
     if (srv->n_sessions > HTTP_STATUS_CLIENTS) {
-        http_buf_printf(b, "<tr><td colspan=\"6\" class=\"more\">%u more"
+        http_buf_printf(b, "<tr><td colspan=\"7\" class=\"more\">%u more"
                         "</td></tr>", srv->n_sessions - HTTP_STATUS_CLIENTS);
     } else if (srv->n_sessions == 0) {
-        http_buf_puts(b, "<tr><td colspan=\"6\" class=\"more\">no client "
+        http_buf_puts(b, "<tr><td colspan=\"7\" class=\"more\">no client "
                          "connected</td></tr>");
     }
     http_buf_puts(b, "</table>");
