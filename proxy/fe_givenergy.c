@@ -17,7 +17,10 @@
  * answers, a read of no or more than 60 registers; each is counted. Bytes
  * that are no frame at all close the connection, with the reason.
  *
- * Out: an answer is the frame the dongle would send for that request,
+ * Out: answers go out as they come, not in the order asked (clients match
+ * them by shape, and a dongle answers a request for an absent device
+ * with nothing, not by holding up the next). An answer is the frame the
+ * dongle would send for that request,
  * byte for byte (3): the real adapter serial and the device's serial
  * (learned by the backend, backends/givenergy.h), base and count echoed,
  * the values, the CRC; built in place in req->out. The dongle's error
@@ -373,6 +376,7 @@ const struct frontend_ops fe_givenergy_ops = {
     .check_cfg = fe_giv_check_cfg,
     .state_size = sizeof(struct fe_giv),
     .request_min = GIV_REQ_LEN,
+    .any_order = true,          /* clients match by shape (5.2, 8.2) */
     .open = fe_giv_open,
     .feed = fe_giv_feed,
     .partial = fe_giv_partial,

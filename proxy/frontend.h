@@ -100,6 +100,10 @@ struct frontend_ops {
                                   are sized so that one read cannot bring
                                   more requests than the client may still
                                   have outstanding */
+    bool        any_order;     /* its clients match answers to requests
+                                  by content, not by order: answers go
+                                  out as they come, none held behind a
+                                  slow one */
     /* optional: set up c->state for a new connection (a handshake would
      * start here, through host->send); nothing can fail short of memory */
     void (*open)(struct fe_conn *c);

@@ -11,7 +11,8 @@
  * none.
  *
  * Replies carry the client's transaction id and unit id. Those to one
- * backend go out in the order they were asked: a read coalesced with an
+ * backend go out in the order they were asked (unless the front end's
+ * clients match answers by content: frontend_ops.any_order): a read coalesced with an
  * earlier identical one, a cache hit or a refusal would otherwise overtake
  * a request still queued, and some clients match answers by arrival order.
  * An answer that is ready early is held (req->held) in the session until
@@ -285,7 +286,7 @@ session_dispatch(struct session *s, struct req *r)
         r->backend = s->srv->backends[bi];
         r->be_unit = be_unit;
     }
-    if (r->backend != NULL) {
+    if (r->backend != NULL && !s->fe.ops->any_order) {
         r->order = session_order(s, r->backend);
         TAILQ_INSERT_TAIL(&r->order->reqs, r, o_link);
     }
