@@ -92,6 +92,8 @@ struct giv_be {
     uint64_t       absent_until[256]; /* uv_now() until which a device
                                          that never answered is not asked
                                          (absent_ms) */
+    bool           any_device;   /* some device has answered: the dongle
+                                    and the inverter's line work */
     uint64_t       req_id;       /* the client request the inner one serves */
     uint8_t        dev, fc;      /* the inner request on the wire */
     uint16_t       base, count;  /* fc 6: register and value */
@@ -420,6 +422,7 @@ giv_learn_serial(struct giv_be *t, uint8_t dev, const uint8_t *serial)
     memcpy(t->dev_serial[dev], serial, GIV_SERIAL_LEN);
     t->dev_known[dev / 8] |= (uint8_t)(1u << (dev % 8));
     t->absent_until[dev] = 0;
+    t->any_device = true;
 }
 
 static bool
@@ -619,7 +622,7 @@ giv_attempt_timeout(struct backend *be, struct req *r)
     if (tcplink_reset_if_unsent(&t->link)) {
         return;
     }
-    if (absent_ms > 0 && !giv_dev_known(t, t->dev)) {
+    if (absent_ms > 0 && t->any_device && !giv_dev_known(t, t->dev)) {
         blog(LOG_INFO, be, "device 0x%02X does not answer and never has: "
              "not asked again for %u s", t->dev, absent_ms / 1000);
         t->absent_until[t->dev] = uv_now(be->loop) + absent_ms;
