@@ -74,6 +74,7 @@ struct pend {
     uint64_t seq;             /* the oldest of equal shapes matches first */
     int64_t sent_us;
     int write;                /* index in opts.writes, -1 for a read */
+    bool first;               /* a request of the first round */
 };
 
 enum wstate { WR_WAIT = 0, WR_OUT, WR_OK, WR_ERROR, WR_TIMEOUT };
@@ -456,7 +457,9 @@ report(struct cli *c, FILE *f, const char *sep)
     const char *s = "";
 
     c->st.pending = c->npend;
-    qsort(c->lat, c->nlat, sizeof(*c->lat), cmp_i64);
+    if (c->nlat > 0) {
+        qsort(c->lat, c->nlat, sizeof(*c->lat), cmp_i64);
+    }
 #define COUNT_PRINT(name)                                               \
     fprintf(f, "%s%s=%" PRId64, s, #name, c->st.name);                  \
     s = sep;
@@ -582,7 +585,8 @@ request_send(struct cli *c, const struct shape *q, int w, int64_t now)
     }
     request_build(c, f, q);
     tx_put(c, f, REQ_LEN);
-    c->pend[i] = (struct pend){ true, *q, c->seq++, now, w };
+    c->pend[i] = (struct pend){ true, *q, c->seq++, now, w,
+                                w < 0 && c->st.rounds == 1 };
     c->npend++;
     c->st.sent++;
     tx_flush(c);
@@ -941,11 +945,15 @@ rounds_run(struct cli *c, int64_t now)
     stats_write(c);
 }
 
+/* True while a request of the first round is queued or out. */
 static bool
-reads_out(const struct cli *c)
+first_round_out(const struct cli *c)
 {
+    if (c->st.rounds == 1 && c->q_len > 0) {
+        return true;
+    }
     for (int i = 0; i < MAX_INFLIGHT; i++) {
-        if (c->pend[i].used && c->pend[i].write < 0) {
+        if (c->pend[i].used && c->pend[i].first) {
             return true;
         }
     }
@@ -963,7 +971,7 @@ timers_run(struct cli *c, int64_t now)
         c->next_round_us = -1;
     }
     rounds_run(c, now);
-    if (!c->writes_open && c->st.rounds > 0 && c->q_len == 0 && !reads_out(c)) {
+    if (!c->writes_open && c->st.rounds > 0 && !first_round_out(c)) {
         c->writes_open = true;
     }
     send_some(c, now);
