@@ -262,6 +262,10 @@ giv_transmit(struct backend *be, struct req *r)
 {
     struct giv_be *t = be->priv;
 
+    if (uv_now(be->loop) < t->absent_until[r->be_unit]) {
+        backend_fail(be, r, MB_EX_GW_TARGET);   /* found absent meanwhile */
+        return;
+    }
     t->dev = r->be_unit;
     if (giv_is_read(req_fc(r))) {
         t->fc = giv_inner_fc(req_fc(r));
