@@ -5,7 +5,9 @@
 # with an EV charger and a PV inverter (RTU on a pty, 1 s between
 # requests) and a GivEnergy dongle (heartbeats, cloud polls copied to
 # every client), then modbus-mux in front of all three on 127.0.0.1:5020
-# with its status page on http://127.0.0.1:8502/status. Ctrl-C stops all.
+# (and, for GivTCP and the GivEnergy app, a dongle of its own on
+# 127.0.0.1:8899) with its status page on http://127.0.0.1:8502/status.
+# Ctrl-C stops all.
 #
 # On a fresh Debian 12 or Ubuntu 22.04+ machine it first installs the
 # packages it lacks (scripts/install-deps.sh demo: it says what, and uses
@@ -18,7 +20,7 @@ install_flag=
 for arg in "$@"; do
     case "$arg" in
     --no-install) install_flag=--no-install ;;
-    -h | --help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: $0 [--no-install]" >&2; exit 2 ;;
     esac
 done
@@ -29,7 +31,7 @@ echo "building modbus-mux and the simulators in build/ ..."
 mkdir -p build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >build/demo-build.log 2>&1 \
     && cmake --build build -j"$(nproc)" --target modbus-mux tcp_slave \
-        rtu_slave giv_dongle >>build/demo-build.log 2>&1 \
+        rtu_slave giv_dongle giv_client >>build/demo-build.log 2>&1 \
     || { tail -n 30 build/demo-build.log >&2
          echo "demo: the build failed (see build/demo-build.log)" >&2; exit 1; }
 
@@ -86,6 +88,9 @@ devices' 1 s spacing: -o 5):
   mbpoll -m tcp -p 5020 -o 5 -a 20 -t 3 -r 0 -c 60 -0 -1 127.0.0.1    # GivEnergy, from the cache
   mbpoll -m tcp -p 5020 -o 5 -a 10 -t 4 -r 0x0640 -0 -1 127.0.0.1 9   # refused: deny_write (0x02)
   mbpoll -m tcp -p 5020 -o 5 -a 99 -t 4 -r 1 -c 1 -1 127.0.0.1        # no route: 0x0A
+GivEnergy programs (GivTCP, the GivEnergy app) go to 127.0.0.1:8899, as to a
+dongle; a GivTCP-like client, three at once if you like:
+  build/tests/sim/giv_client --port 8899 --rounds 3 --no-check
 The simulators count requests that came too early: cat $work/*.stats
 Ctrl-C stops everything.
 EOT

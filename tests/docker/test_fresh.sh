@@ -99,6 +99,18 @@ read_regs "50393 50394" -a 1 -t 4 -r 1 -c 2 -0
 # The EV charger on the RS485 pty bus (unit 10 -> bus address 1): input
 # register a = 1 * 1000 + a + 0x8000.
 read_regs "33768 33769" -a 10 -t 3 -r 0 -c 2 -0
+# A GivTCP-like client on the demo's GivEnergy listener: every bank
+# answered with the right values and serials.
+i=0
+until build/tests/sim/giv_client --port 8899 --rounds 1 --banks 11:4:0:60,11:3:0:60 \
+        --stats /out/giv_client.stats >/out/giv_client.log 2>&1 &&
+      grep -q '^answered=2$' /out/giv_client.stats; do
+    i=$((i + 1)); [ "$i" -lt 10 ] || { echo "the GivEnergy listener did not answer"; cat /out/giv_client.log; exit 1; }
+    sleep 0.5
+done
+grep -q '^mismatches=0$' /out/giv_client.stats \
+    || { echo "the GivEnergy listener answered wrong values"; cat /out/giv_client.log; exit 1; }
+echo "giv_client on 127.0.0.1:8899: $(cat /out/giv_client.log)"
 # SIGTERM, as Ctrl-C's SIGINT is ignored by a job started in the background
 # of a script; demo.sh stops both the same way.
 kill -TERM "$demo"
