@@ -593,6 +593,31 @@ Test(fe_giv, closes_on_garbage)
                  "Modbus TCP");
 }
 
+/*
+ * BUG (fe_givenergy.c, reported to the lead): garbage, then a request, in
+ * one read: the request goes to the core (a write would be made), then
+ * the connection is closed for the garbage. The same bytes in two reads
+ * (or byte by byte) close it before the request. fe_giv_feed() looks at
+ * rx.skipped only once giv_rx_feed() has delivered every frame of the
+ * read; frames after the garbage should be dropped as frames after a bad
+ * header or length are (fe_giv_frame_cb sets g->bad at once), so that
+ * how the socket cuts the stream does not matter.
+ */
+Test(fe_giv, nothing_after_garbage_in_the_same_read)
+{
+    static const char text[] = "GET / HTTP/1.1\r\n";
+    uint8_t s[sizeof(text) - 1 + GIV_REQ_LEN];
+    struct tconn t;
+    struct fe_conn *c = conn_open(&t);
+    char why[WHY_LEN] = "";
+
+    memcpy(s, text, sizeof(text) - 1);
+    memcpy(s + sizeof(text) - 1, vec(13)->b, GIV_REQ_LEN);
+    cr_assert_lt(feed(c, s, sizeof(s), why), 0);
+    cr_assert_eq(t.k.n, 0, "the write after the garbage was handed on");
+    conn_close(c);
+}
+
 /* A marker, then a header no dongle sends, or a frame whose sizes do not
  * add up. */
 Test(fe_giv, closes_on_a_bad_header_or_length)
