@@ -15,7 +15,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-fuzz_mbap fuzz_pdu fuzz_cfg fuzz_rtu fuzz_giv fuzz_http}
+targets=${*:-fuzz_mbap fuzz_pdu fuzz_cfg fuzz_rtu fuzz_giv fuzz_fe_giv fuzz_http}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
@@ -37,7 +37,7 @@ if ! cmake --build "$build" -j"$(nproc)" --target $targets \
 fi
 
 failed=0
-printf '%-10s %6s %12s %10s %6s %s\n' target secs execs execs/s cov result
+printf '%-12s %6s %12s %10s %6s %s\n' target secs execs execs/s cov result
 for t in $targets; do
     work=$scratch/$t
     mkdir -p "$work/corpus"
@@ -56,7 +56,7 @@ for t in $targets; do
         result="CRASH (exit $rc)"
         failed=1
     fi
-    printf '%-10s %6s %12s %10s %6s %s\n' "$t" "$secs" "${execs:-?}" \
+    printf '%-12s %6s %12s %10s %6s %s\n' "$t" "$secs" "${execs:-?}" \
         "${rate:-?}" "${cov:-?}" "$result"
     if [ "$rc" -ne 0 ]; then
         grep -E "ERROR:|check failed|SUMMARY:|runtime error" "$work/log" |
