@@ -158,8 +158,9 @@ giv_build_write(uint8_t *out, const uint8_t serial[GIV_SERIAL_LEN],
  * (3, 4, 0x16 with <n> values; 6 a write echo, <n> 0; fc | 0x80 an error
  * frame, <n> 0), the adapter's and the device's serials, the two 16-bit
  * fields <a> and <b> (base and count; register and value), then <values>
- * (<n> registers, already big-endian, n <= GIV_REGS_MAX; it may overlap
- * <out> at or after GIV_RSP_HEAD). Laid out as captured answers are (1.3,
+ * (<n> registers, already big-endian, n <= GIV_REGS_MAX; they may lie
+ * anywhere in <out>: they are moved into place before anything else is
+ * written). Laid out as captured answers are (1.3,
  * 1.4, 1.5): uid 0x01, the 8-byte field the byte count from offset 26.
  * Returns its length.
  */

@@ -85,6 +85,10 @@ struct fe_giv {
     bool                hb_started;
     int                 stop;        /* host->request's non-zero value */
     int                 bad;         /* a frame that cannot be read */
+    uint64_t            seen_skipped; /* rx.skipped at the last frame */
+    size_t              excuse;      /* bytes of the last frame, if it had
+                                        a bad CRC: the deframer skips them
+                                        after it, and they are no garbage */
     char                why[96];     /* its reason */
     unsigned            n_pending;
     struct fe_giv_shape pending[FE_GIV_PENDING];
@@ -177,6 +181,26 @@ fe_giv_request(struct fe_conn *c, const struct giv_frame *f)
     g->stop = c->host->request(c, &rq);
 }
 
+/* Did the deframer skip bytes that are no frame since the last frame
+ * (beyond those of a frame with a bad CRC)? Then the stream is not the
+ * dongle's framing: <g> is bad, and nothing after those bytes is taken,
+ * however the socket cut the stream. */
+static bool
+fe_giv_garbage(struct fe_giv *g)
+{
+    uint64_t grown = g->rx.skipped - g->seen_skipped;
+
+    if (g->bad == 0 && grown > g->excuse) {
+        g->bad = -1;
+        snprintf(g->why, sizeof(g->why), "not a GivEnergy frame: %llu "
+                 "bytes without a 59 59 00 01 header",
+                 (unsigned long long)(grown - g->excuse));
+    }
+    g->seen_skipped = g->rx.skipped;
+    g->excuse = 0;
+    return g->bad != 0;
+}
+
 /* giv_rx_feed's frame callback. */
 static void
 fe_giv_frame_cb(void *ctx, const uint8_t *frame, size_t len,
@@ -187,8 +211,8 @@ fe_giv_frame_cb(void *ctx, const uint8_t *frame, size_t len,
     char what[64];
 
     (void)frame;
-    if (g->stop != 0 || g->bad != 0) {
-        return;                 /* the session is closing: nothing more */
+    if (g->stop != 0 || fe_giv_garbage(g)) {
+        return;                 /* closing: nothing more is taken */
     }
     switch (v) {
     case GIV_OK:
@@ -198,6 +222,7 @@ fe_giv_frame_cb(void *ctx, const uint8_t *frame, size_t len,
         c->host->ignored(c, what);
         return;
     case GIV_BAD_CRC:
+        g->excuse = len;
         snprintf(what, sizeof(what), "%s (%zu bytes)", giv_verdict_str(v),
                  len);
         c->host->ignored(c, what);
@@ -222,19 +247,12 @@ fe_giv_feed(struct fe_conn *c, const uint8_t *data, size_t len, char *why,
             size_t why_size)
 {
     struct fe_giv *g = c->state;
-    uint64_t skipped = g->rx.skipped;
 
     giv_rx_feed(&g->rx, data, len, fe_giv_frame_cb, c);
     if (g->stop != 0) {
         return g->stop;
     }
-    if (g->bad == 0 && g->rx.skipped != skipped) {
-        g->bad = -1;
-        snprintf(g->why, sizeof(g->why), "not a GivEnergy frame: %llu "
-                 "bytes without a 59 59 00 01 header",
-                 (unsigned long long)(g->rx.skipped - skipped));
-    }
-    if (g->bad != 0) {
+    if (fe_giv_garbage(g)) {
         snprintf(why, why_size, "%s", g->why);
         return g->bad;
     }

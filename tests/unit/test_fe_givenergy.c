@@ -461,13 +461,9 @@ check_ignored(const uint8_t *f, size_t len, unsigned n_ignored,
 }
 
 /*
- * BUG (fe_givenergy.c, reported to the lead): a request with a bad CRC is
- * counted as ignored, then the connection is closed as "not a GivEnergy
- * frame: 34 bytes without a 59 59 00 01 header". After a bad verdict the
- * deframer adds the frame's bytes to rx.skipped (4 for the marker, the
- * rest as garbage before the next marker), and fe_giv_feed() takes any
- * growth of rx.skipped for bytes that are no frame. The header comment
- * says a request with a bad CRC is ignored, as the AIO ignores it.
+ * A request with a bad CRC is ignored, as the AIO ignores it, and the
+ * connection stays. (It was once closed: the deframer counts a bad
+ * frame's bytes in rx.skipped, which the front end took for garbage.)
  */
 Test(fe_giv, ignores_the_legacy_crc_request)
 {
@@ -594,14 +590,10 @@ Test(fe_giv, closes_on_garbage)
 }
 
 /*
- * BUG (fe_givenergy.c, reported to the lead): garbage, then a request, in
- * one read: the request goes to the core (a write would be made), then
- * the connection is closed for the garbage. The same bytes in two reads
- * (or byte by byte) close it before the request. fe_giv_feed() looks at
- * rx.skipped only once giv_rx_feed() has delivered every frame of the
- * read; frames after the garbage should be dropped as frames after a bad
- * header or length are (fe_giv_frame_cb sets g->bad at once), so that
- * how the socket cuts the stream does not matter.
+ * Garbage, then a request, in one read: nothing after the garbage is
+ * taken, exactly as when the same bytes come in two reads or byte by
+ * byte; how the socket cuts the stream does not matter. (The request was
+ * once handed on, a write made, before the connection closed.)
  */
 Test(fe_giv, nothing_after_garbage_in_the_same_read)
 {
