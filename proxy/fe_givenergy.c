@@ -86,9 +86,10 @@ struct fe_giv {
     int                 stop;        /* host->request's non-zero value */
     int                 bad;         /* a frame that cannot be read */
     uint64_t            seen_skipped; /* rx.skipped at the last frame */
-    size_t              excuse;      /* bytes of the last frame, if it had
-                                        a bad CRC: the deframer skips them
-                                        after it, and they are no garbage */
+    size_t              excuse;      /* bytes of frames with a bad CRC not
+                                        skipped yet: the deframer skips
+                                        them after the frame, and they are
+                                        no garbage */
     char                why[96];     /* its reason */
     unsigned            n_pending;
     struct fe_giv_shape pending[FE_GIV_PENDING];
@@ -182,9 +183,10 @@ fe_giv_request(struct fe_conn *c, const struct giv_frame *f)
 }
 
 /* Did the deframer skip bytes that are no frame since the last frame
- * (beyond those of a frame with a bad CRC)? Then the stream is not the
- * dongle's framing: <g> is bad, and nothing after those bytes is taken,
- * however the socket cut the stream. */
+ * (beyond those of a frame with a bad CRC, which it skips after the
+ * frame, some of them only once more bytes came)? Then the stream is not
+ * the dongle's framing: <g> is bad, and nothing after those bytes is
+ * taken, however the socket cut the stream. */
 static bool
 fe_giv_garbage(struct fe_giv *g)
 {
@@ -196,8 +198,8 @@ fe_giv_garbage(struct fe_giv *g)
                  "bytes without a 59 59 00 01 header",
                  (unsigned long long)(grown - g->excuse));
     }
+    g->excuse -= (size_t)MB_MIN(grown, (uint64_t)g->excuse);
     g->seen_skipped = g->rx.skipped;
-    g->excuse = 0;
     return g->bad != 0;
 }
 
@@ -214,6 +216,9 @@ fe_giv_frame_cb(void *ctx, const uint8_t *frame, size_t len,
     if (g->stop != 0 || fe_giv_garbage(g)) {
         return;                 /* closing: nothing more is taken */
     }
+    if (v != GIV_BAD_CRC) {
+        g->excuse = 0;          /* what a bad frame left is skipped */
+    }
     switch (v) {
     case GIV_OK:
         break;
@@ -222,7 +227,7 @@ fe_giv_frame_cb(void *ctx, const uint8_t *frame, size_t len,
         c->host->ignored(c, what);
         return;
     case GIV_BAD_CRC:
-        g->excuse = len;
+        g->excuse += len;
         snprintf(what, sizeof(what), "%s (%zu bytes)", giv_verdict_str(v),
                  len);
         c->host->ignored(c, what);
