@@ -96,6 +96,9 @@ struct backend_ops {
     /* optional: its part of the backend's card on /status, HTML; every
      * string goes through http_buf_html() */
     void (*status_html)(const struct backend *be, struct http_buf *b);
+    /* optional: is an up link also healthy (/healthz)? false with why in
+     * <why> (a bus we only listen to that has gone silent) */
+    bool (*healthy)(const struct backend *be, char *why, size_t size);
     int  (*create)(struct backend *be);        /* allocate be->priv; no I/O */
     void (*start)(struct backend *be);         /* one connection attempt */
     void (*transmit)(struct backend *be, struct req *req); /* takes req */
@@ -170,6 +173,9 @@ struct backend {
                                             written (min_write_interval_ms) */
     uint8_t             routed[32];      /* bit per backend unit that a
                                             route leads to (server.c) */
+    unsigned            nodes_online;    /* devices the type hears from
+                                            now, for a type that counts
+                                            them (tigo); a gauge */
     char                last_error[160]; /* why it last failed, or "" */
     uint64_t            last_error_ms;   /* uv_now() of that, 0 = never */
     uint64_t            up_since_ms;     /* uv_now() of the last connect */

@@ -1123,7 +1123,9 @@ backend_defaults(struct cfg_parse *p, const struct cfg_keyset *set,
     for (unsigned i = 0; i < set->n; i++) {
         const struct cfg_key *k = set->v[i].k;
 
-        if (k->def != NULL && keyset_find(set, k->name) == (int)i) {
+        /* a string key with default "" is optional: unset, it is "" */
+        if (k->def != NULL && keyset_find(set, k->name) == (int)i &&
+            !(k->kind == CFG_STR && k->def[0] == '\0')) {
             set_key(p, k, be, set->v[i].off, "(default)", k->def, 0);
         }
     }

@@ -30,7 +30,7 @@
 #define CFG_MAX_ERRORS 32
 #define CFG_ERR_LEN    320
 
-#define CFG_OWN_MAX    384     /* bytes for a backend type's own settings */
+#define CFG_OWN_MAX    1024    /* bytes for a backend type's own settings */
 #define CFG_LST_OWN_MAX 64     /* bytes for a front-end type's own settings */
 
 #define CFG_MAX_OVERRIDES 8

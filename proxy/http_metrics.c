@@ -11,7 +11,8 @@
  * Names: modbus_mux_<server counter>_total,
  * modbus_mux_backend_<backend counter>_total{backend,type},
  * modbus_mux_backend_exceptions_total{backend,type,code},
- * modbus_mux_backend_{up,state,queued,queue_limit,inflight,cache_blocks},
+ * modbus_mux_backend_{up,state,queued,queue_limit,inflight,cache_blocks,
+ * nodes_online},
  * modbus_mux_backend_{queue_wait,wire_time}_seconds (histograms),
  * modbus_mux_listener_{clients,accepted_total,refused_total,requests_total,
  * answered_total,answered_local_total,silent_total,fanned_out_total,
@@ -131,6 +132,12 @@ static uint64_t
 http_get_cache_blocks(const struct backend *be)
 {
     return be->cache.chunks;
+}
+
+static uint64_t
+http_get_nodes_online(const struct backend *be)
+{
+    return be->nodes_online;
 }
 
 /* Every STATS_BACKEND counter, one family each. */
@@ -278,6 +285,10 @@ http_prom_backends(struct http_buf *b, struct server *srv)
     http_prom_per_backend(b, srv, "modbus_mux_backend_cache_blocks",
                           "64-register blocks held in the register cache",
                           "gauge", http_get_cache_blocks);
+    http_prom_per_backend(b, srv, "modbus_mux_backend_nodes_online",
+                          "devices heard from lately, on a bus only "
+                          "listened to (tigo: optimizers)", "gauge",
+                          http_get_nodes_online);
     http_prom_be_hists(b, srv);
 }
 

@@ -482,7 +482,14 @@ http_page_healthz(struct http_buf *b, struct server *srv)
     }
     for (unsigned i = 0; i < srv->cfg->n_backends; i++) {
         const struct backend *be = srv->backends[i];
+        char why[160];
 
+        if (be->up && be->ops->healthy != NULL &&
+            !be->ops->healthy(be, why, sizeof(why))) {
+            status = 503;
+            http_buf_printf(b, "backend %s: up, but %s\n", be->cfg.name, why);
+            continue;
+        }
         if (be->up) {
             continue;
         }
