@@ -49,6 +49,7 @@ static const uint8_t tigo_unescaped[TIGO_ESC_CODES] = {
 static const char tigo_check_digits[] = "GHJKLMNPRSTVWXYZ";
 static const char tigo_hex_digits[] = "0123456789ABCDEF";
 
+/* The big-endian 16-bit value at <p>. */
 static uint16_t
 get16(const uint8_t *p)
 {
