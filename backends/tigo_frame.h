@@ -43,17 +43,20 @@ enum tigo_pv_type {
     TIGO_PV_POWER = 0x31,
 };
 
-/* The deframer's counters: every byte fed ends up in a frame or in one of
- * them (or is still held). */
+/* The deframer's counters: every byte fed is idle (00 or FF outside a
+ * frame), part of a body counted in frames, crc_errors, runts or giants,
+ * counted in noise (alone, or with the body it cut short), or still held
+ * (the open body, a pending 7E). */
 struct tigo_link_stats {
     uint64_t frames;        /* bodies delivered with a good CRC */
     uint64_t crc_errors;    /* bodies whose CRC failed */
     uint64_t runts;         /* bodies under TIGO_BODY_MIN bytes */
     uint64_t giants;        /* bodies over TIGO_BODY_MAX bytes (dropped
                                at the first byte over) */
-    uint64_t noise;         /* bytes outside frames other than the idle
-                               00 and FF, 7E not followed by 07, and
-                               frames aborted by an unknown escape */
+    uint64_t noise;         /* one per byte outside frames other than the
+                               idle 00 and FF, per 7E not followed by 07,
+                               and per body abandoned for an unknown
+                               escape or a new 7E 07 (not a giant's) */
 };
 
 /* A stream deframer (1.2): idle/preamble bytes, 7E 07 starts a body, 7E 08
@@ -85,8 +88,8 @@ void tigo_rx_init(struct tigo_rx *rx);
 void tigo_rx_feed(struct tigo_rx *rx, const uint8_t *data, size_t len,
                   tigo_frame_fn fn, void *ctx);
 uint16_t tigo_crc16(const uint8_t *p, size_t n);
-/* Escape <n> bytes of <in> into <out> (2 * n bytes at most); returns the
- * escaped length. For simulators' and tests' frames, and the fuzz target. */
+/* Escape <n> bytes of <in> into <out> (2 * n bytes at most, no overlap);
+ * returns the escaped length. For tests' frames and the fuzz target. */
 size_t tigo_escape(const uint8_t *in, size_t n, uint8_t *out);
 
 /* A receive response's payload (2.3): the fields bits 0-4 of the status
@@ -172,7 +175,7 @@ bool tigo_parse_node_table(const uint8_t *p, size_t n, uint16_t *start,
 bool tigo_parse_identity(const uint8_t *p, size_t n,
                          uint8_t long_addr[TIGO_LONG_LEN], uint16_t *gw);
 /* The barcode of long address <a> (2.8): "4-A2346FZ". Returns its
- * length. */
+ * length; 0, and "", for an address without Tigo's 04:C0:5B prefix. */
 size_t tigo_barcode(const uint8_t a[TIGO_LONG_LEN],
                     char out[TIGO_BARCODE_MAX]);
 

@@ -15,7 +15,7 @@ set -eu
 
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-fuzz_mbap fuzz_pdu fuzz_cfg fuzz_rtu fuzz_giv fuzz_fe_giv fuzz_http}
+targets=${*:-fuzz_mbap fuzz_pdu fuzz_cfg fuzz_rtu fuzz_giv fuzz_fe_giv fuzz_tigo fuzz_http}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
