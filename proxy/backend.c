@@ -68,7 +68,8 @@
     X(tcp)               \
     X(rtu)               \
     X(rtu_tcp)           \
-    X(givenergy)
+    X(givenergy)         \
+    X(tigo)
 
 #define BACKEND_TYPE_DECLARE(t) extern const struct backend_ops be_##t##_ops;
 #define BACKEND_TYPE_ENTRY(t) &be_##t##_ops,

@@ -89,20 +89,40 @@ write_key(const struct cfg_key *k, void *ctx)
     }
     if (k->def == NULL) {
         ini_add(w, "%s = dev0\n", k->name);
-    } else if (w->all) {
-        ini_add(w, "%s = %s\n", k->name, k->def);
+    } else if (w->all && !(k->kind == CFG_STR && k->def[0] == '\0')) {
+        ini_add(w, "%s = %s\n", k->name, k->def);  /* "" is unset */
     }
 }
 
+/* What a type's check_cfg needs beyond its required keys: one of two
+ * optional ones (tigo: a serial port or a TCP source). */
+static const struct {
+    const char *type, *keys;
+} extra_keys[] = {
+    {"tigo", "device = dev0\n"},
+};
+
 /* Load a file with one backend "b" of type <ops>: its required keys, and
  * with <all> every other key of its table at its default. */
+/* "[backend b]", its type, and the keys a section of it needs. */
+static void
+section_start(struct ini *w, const struct backend_ops *ops)
+{
+    ini_add(w, "[backend b]\ntype = %s\n", ops->type);
+    for (size_t i = 0; i < ARRAY_SIZE(extra_keys); i++) {
+        if (strcmp(extra_keys[i].type, ops->type) == 0) {
+            ini_add(w, "%s", extra_keys[i].keys);
+        }
+    }
+}
+
 static struct cfg *
 load_type(const struct backend_ops *ops, bool all)
 {
     struct ini w = {.all = all};
     struct cfg *cfg;
 
-    ini_add(&w, "[backend b]\ntype = %s\n", ops->type);
+    section_start(&w, ops);
     each_key(ops->keys, write_key, &w);
     ini_add(&w, "[route]\n1 = b\n");
     cfg = cfg_load_string("t.ini", w.text, &errs);
@@ -202,7 +222,7 @@ try_foreign_key(const struct cfg_key *k, void *ctx)
     if (has_key(x->ops, k->name)) {
         return;
     }
-    ini_add(&w, "[backend b]\ntype = %s\n", x->ops->type);
+    section_start(&w, x->ops);
     each_key(x->ops->keys, write_key, &w);
     ini_add(&w, "%s = 1\n[route]\n1 = b\n", k->name);
     cr_assert_null(cfg_load_string("t.ini", w.text, &errs), "%s", w.text);
