@@ -2,7 +2,7 @@
 /*
  * tigo.c -- the "tigo" backend: listens to the RS485 bus between a Tigo
  * TAP and its CCA, and serves what the optimizers report as Modbus input
- * registers (docs/tigo.md; the map in section 5).
+ * registers (docs/tigo.md; the map in 4.4).
  *
  * It never transmits a byte on that bus (4.3, pitfall 8): the serial port
  * is opened read-only (O_RDONLY) and configured with termios, which sends
@@ -589,11 +589,8 @@ tigo_stop(struct backend *be)
 {
     struct tigo_be *t = be->priv;
 
-    if (tigo_cfg(be)->device[0] != '\0') {
-        tigo_port_close(t);
-    } else {
-        tcplink_stop(&t->link);
-    }
+    tigo_port_close(t);
+    tcplink_stop(&t->link);             /* its timer, in either mode */
     uv_timer_stop(&t->save_timer);
     tigo_save_start(t);                 /* the last assignment */
     backend_handle_opened(be);

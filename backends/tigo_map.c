@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tigo_map.c -- the optimizers a Tigo backend hears, and the input
- * registers it serves (docs/tigo.md, section 5).
+ * registers it serves (docs/tigo.md, 4.4).
  *
  * Slots: a node (gateway id, node id) gets the next free slot the first
  * time it is heard. Once its long address is known (a node table page or

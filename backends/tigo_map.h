@@ -2,7 +2,7 @@
 /*
  * tigo_map.h -- what a receive-only Tigo backend knows of the optimizers it
  * hears (their ids, long addresses, last power report) and the Modbus
- * register map it serves from that (docs/tigo.md, section 5): a header at
+ * register map it serves from that (docs/tigo.md, 4.4): a header at
  * 0x0000 and one 16-register block per slot at 0x0100 + 16 x slot. Slots
  * are given in the order nodes are first heard and pinned to the long
  * address once it is known; the assignment is kept in a state file so that
