@@ -239,7 +239,8 @@ backend_new(struct backend_owner *owner, uv_loop_t *loop,
     be->pace_timer.data = be->deadline_timer.data = be;
     be->attempt_timer.data = be->retry_timer.data = be;
     be->pace_check.data = be->pace_idle.data = be;
-    be->open_handles = 6;
+    poller_init(be);
+    be->open_handles = 7;
     if (be->ops->create(be) != 0) {
         blog(LOG_ERROR, be, "cannot create");
         backend_discard(be);
@@ -272,6 +273,7 @@ backend_start(struct backend *be)
          "retries=%u max_inflight=%u queue_depth=%u", be->cfg.type,
          be->cfg.min_spacing_ms, be->cfg.timeout_ms, be->cfg.retries,
          be->cfg.max_inflight, be->cfg.queue_depth);
+    poller_start(be);
     be->ops->start(be);
 }
 
@@ -372,7 +374,10 @@ req_move(struct backend *be, struct req *r, enum req_state to, unsigned how)
     r->state = to;
     switch (to) {
     case REQ_QUEUED: {
-        struct flow *f = sched_flow(&be->sched, r->owner, r->prio);
+        struct flow *f = sched_flow(&be->sched, r->owner,
+                                    r->low    ? SCHED_LOW
+                                    : r->prio ? SCHED_PRIO
+                                              : SCHED_NORMAL);
 
         if (how & MOVE_FRONT) {
             sched_push_front(&be->sched, f, r);
@@ -426,6 +431,210 @@ backend_is_read(const struct backend *be, const struct req *r)
            (be->ops->reads_only != NULL && be->ops->reads_only(r));
 }
 
+/* --- merged reads (merge_reads, merge.c) ------------------------------ */
+
+#define MERGE_CANDIDATES 64
+#define MERGE_RANGES     256
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* May <r>, about to be sent, carry other queued reads? */
+static bool
+merge_wanted(const struct backend *be, const struct req *r)
+{
+    return be->cfg.merge_reads && !be->ops->own_cache &&
+           pdu_is_read(req_fc(r)) && r->pdu_len == 5 && !r->merged &&
+           r->step == 0 && !r->precheck && r->be_unit != 0;
+}
+
+/* The reads queued on <be> that <r> may carry, into <out>: the same unit
+ * and function, and none behind a write of its own client (a read never
+ * goes before a write queued before it). */
+static unsigned
+merge_candidates(struct backend *be, const struct req *r, struct req **out)
+{
+    uint64_t now = uv_now(be->loop);
+    unsigned n = 0;
+
+    for (int ring = 0; ring <= SCHED_LOW; ring++) {
+        struct flow *f;
+
+        TAILQ_FOREACH(f, &be->sched.ring[ring], ring_link) {
+            struct req *c;
+
+            TAILQ_FOREACH(c, &f->queue, q_link) {
+                if (!backend_is_read(be, c)) {
+                    break;      /* a write: what is behind it waits */
+                }
+                if (c == r || c->be_unit != r->be_unit ||
+                    req_fc(c) != req_fc(r) || c->pdu_len != 5 ||
+                    c->precheck || c->step != 0 || c->merged ||
+                    c->deadline_ms <= now) {
+                    continue;
+                }
+                out[n++] = c;
+                if (n == MERGE_CANDIDATES) {
+                    return n;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+/*
+ * QUEUED read <r> is about to be sent: let it carry the queued reads of
+ * its unit and table that lie close to it (merge.c decides), which follow
+ * it from now on as attached requests, each to get its own registers.
+ * r's PDU becomes the covering read; its own range is kept in m_lo, m_n.
+ */
+static void
+merge_queued(struct backend *be, struct req *r)
+{
+    struct req *cand[MERGE_CANDIDATES];
+    bool taken[MERGE_CANDIDATES] = {false};
+    unsigned n = merge_candidates(be, r, cand), k = 0;
+    unsigned scale = req_fc(r) <= MB_FC_READ_DISCRETE ? 16 : 1;
+    uint8_t *q = req_pdu(r);
+    struct merge_plan p;
+    bool more = true;
+
+    if (n == 0) {
+        return;
+    }
+    merge_start(&p, pdu_get16(q + 1), pdu_get16(q + 3),
+                MB_MIN(be->cfg.merge_gap, be->cfg.max_read_registers) * scale,
+                be->cfg.max_read_registers * scale);
+    while (more) {
+        more = false;
+        for (unsigned i = 0; i < n; i++) {
+            const uint8_t *c = req_pdu(cand[i]);
+
+            if (!taken[i] && merge_try(&p, &be->holes, r->be_unit, q[0],
+                                       pdu_get16(c + 1), pdu_get16(c + 3))) {
+                taken[i] = more = true;
+                k++;
+            }
+        }
+    }
+    if (k == 0) {
+        return;
+    }
+    if (r->hashed) {
+        sched_unindex(&be->sched, r);   /* its key changes */
+    }
+    r->merged = true;
+    r->m_lo = pdu_get16(q + 1);
+    r->m_n = pdu_get16(q + 3);
+    put16(q + 1, (uint16_t)p.lo);
+    put16(q + 3, (uint16_t)(p.hi - p.lo));
+    for (unsigned i = 0; i < n; i++) {
+        struct req *c = cand[i], *it;
+
+        if (!taken[i]) {
+            continue;
+        }
+        if (c->hashed) {
+            sched_unindex(&be->sched, c);
+        }
+        TAILQ_FOREACH(it, &c->followers, q_link) {
+            it->lead = r;
+        }
+        TAILQ_CONCAT(&r->followers, &c->followers, q_link);
+        c->lead = r;
+        req_move(be, c, REQ_ATTACHED, 0);
+    }
+    be->st.merged_reads++;
+    be->st.merged_requests += k;
+    rlog(LOG_DEBUG, r, "carries %u more reads: %u+%u", k, (unsigned)p.lo,
+         (unsigned)(p.hi - p.lo));
+}
+
+/* Follower <f> of DONE <lead> gets its answer: its own registers, if the
+ * lead's read was merged, else the lead's answer. */
+static void
+merge_answer(const struct req *lead, struct req *f)
+{
+    const uint8_t *w = req_rsp(lead), *q = req_pdu(f);
+
+    if (!lead->merged || pdu_is_exception(w, lead->rsp_len)) {
+        req_set_response(f, w, lead->rsp_len);
+        return;
+    }
+    f->rsp_len = merge_slice(w, pdu_get16(req_pdu(lead) + 1), req_fc(f),
+                             pdu_get16(q + 1), pdu_get16(q + 3), req_rsp(f));
+}
+
+/* DONE <lead> had carried others: back to its own range and answer. */
+static void
+merge_unwind(struct req *lead)
+{
+    uint8_t *q = req_pdu(lead);
+    uint8_t wide[MB_PDU_MAX];
+
+    if (!lead->merged) {
+        return;
+    }
+    if (!pdu_is_exception(req_rsp(lead), lead->rsp_len)) {
+        memcpy(wide, req_rsp(lead), lead->rsp_len);
+        lead->rsp_len = merge_slice(wide, pdu_get16(q + 1), req_fc(lead),
+                                    lead->m_lo, lead->m_n, req_rsp(lead));
+    }
+    put16(q + 1, lead->m_lo);
+    put16(q + 3, lead->m_n);
+    lead->merged = false;
+}
+
+/*
+ * The merged read of INFLIGHT <r> got an exception: no client may see one
+ * that a neighbour's range caused. The addresses it carried that nobody
+ * asked for become holes (no merge grows over them again), and every read
+ * it carried goes back to the front of its client's queue, to be sent as
+ * asked. Takes ownership.
+ */
+static void
+merge_undo(struct backend *be, struct req *r)
+{
+    uint16_t ranges[MERGE_RANGES][2];
+    uint8_t *q = req_pdu(r);
+    uint32_t lo = pdu_get16(q + 1), hi = lo + pdu_get16(q + 3);
+    unsigned n = 0, learned;
+    struct req *f, *next;
+
+    ranges[n][0] = r->m_lo;
+    ranges[n++][1] = r->m_n;
+    TAILQ_FOREACH(f, &r->followers, q_link) {
+        if (n < MERGE_RANGES) {
+            ranges[n][0] = pdu_get16(req_pdu(f) + 1);
+            ranges[n++][1] = pdu_get16(req_pdu(f) + 3);
+        }
+    }
+    learned = merge_learn(&be->holes, r->be_unit, q[0], lo, hi,
+                          (const uint16_t (*)[2])ranges, n);
+    be->st.holes_learned += learned;
+    be->st.merge_undone++;
+    rlog(LOG_INFO, r, "merged read %u+%u refused (exception 0x%02X): %u "
+         "holes learned, its %u reads go one by one", (unsigned)lo,
+         (unsigned)(hi - lo), req_rsp(r)[1], learned, n);
+    put16(q + 1, r->m_lo);
+    put16(q + 3, r->m_n);
+    r->merged = false;
+    for (f = TAILQ_FIRST(&r->followers); f != NULL; f = next) {
+        next = TAILQ_NEXT(f, q_link);
+        if (f->pdu_len != r->pdu_len ||
+            memcmp(req_pdu(f), q, r->pdu_len) != 0) {
+            req_move(be, f, REQ_QUEUED, MOVE_FRONT);
+        }
+    }
+    r->attempts = 0;
+    req_move(be, r, REQ_QUEUED, MOVE_FRONT);
+}
+
 /* --- completion ------------------------------------------------------- */
 
 /*
@@ -440,11 +649,12 @@ complete_all(struct backend *be, struct req *lead)
 
     while ((f = TAILQ_FIRST(&lead->followers)) != NULL) {
         req_move(be, f, REQ_DONE, 0);
-        req_set_response(f, req_rsp(lead), lead->rsp_len);
+        merge_answer(lead, f);
         f->failed = lead->failed;
         f->local = lead->local;
         req_complete(f);
     }
+    merge_unwind(lead);
     req_complete(lead);
 }
 
@@ -503,6 +713,13 @@ handover(struct backend *be, struct req *l)
     }
     f->attempts = l->attempts;
     f->step = l->step;
+    if (l->merged) {
+        /* it carries the others' ranges now: the merged read is its */
+        f->merged = true;
+        f->m_lo = pdu_get16(req_pdu(f) + 1);
+        f->m_n = pdu_get16(req_pdu(f) + 3);
+        memcpy(req_pdu(f) + 1, req_pdu(l) + 1, 4);
+    }
     if (l->hashed) {
         sched_unindex(&be->sched, l);
         sched_index(&be->sched, f);
@@ -548,6 +765,13 @@ backend_done(struct backend *be, struct req *r)
     }
     /* Answered without the device (from the cache): no pause owed. */
     backend_quiet(be, r->local ? 0 : be->cfg.min_spacing_ms);
+    if (r->merged && pdu_is_exception(req_rsp(r), r->rsp_len)) {
+        be->st.responses++;
+        be->st.device_exceptions++;
+        merge_undo(be, r);
+        backend_kick(be);
+        return;
+    }
     be->st.responses++;
     stats_hist_add(&be->wire_time, uv_now(be->loop) - r->t_sent_ms);
     if (pdu_is_exception(req_rsp(r), r->rsp_len)) {
@@ -738,8 +962,10 @@ try_coalesce(struct backend *be, struct req *r)
     struct req *lead = sched_find_read(&be->sched, r);
 
     /* A read sent before a write that came after it would answer with
-     * what the write replaced: only reads of the same write epoch share. */
-    if (lead == NULL || lead->epoch != be->write_epoch) {
+     * what the write replaced: only reads of the same write epoch share.
+     * A client never waits on one of the backend's own polls. */
+    if (lead == NULL || lead->epoch != be->write_epoch ||
+        (lead->low && !r->low)) {
         return false;
     }
     r->lead = lead;
@@ -816,7 +1042,10 @@ backend_submit(struct backend *be, struct req *r)
             break;
         }
     }
-    if (policy_cacheable(r) && be->cfg.cache_ttl_ms > 0) {
+    if (read && !r->low && pdu_is_read(req_fc(r))) {
+        poller_client_read(be, r);
+    }
+    if (policy_cacheable(r) && be->cfg.cache_ttl_ms > 0 && !r->low) {
         if (policy_cache_answer(be, r, backend_usable_since(be, r))) {
             be->st.cache_hits++;
             rlog(LOG_DEBUG, r, "answered from the cache");
@@ -960,6 +1189,15 @@ backend_kick(struct backend *be)
         }
         if (r->precheck && r->saved == NULL) {
             policy_precheck_swap(r);
+        }
+        if (merge_wanted(be, r)) {
+            merge_queued(be, r);
+        }
+        if (pdu_is_read(req_fc(r)) && r->pdu_len == 5) {
+            unsigned qty = pdu_get16(req_pdu(r) + 3);
+
+            be->st.registers_read += req_fc(r) <= MB_FC_READ_DISCRETE
+                                         ? (qty + 15) / 16 : qty;
         }
         req_move(be, r, REQ_INFLIGHT, 0);
         r->t_sent_ms = uv_now(be->loop);
@@ -1315,6 +1553,7 @@ backend_update(struct backend *be, const struct cfg_backend *cfg,
 {
     be->cfg = *cfg;
     be->request_timeout_ms = request_timeout_ms;
+    poller_update(be);
     backend_kick(be);
 }
 
@@ -1351,6 +1590,7 @@ backend_stop(struct backend *be)
     }
     uv_close((uv_handle_t *)&be->pace_check, timer_closed_cb);
     uv_close((uv_handle_t *)&be->pace_idle, timer_closed_cb);
+    uv_close((uv_handle_t *)&be->poll.timer, timer_closed_cb);
 }
 
 /*

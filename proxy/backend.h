@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include "cache.h"
+#include "merge.h"
+#include "poller.h"
 #include "cfg.h"
 #include "core.h"
 #include "req.h"
@@ -171,6 +173,9 @@ struct backend {
                                             BACKEND_CACHE_CHUNKS at most */
     struct cache        writes;          /* when registers were last
                                             written (min_write_interval_ms) */
+    struct merge_holes  holes;           /* where merged reads were
+                                            refused (merge_reads) */
+    struct poller       poll;            /* its own reads (poll) */
     uint8_t             routed[32];      /* bit per backend unit that a
                                             route leads to (server.c) */
     unsigned            nodes_online;    /* devices the type hears from

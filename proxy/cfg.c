@@ -94,6 +94,10 @@ static const struct cfg_key backend_keys[] = {
      NULL},
     {"cache_ttl_ms", CFG_UINT, BE(cache_ttl_ms), 0, "0", 0, 86400000, NULL,
      NULL},
+    {"merge_reads", CFG_BOOL, BE(merge_reads), 0, "no", 0, 0, NULL, NULL},
+    {"merge_gap", CFG_UINT, BE(merge_gap), 0, "125", 0, 65535, NULL, NULL},
+    {"max_read_registers", CFG_UINT, BE(max_read_registers), 0, "125", 1,
+     125, NULL, NULL},
     {"serve_stale_ms", CFG_UINT, BE(serve_stale_ms), 0, "0", 0, 86400000,
      NULL, NULL},
     {"read_only", CFG_BOOL, BE(read_only), 0, "no", 0, 0, NULL, NULL},
@@ -108,6 +112,10 @@ static const struct cfg_key backend_keys[] = {
     {"queue_depth", CFG_UINT, BE(queue_depth), 0, "64", 1, 100000, NULL,
      NULL},
     {"timeout_override", CFG_OVERRIDES, 0, 0, "", 0, 0, NULL, NULL},
+    {"poll", CFG_POLLS, 0, 0, "", 0, 0, NULL, NULL},
+    {"poll_learn", CFG_BOOL, BE(poll_learn), 0, "no", 0, 0, NULL, NULL},
+    {"poll_idle_s", CFG_UINT, BE(poll_idle_s), 0, "300", 0, 86400, NULL,
+     NULL},
     CFG_KEYS_END
 };
 
@@ -562,6 +570,52 @@ parse_overrides(const char *value, struct cfg_backend *be, char *bad,
     return true;
 }
 
+/* "UNIT:TABLE:START-END@MS, ..." into <be>'s polls; false with <bad> on
+ * error. */
+static bool
+parse_polls(const char *value, struct cfg_backend *be, char *bad,
+            size_t bad_size)
+{
+    static const char *const tables[] = {"coils", "discrete", "holding",
+                                         "input"};
+    char item[CFG_LINE_MAX];
+    const char *p = value;
+
+    be->n_polls = 0;
+    while (next_item(&p, item, sizeof(item), bad, bad_size)) {
+        struct cfg_poll *o = &be->polls[be->n_polls];
+        char *unit = item, *table, *span, *ms, *e;
+        unsigned u, lo, hi;
+
+        table = strchr(unit, ':');
+        span = table != NULL ? strchr(table + 1, ':') : NULL;
+        ms = span != NULL ? strchr(span + 1, '@') : NULL;
+        if (be->n_polls == CFG_MAX_POLLS || ms == NULL) {
+            return false;
+        }
+        *table++ = '\0';
+        *span++ = '\0';
+        *ms++ = '\0';
+        o->fc = 0;
+        for (unsigned i = 0; i < ARRAY_SIZE(tables); i++) {
+            if (strcmp(table, tables[i]) == 0) {
+                o->fc = (uint8_t)(i + 1);
+            }
+        }
+        if (o->fc == 0 || !parse_addr(unit, &e, &u) || *e != '\0' ||
+            u == 0 || u > 255 ||
+            !parse_span(span, &e, &lo, &hi) || *e != '\0' || hi > 65535 ||
+            !parse_uint(ms, 100, 86400000, &o->period_ms)) {
+            return false;
+        }
+        o->unit = (uint8_t)u;
+        o->lo = (uint16_t)lo;
+        o->hi = (uint16_t)hi;
+        be->n_polls++;
+    }
+    return true;
+}
+
 /* The writes the rules judge themselves: allow_functions cannot name them
  * (it would read as a way past deny_write). */
 static bool
@@ -645,6 +699,14 @@ set_key(struct cfg_parse *p, const struct cfg_key *k, void *base,
                       label, k->name, value, k->choices);
         } else {
             *(unsigned *)field = (unsigned)level;
+        }
+        break;
+    case CFG_POLLS:
+        if (!parse_polls(value, base, bad, sizeof(bad))) {
+            cfg_error(p, line, "%s %s: invalid poll \"%s\" (expected "
+                      "UNIT:TABLE:START-END@MS, TABLE coils, discrete, "
+                      "holding or input, MS 100..86400000, comma-separated, "
+                      "at most %d)", label, k->name, bad, CFG_MAX_POLLS);
         }
         break;
     case CFG_OVERRIDES:
@@ -1109,6 +1171,15 @@ check_backend(struct cfg_parse *p, const struct cfg_section *sec,
             cfg_error(p, sec->line, "[%s]: missing key \"%s\" (required for "
                       "type %s)", sec->name, k->name, be->type);
         }
+    }
+    if ((be->n_polls > 0 || be->poll_learn) && be->cache_ttl_ms == 0) {
+        cfg_error(p, sec->line, "[%s] poll, poll_learn: they keep the cache "
+                  "fresh, and cache_ttl_ms is 0 (give it the time a polled "
+                  "value may serve clients)", sec->name);
+    }
+    if (be->merge_reads && ops->own_cache) {
+        cfg_error(p, sec->line, "[%s] merge_reads: type %s reads blocks of "
+                  "its own", sec->name, be->type);
     }
     if (ops->check_cfg != NULL && !ops->check_cfg(be, why, sizeof(why))) {
         cfg_error(p, sec->line, "[%s] %s", sec->name, why);

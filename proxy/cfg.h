@@ -37,6 +37,8 @@
 
 #define CFG_MAX_RANGES 16
 
+#define CFG_MAX_POLLS 32
+
 /* How the value of a key is read (cfg.c converts and checks it). */
 enum cfg_kind {
     CFG_UINT = 1,      /* decimal, min..max */
@@ -49,6 +51,7 @@ enum cfg_kind {
     CFG_ACL,           /* client address ranges */
     CFG_RANGES,        /* register ranges ADDR[-ADDR], comma-separated */
     CFG_OVERRIDES,     /* timeout_override */
+    CFG_POLLS,         /* poll: UNIT:TABLE:START-END@MS, comma-separated */
     CFG_FUNCTIONS,     /* function codes N[-M], comma-separated */
     CFG_GROUP,         /* not a key: the keys of <group>, whose struct is
                           at <off> (tcplink's host, port, ...) */
@@ -99,6 +102,14 @@ struct cfg_key {
 /* A register range, inclusive (deny_write). */
 struct cfg_range {
     unsigned lo, hi;
+};
+
+/* poll: the backend reads registers lo..hi (inclusive) of table fc (1-4)
+ * of unit every period_ms by itself. */
+struct cfg_poll {
+    uint8_t  unit, fc;
+    uint16_t lo, hi;
+    unsigned period_ms;
 };
 
 /* timeout_override: requests touching registers lo..hi wait timeout_ms. */
@@ -182,6 +193,14 @@ struct cfg_backend {
     unsigned retry_delay_ms;       /* pause before a retry, if longer */
     unsigned cache_ttl_ms;         /* reads answered from younger values */
     unsigned serve_stale_ms;       /* older values, when the device fails */
+    bool     merge_reads;          /* one device read for nearby reads */
+    unsigned merge_gap;            /* registers between merged ranges */
+    unsigned max_read_registers;   /* registers one device read carries
+                                      (x 16 bits for FC 1, 2) */
+    struct cfg_poll polls[CFG_MAX_POLLS]; /* read by the backend itself */
+    unsigned n_polls;
+    bool     poll_learn;           /* poll what clients read, as often */
+    unsigned poll_idle_s;          /* stop a poll nobody read this long */
     /* write safety */
     bool     read_only;            /* every write gets 0x01 */
     struct cfg_range deny_write[CFG_MAX_RANGES]; /* writes there get 0x02 */

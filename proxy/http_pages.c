@@ -289,6 +289,7 @@ http_backend_card(struct http_buf *b, const struct backend *be, uint64_t now)
     if (be->ops->status_html != NULL) {
         be->ops->status_html(be, b);    /* where its device is */
     }
+    poller_status_html(be, b);          /* its own reads, if any */
     if (be->up) {
         http_buf_puts(b, "<span class=\"since\">for ");
         http_fmt_span(b, now - MB_MIN(now, be->up_since_ms));

@@ -14,6 +14,8 @@
  *              otherwise -> its client's flow of the sched   [QUEUED   owner: core]
  *              deadline passes while queued/attached -> 0x0B
  *         -> backend_kick(): inflight < max_inflight and spacing over
+ *              merge_reads: nearby queued reads of its unit ride on it
+ *                               [QUEUED -> ATTACHED], each answered its part
  *         -> ops->transmit()                                 [INFLIGHT owner: backend]
  *              attempt fails -> read with retries left: back to the front of
  *                               its flow [QUEUED]; otherwise 0x0B
@@ -99,7 +101,9 @@ req_transition_ok(enum req_state from, enum req_state to)
     case REQ_QUEUED:
         return from == REQ_NEW || from == REQ_INFLIGHT || from == REQ_ATTACHED;
     case REQ_ATTACHED:
-        return from == REQ_NEW;
+        /* a read joins one on the wire, or a merged read takes it
+         * from the queue (merge_reads) */
+        return from == REQ_NEW || from == REQ_QUEUED;
     case REQ_INFLIGHT:
         return from == REQ_QUEUED;
     case REQ_DONE:

@@ -78,11 +78,17 @@ struct req {
     uint32_t         epoch;      /* backend write_epoch when submitted */
     bool             read_only;  /* its client is in read_only_clients */
     bool             prio;       /* its client is in priority_clients */
+    bool             low;        /* the backend's own poll: goes last,
+                                    never answered from the cache */
     bool             precheck;   /* write_if_changed: read first */
     bool             local;      /* answered without the device */
     bool             failed;     /* answered with the proxy's own
                                     exception (req_fail), not the
                                     device's */
+    bool             merged;     /* its PDU is a merged read's, covering
+                                    its followers' ranges (merge.c); its
+                                    own range is m_lo, m_n */
+    uint16_t         m_lo, m_n;
     bool             refused;    /* failed by the write rules (policy.c):
                                     a front end that answers no other
                                     failure may say so */

@@ -9,7 +9,9 @@
  * 50 pipelined requests thus gets one turn per round like a client with
  * one.
  * Clients in priority_clients have a ring of their own that goes first,
- * SCHED_PRIO_BURST turns at most while others wait.
+ * SCHED_PRIO_BURST turns at most while others wait. The backend's own
+ * polls (poll, poll_learn) have a ring that goes last: only when no client
+ * has a request queued.
  * A retried read goes back to the front of its flow, and that flow to the
  * front of the ring: it already waited its turn.
  *
@@ -47,6 +49,7 @@ sched_init(struct sched *s, unsigned queue_depth)
     s->mask = n - 1;
     TAILQ_INIT(&s->ring[0]);
     TAILQ_INIT(&s->ring[1]);
+    TAILQ_INIT(&s->ring[2]);
     s->queued = 0;
     s->prio_streak = 0;
     for (size_t i = 0; i <= s->mask; i++) {
@@ -131,11 +134,11 @@ flow_find(const struct sched *s, const void *owner)
 
 /*
  * The flow of <owner> (an opaque key: its address) on <s>, created on
- * first use, of a priority client if <prio> (fixed when created). Never
- * NULL.
+ * first use, in ring <prio> (SCHED_NORMAL, SCHED_PRIO, SCHED_LOW; fixed
+ * when created). Never NULL.
  */
 struct flow *
-sched_flow(struct sched *s, const void *owner, bool prio)
+sched_flow(struct sched *s, const void *owner, unsigned prio)
 {
     struct flow *f = flow_find(s, owner);
 
@@ -226,10 +229,11 @@ flow_take(struct sched *s, struct flow *f, struct req *r)
 struct req *
 sched_next(struct sched *s)
 {
-    bool others = !TAILQ_EMPTY(&s->ring[0]);
-    bool prio = !TAILQ_EMPTY(&s->ring[1]) &&
+    bool others = !TAILQ_EMPTY(&s->ring[SCHED_NORMAL]);
+    bool prio = !TAILQ_EMPTY(&s->ring[SCHED_PRIO]) &&
                 (!others || s->prio_streak < SCHED_PRIO_BURST);
-    struct flow *f = TAILQ_FIRST(&s->ring[prio]);
+    unsigned ring = prio ? SCHED_PRIO : others ? SCHED_NORMAL : SCHED_LOW;
+    struct flow *f = TAILQ_FIRST(&s->ring[ring]);
 
     if (f == NULL) {
         return NULL;

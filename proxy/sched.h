@@ -28,17 +28,24 @@ struct flow {
     SLIST_ENTRY(flow) h_link;     /* sched->flows, by owner */
     const void       *owner;      /* the key; never dereferenced */
     unsigned          n;          /* requests in queue */
-    bool              prio;       /* a priority client's (priority_clients) */
+    unsigned          prio;       /* its ring: SCHED_NORMAL, SCHED_PRIO (a
+                                     priority client's), SCHED_LOW (the
+                                     backend's own polls) */
 };
 
 /* Priority flows get this many turns in a row while others wait, then one
  * turn goes to the others: priority, but no starvation. */
 #define SCHED_PRIO_BURST 4
 
+/* The rings: a low flow gets a turn only when no other flow has work. */
+#define SCHED_NORMAL 0
+#define SCHED_PRIO   1
+#define SCHED_LOW    2
+
 /* One backend's queue. */
 struct sched {
-    struct flow_list   ring[2];          /* flows with work, next first:
-                                            [0] normal, [1] priority */
+    struct flow_list   ring[3];          /* flows with work, next first:
+                                            by SCHED_NORMAL, _PRIO, _LOW */
     unsigned           queued;           /* requests in all flows */
     unsigned           prio_streak;      /* priority turns in a row */
     struct req_list   *buckets;          /* read leads by key */
@@ -50,7 +57,7 @@ struct sched {
 
 void sched_init(struct sched *s, unsigned queue_depth);
 void sched_close(struct sched *s);
-struct flow *sched_flow(struct sched *s, const void *owner, bool prio);
+struct flow *sched_flow(struct sched *s, const void *owner, unsigned prio);
 void sched_drop_owner(struct sched *s, const void *owner);
 void sched_enqueue(struct sched *s, struct flow *f, struct req *r);
 void sched_push_front(struct sched *s, struct flow *f, struct req *r);

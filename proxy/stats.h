@@ -56,7 +56,14 @@
     ACTION(connect_failures, "connection attempts that failed")              \
     ACTION(disconnects, "connections lost")                                  \
     ACTION(link_overflows, "links dropped: the device left a few KiB unread") \
-    ACTION(unsent_resets, "links reset at a timeout with bytes still unsent")
+    ACTION(unsent_resets, "links reset at a timeout with bytes still unsent") \
+    ACTION(merged_reads, "device reads that carried several client reads")  \
+    ACTION(merged_requests, "client reads carried by another's device read") \
+    ACTION(registers_read, "registers (and bits / 16) device reads asked "  \
+                           "for")                                            \
+    ACTION(holes_learned, "address ranges a merged read was refused for")   \
+    ACTION(merge_undone, "merged reads refused, sent again one by one")   \
+    ACTION(polls, "reads the backend sent by itself (poll, poll_learn)")
 
 #define STATS_FIELD(name, desc) uint64_t name;
 

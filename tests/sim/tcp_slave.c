@@ -61,6 +61,7 @@ struct opts {
     int port;
     bool served[MAX_UNIT + 1];
     long map_size;
+    long hole_lo, hole_hi;    /* --hole: undefined registers, or -1 */
     long delay_ms;
     long min_gap_ms;
     long drop_every;
@@ -93,6 +94,7 @@ struct stats {
                                  peer still held when we resumed */
     uint64_t backlog_done;    /* resumed connections whose backlog is read */
     uint64_t duplicates;      /* answers sent a second time */
+    uint64_t hole_refused;    /* reads refused with 0x02 (--hole) */
 };
 
 struct client {
@@ -202,6 +204,7 @@ usage(FILE *f)
           "       [--log FILE] [--stats FILE] [--wrong-tid] [--drop-every N]\n"
           "       [--close-after N] [--unknown-unit-exception]\n"
           "       [--stall-after N] [--rcvbuf BYTES] [--duplicate-ms N]\n"
+          "       [--hole A-B]\n"
           "See tests/sim/README.md.\n", f);
 }
 
@@ -229,6 +232,18 @@ apply_opt(struct opts *o, int c, const char *arg)
         return sim_parse_long(arg, 1, 1 << 24, &o->rcvbuf);
     case 'U':
         return sim_parse_long(arg, 0, 3600000, &o->duplicate_ms);
+    case 'H': {
+        char *dash = strchr(arg, '-');
+        char lo[16];
+
+        if (dash == NULL || (size_t)(dash - arg) >= sizeof(lo)) {
+            return false;
+        }
+        memcpy(lo, arg, (size_t)(dash - arg));
+        lo[dash - arg] = '\0';
+        return sim_parse_long(lo, 0, 65535, &o->hole_lo) &&
+               sim_parse_long(dash + 1, o->hole_lo, 65535, &o->hole_hi);
+    }
     case 'L':
         o->log_path = arg;
         return true;
@@ -255,6 +270,7 @@ parse_args(struct opts *o, int argc, char **argv)
         { "stall-after", required_argument, NULL, 'S' },
         { "rcvbuf", required_argument, NULL, 'R' },
         { "duplicate-ms", required_argument, NULL, 'U' },
+        { "hole", required_argument, NULL, 'H' },
         { "log", required_argument, NULL, 'L' },
         { "stats", required_argument, NULL, 's' },
         { "single-client", no_argument, &o->single_client, 1 },
@@ -269,6 +285,7 @@ parse_args(struct opts *o, int argc, char **argv)
     o->served[1] = true;
     o->map_size = 65536;
     o->duplicate_ms = -1;
+    o->hole_lo = o->hole_hi = -1;
     while ((c = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
         if (c == 'h' || c == '?') {
             return c == 'h' ? 1 : -1;
@@ -436,12 +453,13 @@ stats_write(struct sim *s)
             "\nmin_gap_us %" PRId64 "\nconnections %" PRIu64 "\nrefused %" PRIu64
             "\nclosed_on_demand %" PRIu64 "\nmax_clients_seen %d\nstalled %"
             PRIu64 "\nbacklog_bytes %" PRIu64 "\nlate_requests %" PRIu64
-            "\nbacklog_done %" PRIu64 "\nduplicates %" PRIu64 "\n",
+            "\nbacklog_done %" PRIu64 "\nduplicates %" PRIu64
+            "\nhole_refused %" PRIu64 "\n",
             st->requests, st->replies, st->dropped, st->broadcasts,
             st->unknown_unit, st->early, st->min_gap_us, st->connections,
             st->refused, st->closed_on_demand, st->max_clients_seen,
             st->stalled, st->backlog_bytes, st->late_requests,
-            st->backlog_done, st->duplicates);
+            st->backlog_done, st->duplicates, st->hole_refused);
     if (fclose(f) != 0 || rename(s->stats_tmp, s->o.stats_path) != 0) {
         sim_note("%s: %s", s->o.stats_path, strerror(errno));
     }
@@ -671,6 +689,17 @@ send_reply(struct sim *s, uint8_t *req, int len, enum action act)
     }
     exc = act == ACT_UNKNOWN ? MODBUS_EXCEPTION_GATEWAY_TARGET
                              : quick_exception(req + MBAP_HDR);
+    if (exc == 0 && s->o.hole_lo >= 0 && req[MBAP_HDR] >= 1 &&
+        req[MBAP_HDR] <= 4) {
+        /* a device with undefined registers refuses any read that touches
+         * one (--hole) */
+        long a = get16(req + MBAP_HDR + 1), n = get16(req + MBAP_HDR + 3);
+
+        if (a <= s->o.hole_hi && a + n > s->o.hole_lo) {
+            s->st.hole_refused++;
+            exc = MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS;
+        }
+    }
     if (exc != 0) {
         return modbus_reply_exception(s->ctx, req, (unsigned)exc);
     }

@@ -821,6 +821,17 @@ static const struct err_case err_cases[] = {
      "[backend sigen] max_inflight: invalid value \"2\" (expected 1..1)"},
     {"check_tid on rtu", RTU_BACKEND "check_tid = no\n" TAIL_ROUTE, 4,
      "check_tid: not a key of type rtu"},
+    {"poll without a table", HEAD_BACKEND "cache_ttl_ms = 1000\n"
+     "poll = 1:0-9@1000\n" TAIL_ROUTE, 5, "[backend sigen] poll: invalid "
+     "poll \"1:0-9@1000\""},
+    {"poll of unit 0", HEAD_BACKEND "cache_ttl_ms = 1000\n"
+     "poll = 0:holding:0-9@1000\n" TAIL_ROUTE, 5, "invalid poll"},
+    {"poll too often", HEAD_BACKEND "cache_ttl_ms = 1000\n"
+     "poll = 1:input:0-9@50\n" TAIL_ROUTE, 5, "invalid poll"},
+    {"poll without the cache", HEAD_BACKEND "poll = 1:holding:0-9@1000\n"
+     TAIL_ROUTE, 1, "poll, poll_learn: they keep the cache fresh"},
+    {"max_read_registers 126", HEAD_BACKEND "max_read_registers = 126\n"
+     TAIL_ROUTE, 4, "max_read_registers: invalid value \"126\""},
     {"override without ms", HEAD_BACKEND "timeout_override = 0x3002\n"
      TAIL_ROUTE, 4, "[backend sigen] timeout_override: invalid range "
      "\"0x3002\""},
@@ -1568,6 +1579,34 @@ static const struct err_case listener_err_cases[] = {
      "host = 10.0.0.9\n", 7, "[listener a] heartbeat_s: invalid value "
      "\"86401\" (expected 0..86400)"},
 };
+
+/* Merged reads and polls: their keys and defaults. */
+Test(cfg_valid, merge_and_poll)
+{
+    struct cfg *cfg = load_ok("[server]\nlisten = 127.0.0.1:502\n"
+                              "[backend b]\ntype = tcp\nhost = 10.0.0.2\n"
+                              "merge_reads = yes\nmerge_gap = 10\n"
+                              "cache_ttl_ms = 2000\npoll = 1:holding:0-99@1000,"
+                              " 0x11:coils:5@500\npoll_learn = yes\n"
+                              "[backend c]\ntype = tcp\nhost = 10.0.0.3\n"
+                              "[route]\n1 = b\n2 = c\n");
+    const struct cfg_backend *b = &cfg->backends[0], *c = &cfg->backends[1];
+
+    cr_assert(b->merge_reads);
+    cr_assert_eq(b->merge_gap, 10);
+    cr_assert_eq(b->max_read_registers, 125);
+    cr_assert_eq(b->n_polls, 2);
+    cr_assert(b->polls[0].unit == 1 && b->polls[0].fc == 3 &&
+              b->polls[0].lo == 0 && b->polls[0].hi == 99 &&
+              b->polls[0].period_ms == 1000);
+    cr_assert(b->polls[1].unit == 0x11 && b->polls[1].fc == 1 &&
+              b->polls[1].lo == 5 && b->polls[1].hi == 5);
+    cr_assert(b->poll_learn);
+    cr_assert_eq(b->poll_idle_s, 300);
+    cr_assert_not(c->merge_reads, "off by default");
+    cr_assert_eq(c->n_polls, 0);
+    cfg_free(cfg);
+}
 
 /* A givenergy listener names its backend; its keys have defaults; routes
  * are not needed when a listener names the backend. */
