@@ -37,7 +37,10 @@ usage(FILE *f)
         "                         (a poller; 0..%u, default 0 = at once)\n"
         "  --addr-span S          distinct mode: every read lies in [0, S),"
         " S >= count\n"
-        "                         (default 65536)\n",
+        "                         (default 65536)\n"
+        "  --ranges N --stride S  each client reads N ranges S registers"
+        " apart in turn\n"
+        "                         (scattered polling of one device)\n",
         CLIENTS_MAX, PIPELINE_MAX, COUNT_MAX, TICK_MS, INTERVAL_MAX_MS);
 }
 
@@ -121,6 +124,8 @@ static const struct option long_opts[] = {
     { "connect-rate", required_argument, NULL, 'r' },
     { "interval-ms", required_argument, NULL, 'I' },
     { "addr-span", required_argument, NULL, 'S' },
+    { "ranges", required_argument, NULL, 'R' },
+    { "stride", required_argument, NULL, 'T' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -169,6 +174,12 @@ parse_one(struct opts *o, int opt, const char *arg, bool *have_target)
         break;
     case 'S':
         o->addr_span = parse_uint("addr-span", arg, 1, 65536);
+        break;
+    case 'R':
+        o->ranges = parse_uint("ranges", arg, 1, 4096);
+        break;
+    case 'T':
+        o->stride = parse_uint("stride", arg, 1, 65536);
         break;
     case 'h':
         usage(stdout);

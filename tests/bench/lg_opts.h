@@ -21,6 +21,9 @@ struct opts {
     uint32_t pipeline;
     uint32_t interval_ms;    /* 0: the next request at once */
     uint32_t addr_span;      /* distinct reads lie in [0, span) */
+    uint32_t ranges;         /* each client cycles through this many reads
+                                <stride> apart; 0: fixed block */
+    uint32_t stride;
     double   duration_s;
     bool     duration_set;
     double   warmup_s;

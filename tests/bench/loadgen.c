@@ -93,6 +93,7 @@ struct conn {
     uint8_t       *wbuf;     /* bytes owned by the pending uv_write */
     uint64_t       retry_due;
     uint32_t       idx;
+    uint32_t       seq;          /* --ranges: requests made so far */
     uint32_t       retry_next;
     uint32_t       outstanding;
     uint32_t       slen;
@@ -169,12 +170,17 @@ static void conn_flush(struct conn *c);
  * wraps the address space), so a proxy cannot coalesce any two. With
  * --pipeline 1 this is (client * count) % (65536 - count). */
 static uint16_t
-request_addr(const struct conn *c, uint32_t slot)
+request_addr(struct conn *c, uint32_t slot)
 {
     uint64_t block;
 
     if (g.o.same_addr) {
         return 0;
+    }
+    if (g.o.ranges != 0) {      /* the next of its ranges, from its own */
+        uint32_t stride = g.o.stride != 0 ? g.o.stride : g.o.count;
+
+        return (uint16_t)(((c->idx * 7u + c->seq++) % g.o.ranges) * stride);
     }
     block = (uint64_t)c->idx * g.o.pipeline + slot % g.o.pipeline;
     if (g.o.addr_span != 0) {
