@@ -23,64 +23,29 @@
 
 TestSuite(giv_client, .fini = h_cleanup, .timeout = 60);
 
-/* A giv_client run. */
-struct client {
-    struct proc p;
-    char stats[512];           /* its --stats file, key=value lines */
-};
-
-/* Start giv_client against <port> with <args> (space-separated). */
+/* A giv_client run: the harness starts it and reads its stats. */
 static void
-client_start(struct client *c, int port, const char *args)
+client_start(struct h_giv_client *c, int port, const char *args)
 {
-    static int seq;
-    char buf[1024], *argv[48];
-    int n = 0;
-
-    snprintf(c->stats, sizeof(c->stats), "%s/client-%d.stats", h_dir(),
-             seq++);
-    snprintf(buf, sizeof(buf), "--port %d --stats %s %s", port, c->stats,
-             args);
-    argv[n++] = SIM_GIV_CLIENT;
-    for (char *t = strtok(buf, " "); t != NULL && n < 47;
-         t = strtok(NULL, " ")) {
-        argv[n++] = t;
-    }
-    argv[n] = NULL;
-    cr_assert_eq(h_proc_start(&c->p, "giv_client", argv), 0);
+    cr_assert_eq(h_giv_client_start(c, port, args, false), 0,
+                 "giv_client did not start");
 }
 
-/* Its exit status once it has ended by itself (signal 0 only waits). */
 static int
-client_wait(struct client *c)
+client_wait(struct h_giv_client *c)
 {
     return h_proc_stop(&c->p, 0, 20000);
 }
 
-/* The value of <key> in <c>'s stats file, or -1. */
 static long
-kv(const struct client *c, const char *key)
+kv(const struct h_giv_client *c, const char *key)
 {
-    char line[256];
-    size_t n = strlen(key);
-    FILE *f = fopen(c->stats, "r");
-    long v = -1;
-
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, n) == 0 && line[n] == '=') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return v;
+    return h_kv(c->stats, key);
 }
 
 /* What every client of a healthy dongle must see. */
 static void
-assert_clean(const struct client *c, const char *who)
+assert_clean(const struct h_giv_client *c, const char *who)
 {
     static const char *const zero[] = {
         "timeouts", "errors", "bad_crc", "skipped", "mismatches",
@@ -104,7 +69,7 @@ assert_clean(const struct client *c, const char *who)
 Test(giv_client, two_clients_against_the_dongle)
 {
     struct sim s;
-    struct client a, b;
+    struct h_giv_client a, b;
 
     cr_assert_eq(h_sim_start_bin(&s, SIM_GIV, 0, DONGLE), 0);
     client_start(&a, s.port, CLIENT " --write 11:20:77 --read-back");
@@ -129,7 +94,7 @@ Test(giv_client, two_clients_against_the_dongle)
 Test(giv_client, a_client_that_vanishes_resets_the_connection)
 {
     struct sim s;
-    struct client c;
+    struct h_giv_client c;
 
     cr_assert_eq(h_sim_start_bin(&s, SIM_GIV, 0, "--delay-ms 500"), 0);
     client_start(&c, s.port, "--vanish-after 2 --gap-ms 0");

@@ -49,64 +49,29 @@
 
 TestSuite(giv_listener, .fini = h_cleanup, .timeout = 120);
 
-/* A giv_client run. */
-struct client {
-    struct proc p;
-    char stats[512];           /* its --stats file, key=value lines */
-};
-
+/* A giv_client run: the harness starts it and reads its stats. */
 static void
-client_start(struct client *c, int port, const char *args)
+client_start(struct h_giv_client *c, int port, const char *args)
 {
-    static int seq;
-    char buf[1024], *argv[48];
-    int n = 0;
-
-    snprintf(c->stats, sizeof(c->stats), "%s/gclient-%d.stats", h_dir(),
-             seq++);
-    snprintf(buf, sizeof(buf), "--port %d --stats %s %s", port, c->stats,
-             args);
-    argv[n++] = SIM_GIV_CLIENT;
-    for (char *t = strtok(buf, " "); t != NULL && n < 47;
-         t = strtok(NULL, " ")) {
-        argv[n++] = t;
-    }
-    argv[n] = NULL;
-    cr_assert_eq(h_proc_start(&c->p, "giv_client", argv), 0);
-    cr_assert(h_wait_file(c->p.out, "CONNECTED", 5000, NULL, 0),
-              "giv_client did not connect");
+    cr_assert_eq(h_giv_client_start(c, port, args, true), 0,
+                 "giv_client did not start");
 }
 
 static int
-client_wait(struct client *c)
+client_wait(struct h_giv_client *c)
 {
     return h_proc_stop(&c->p, 0, 60000);
 }
 
-/* The value of <key> in <c>'s stats file, or -1. */
 static long
-kv(const struct client *c, const char *key)
+kv(const struct h_giv_client *c, const char *key)
 {
-    char line[256];
-    size_t n = strlen(key);
-    FILE *f = fopen(c->stats, "r");
-    long v = -1;
-
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, key, n) == 0 && line[n] == '=') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    return v;
+    return h_kv(c->stats, key);
 }
 
 /* Nothing wrong in what <c> received, everything it asked answered. */
 static void
-assert_clean(const struct client *c, const char *who)
+assert_clean(const struct h_giv_client *c, const char *who)
 {
     static const char *const zero[] = {
         "timeouts", "errors", "bad_crc", "skipped", "mismatches",
@@ -249,7 +214,7 @@ mreader_run(void *arg)
 Test(giv_listener, three_givenergy_and_five_modbus_clients_share_one_dongle)
 {
     struct setup t;
-    struct client g[3];
+    struct h_giv_client g[3];
     pthread_t th[5];
     struct mreader r[5];
     struct logged v[2000];
@@ -305,7 +270,7 @@ Test(giv_listener, three_givenergy_and_five_modbus_clients_share_one_dongle)
 Test(giv_listener, an_absent_device_gets_silence)
 {
     struct setup t;
-    struct client c;
+    struct h_giv_client c;
     uint64_t t0;
 
     setup(&t, "", "", "timeout_ms = 800\n", "");
@@ -334,7 +299,7 @@ Test(giv_listener, an_absent_device_gets_silence)
 Test(giv_listener, a_write_reaches_the_dongle_once_and_every_client_sees_it)
 {
     struct setup t;
-    struct client a, b;
+    struct h_giv_client a, b;
     uint16_t val;
     int fd;
 
@@ -365,7 +330,7 @@ Test(giv_listener, a_write_reaches_the_dongle_once_and_every_client_sees_it)
 Test(giv_listener, a_write_the_rules_refuse_gets_the_dongles_error_frame)
 {
     struct setup t;
-    struct client c;
+    struct h_giv_client c;
 
     setup(&t, "--plain-image", "", "deny_write = 20\n", "");
     client_start(&c, t.gport, CLIENT " --plain-image --rounds 2 "
@@ -383,7 +348,7 @@ Test(giv_listener, a_write_the_rules_refuse_gets_the_dongles_error_frame)
 Test(giv_listener, a_client_that_vanishes_leaves_nothing_behind)
 {
     struct setup t;
-    struct client gone, c;
+    struct h_giv_client gone, c;
     char why[160];
 
     setup(&t, "--plain-image --delay-ms 400", "", "", "");
@@ -407,7 +372,7 @@ Test(giv_listener, a_client_that_vanishes_leaves_nothing_behind)
 Test(giv_listener, bytes_that_are_no_frame_close_that_connection_only)
 {
     struct setup t;
-    struct client c;
+    struct h_giv_client c;
     int fd;
     static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
 

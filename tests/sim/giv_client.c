@@ -163,45 +163,11 @@ static const uint8_t marker[4] = { 0x59, 0x59, 0x00, 0x01 };
 /*
  * The big-endian 16-bit value at <p> (giv_image.c uses it too).
  */
-uint16_t
-get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static void
 put16(uint8_t *p, unsigned v)
 {
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
-}
-
-/* CRC-16/Modbus (poly 0xA001 reflected, init 0xFFFF, no final XOR) of an
- * <n>-byte frame's bytes from the device address up to the check (2). */
-static uint16_t
-crc16(const uint8_t *f, size_t n)
-{
-    uint16_t crc = 0xFFFF;
-
-    for (size_t i = HDR_LEN; i + 2 < n; i++) {
-        crc ^= f[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : crc >> 1;
-        }
-    }
-    return crc;
-}
-
-/*
- * True if the last two bytes of <n>-byte frame <f> are its CRC, low byte
- * first (2). giv_image.c checks its captures with it.
- */
-bool
-crc_ok(const uint8_t *f, size_t n)
-{
-    uint16_t crc = crc16(f, n);
-
-    return n >= MIN_FRAME && f[n - 2] == (crc & 0xFF) && f[n - 1] == crc >> 8;
 }
 
 static void
@@ -555,7 +521,7 @@ request_build(const struct cli *c, uint8_t *f, const struct shape *q)
     f[27] = q->fc;
     put16(f + 28, q->base);
     put16(f + 30, q->count);
-    crc = crc16(f, REQ_LEN);
+    crc = giv_sim_crc(f, REQ_LEN);
     f[32] = (uint8_t)crc;
     f[33] = (uint8_t)(crc >> 8);
 }

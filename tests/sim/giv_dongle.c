@@ -166,42 +166,11 @@ static volatile sig_atomic_t g_kick;
 /*
  * The big-endian 16-bit value at <p>.
  */
-uint16_t
-get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static void
 put16(uint8_t *p, size_t v)
 {
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
-}
-
-/* CRC-16/Modbus (poly 0xA001 reflected, init 0xFFFF) of the bytes from
- * the device address to the check, of an <n>-byte frame (2). */
-static uint16_t
-crc16(const uint8_t *f, size_t n)
-{
-    uint16_t crc = 0xFFFF;
-
-    for (size_t i = HDR_LEN; i + 2 < n; i++) {
-        crc ^= f[i];
-        for (int bit = 0; bit < 8; bit++) {
-            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : crc >> 1;
-        }
-    }
-    return crc;
-}
-
-/* The check is sent low byte first. */
-bool
-crc_ok(const uint8_t *f, size_t n)
-{
-    uint16_t crc = crc16(f, n);
-
-    return f[n - 2] == (crc & 0xFF) && f[n - 1] == crc >> 8;
 }
 
 /* splitmix64 for the percentages: same --seed and traffic, same faults. */
@@ -437,7 +406,7 @@ answer_build(const struct sim *s, uint8_t *f, const struct job *j, uint8_t fc,
     for (unsigned i = 0; i < nvals; i++) {
         put16(f + 42 + 2 * i, vals[i]);
     }
-    crc = crc16(f, n);
+    crc = giv_sim_crc(f, n);
     f[n - 2] = (uint8_t)crc;
     f[n - 1] = (uint8_t)(crc >> 8);
     return n;

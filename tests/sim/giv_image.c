@@ -143,7 +143,7 @@ hex_decode(const char *h, uint8_t *out, size_t max)
 static bool
 capture_load(struct gimg *im, const struct capture *c)
 {
-    uint8_t f[FRAME_MAX];
+    uint8_t f[FRAME_MAX] = {0};
     size_t n = hex_decode(c->hex, f, sizeof(f));
     unsigned base = get16(f + 38), cnt = get16(f + 40);
     int sp = fc_space(f[27]);
@@ -195,3 +195,44 @@ gimg_init(struct gimg *im, bool plain)
     return true;
 }
 
+
+/*
+ * The big-endian 16-bit value at <p>.
+ */
+uint16_t
+get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/*
+ * CRC-16/Modbus (poly 0xA001 reflected, init 0xFFFF, no final XOR) of an
+ * <n>-byte dongle frame's bytes from the device address (offset 26) up to
+ * its check (docs/givenergy.md 2). Shared by the simulators; never the
+ * proxy's codec.
+ */
+uint16_t
+giv_sim_crc(const uint8_t *f, size_t n)
+{
+    uint16_t crc = 0xFFFF;
+
+    for (size_t i = 26; i + 2 < n; i++) {
+        crc ^= f[i];
+        for (int bit = 0; bit < 8; bit++) {
+            crc = (crc & 1) ? (uint16_t)((crc >> 1) ^ 0xA001) : crc >> 1;
+        }
+    }
+    return crc;
+}
+
+/*
+ * True if <n>-byte frame <f> (28 bytes at least: the header, device and
+ * function) ends with its CRC, low byte first.
+ */
+bool
+crc_ok(const uint8_t *f, size_t n)
+{
+    uint16_t crc = giv_sim_crc(f, n);
+
+    return n >= 30 && f[n - 2] == (crc & 0xFF) && f[n - 1] == crc >> 8;
+}

@@ -42,6 +42,7 @@ const struct devdef *dev_find(uint8_t addr);
 int fc_space(uint8_t fc);
 size_t hex_decode(const char *h, uint8_t *out, size_t max);
 uint16_t get16(const uint8_t *p);
+uint16_t giv_sim_crc(const uint8_t *f, size_t n);
 bool crc_ok(const uint8_t *f, size_t n);
 
 #endif /* MUX_GIV_IMAGE_H */

@@ -141,6 +141,17 @@ int h_write_file(const char *path, const char *text);
 long h_proc_kb(pid_t pid, const char *key);
 int h_sim_count_fc(const char *log, int fc);
 int h_mux_http_port(const struct mux *m, int timeout_ms);
+
+/* A GivEnergy client simulator run (tests/sim/giv_client) and its --stats
+ * file, key=value lines. */
+struct h_giv_client {
+    struct proc p;
+    char        stats[512];
+};
+
+int h_giv_client_start(struct h_giv_client *c, int port, const char *args,
+                       bool wait_connected);
+long h_kv(const char *path, const char *key);
 int h_serial_server(struct proc *p, const char *link);
 void h_asan_small_quarantine(void);
 

@@ -610,3 +610,59 @@ h_poller_stop(struct h_poller *p)
     pthread_join(p->th, NULL);
     return p->failed;
 }
+
+/*
+ * Start giv_client against 127.0.0.1:<port> with <args> (space-separated)
+ * and its stats file in c->stats; with <wait_connected>, until it says
+ * CONNECTED. Returns 0 or -1.
+ */
+int
+h_giv_client_start(struct h_giv_client *c, int port, const char *args,
+                   bool wait_connected)
+{
+    static int seq;
+    char buf[1024], *argv[48];
+    int n = 0;
+
+    snprintf(c->stats, sizeof(c->stats), "%s/giv-client-%d.stats", h_dir(),
+             seq++);
+    snprintf(buf, sizeof(buf), "--port %d --stats %s %s", port, c->stats,
+             args);
+    argv[n++] = SIM_GIV_CLIENT;
+    for (char *t = strtok(buf, " "); t != NULL && n < 47;
+         t = strtok(NULL, " ")) {
+        argv[n++] = t;
+    }
+    argv[n] = NULL;
+    if (h_proc_start(&c->p, "giv_client", argv) != 0) {
+        return -1;
+    }
+    if (wait_connected &&
+        !h_wait_file(c->p.out, "CONNECTED", 5000, NULL, 0)) {
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The value of <key> in the key=value file <path>, or -1.
+ */
+long
+h_kv(const char *path, const char *key)
+{
+    char line[256];
+    size_t n = strlen(key);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, key, n) == 0 && line[n] == '=') {
+            v = strtol(line + n + 1, NULL, 10);
+            break;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return v;
+}
