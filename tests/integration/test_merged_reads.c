@@ -26,6 +26,16 @@
 
 TestSuite(merge, .fini = h_cleanup, .timeout = 60);
 
+/* The proxy with merge_reads <merge>, its link to the simulator up (so
+ * that the first read goes out alone, at once, and the others queue
+ * behind it). */
+static void
+start_mux(struct mux *m, int port, const char *merge)
+{
+    cr_assert_eq(h_mux_start(m, INI, port, merge, ""), 0);
+    cr_assert(h_wait_file(m->p.err, "B:dev: connected", 5000, NULL, 0));
+}
+
 /* <n> reads of unit 1 (holding registers) pipelined on <fd>, then every
  * answer checked against the simulator's image; the exception codes in
  * <ex> (0 for good values). */
@@ -61,7 +71,7 @@ Test(merge, reads_queued_together_go_as_one_device_read)
     int fd, ex[8];
 
     cr_assert_eq(h_sim_start(&s, ""), 0);
-    cr_assert_eq(h_mux_start(&m, INI, s.port, "yes", ""), 0);
+    start_mux(&m, s.port, "yes");
     fd = h_connect(m.port);
     cr_assert_geq(fd, 0);
     pipelined(fd, r, 8, 100, ex);
@@ -86,7 +96,7 @@ Test(merge, without_merge_reads_each_read_goes_alone)
     int fd, ex[4];
 
     cr_assert_eq(h_sim_start(&s, ""), 0);
-    cr_assert_eq(h_mux_start(&m, INI, s.port, "no", ""), 0);
+    start_mux(&m, s.port, "no");
     fd = h_connect(m.port);
     pipelined(fd, r, 4, 1, ex);
     cr_assert_eq(h_sim_stat(&s, "requests"), 4);
@@ -105,7 +115,7 @@ Test(merge, a_hole_is_learned_and_no_client_sees_its_0x02)
 
     /* register 30 is undefined */
     cr_assert_eq(h_sim_start(&s, "--hole 30-30"), 0);
-    cr_assert_eq(h_mux_start(&m, INI, s.port, "yes", ""), 0);
+    start_mux(&m, s.port, "yes");
     fd = h_connect(m.port);
     pipelined(fd, r, 4, 1, ex);
     for (int i = 0; i < 4; i++) {
@@ -137,7 +147,7 @@ Test(merge, a_read_behind_a_write_sees_it)
     uint16_t v;
 
     cr_assert_eq(h_sim_start(&s, ""), 0);
-    cr_assert_eq(h_mux_start(&m, INI, s.port, "yes", ""), 0);
+    start_mux(&m, s.port, "yes");
     fd = h_connect(m.port);
     /* read 0+2, write HR 5 := 0x4242, read 4+2: the last one must not ride
      * on a merged read sent before the write */
