@@ -294,13 +294,14 @@ giv_reads_only(const struct req *r)
 static uint8_t
 giv_admit(struct backend *be, const struct req *r)
 {
+    const struct giv_be *t = be->priv;
     uint8_t fc = req_fc(r);
     unsigned qty;
 
     if (r->be_unit == 0) {
         return MB_EX_ILLEGAL_FUNCTION;
     }
-    if (uv_now(be->loop) < ((struct giv_be *)be->priv)->absent_until[r->be_unit]) {
+    if (uv_now(be->loop) < t->absent_until[r->be_unit]) {
         return MB_EX_GW_TARGET;         /* absent: not asked again yet */
     }
     if (fc == GIV_PDU_METER) {

@@ -121,7 +121,7 @@ tigo_now(const struct backend *be)
     return uv_now(be->loop) + 1;
 }
 
-/* --- the state file ------------------------------------------------------ */
+/* --- the state file ------------------------------------------------------- */
 
 static void
 tigo_save_work(uv_work_t *w)
@@ -334,7 +334,7 @@ tigo_bytes(struct tigo_be *t, const uint8_t *data, size_t len)
     tigo_dirty(t);
 }
 
-/* --- the serial port: read-only -------------------------------------------- */
+/* --- the serial port: read-only ------------------------------------------- */
 
 static void
 tigo_poll_closed_cb(uv_handle_t *h)
@@ -498,7 +498,7 @@ tigo_tcp_data(struct tcplink *l, const uint8_t *data, size_t len)
     tigo_bytes(container_of(l, struct tigo_be, link), data, len);
 }
 
-/* --- requests: answered from the map --------------------------------------- */
+/* --- requests: answered from the map -------------------------------------- */
 
 /* Reads of the map (FC 3 and 4, the same registers); nothing else. */
 static uint8_t
@@ -544,7 +544,7 @@ tigo_transmit(struct backend *be, struct req *r)
     backend_done(be, r);
 }
 
-/* --- the link --------------------------------------------------------------- */
+/* --- the link ------------------------------------------------------------- */
 
 static void
 tigo_start(struct backend *be)

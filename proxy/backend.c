@@ -453,8 +453,9 @@ merge_wanted(const struct backend *be, const struct req *r)
 }
 
 /* The reads queued on <be> that <r> may carry, into <out>: the same unit
- * and function, and none behind a write of its own client (a read never
- * goes before a write queued before it). */
+ * and function, none behind a write of its own client, and none submitted
+ * after a write that came after <r> (a read never goes before a write
+ * queued before it: the rule of coalescing, try_coalesce()). */
 static unsigned
 merge_candidates(struct backend *be, const struct req *r, struct req **out)
 {
@@ -472,6 +473,7 @@ merge_candidates(struct backend *be, const struct req *r, struct req **out)
                     break;      /* a write: what is behind it waits */
                 }
                 if (c == r || c->be_unit != r->be_unit ||
+                    c->epoch > r->epoch ||
                     req_fc(c) != req_fc(r) || c->pdu_len != 5 ||
                     c->precheck || c->step != 0 || c->merged ||
                     c->deadline_ms <= now) {

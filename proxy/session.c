@@ -12,8 +12,8 @@
  *
  * Replies carry the client's transaction id and unit id. Those to one
  * backend go out in the order they were asked (unless the front end's
- * clients match answers by content: frontend_ops.any_order): a read coalesced with an
- * earlier identical one, a cache hit or a refusal would otherwise overtake
+ * clients match answers by content: frontend_ops.any_order): a read
+ * coalesced with an earlier identical one, a cache hit or a refusal would otherwise overtake
  * a request still queued, and some clients match answers by arrival order.
  * An answer that is ready early is held (req->held) in the session until
  * every earlier request of the session to that backend has been answered;

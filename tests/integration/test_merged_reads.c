@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_merged_reads.c -- merged reads (merge_reads) through the real modbus-mux in
- * front of the Modbus TCP simulator on a paced link (min_spacing_ms):
- * reads queued together go as one device read and every client gets its
+ * test_merged_reads.c -- merged reads (merge_reads) through the real
+ * modbus-mux in front of the Modbus TCP simulator on a paced link
+ * (min_spacing_ms): reads queued together go as one device read and every client gets its
  * own registers with its own transaction id; a device with an undefined
  * register in the middle of a merged range (tcp_slave --hole) refuses
  * it, and no client sees that 0x02: the reads go one by one, the hole is
@@ -165,6 +165,43 @@ Test(merge, a_read_behind_a_write_sees_it)
         }
     }
     close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&s.p, SIGTERM, 5000);
+}
+
+Test(merge, a_read_sent_after_another_clients_write_sees_it)
+{
+    uint8_t buf[300];
+    struct sim s;
+    struct mux m;
+    int a, b, c, d, n;
+
+    cr_assert_eq(h_sim_start(&s, "--delay-ms 100"), 0);
+    start_mux(&m, s.port, "yes");
+    a = h_connect(m.port);
+    d = h_connect(m.port);
+    b = h_connect(m.port);
+    c = h_connect(m.port);
+    /* A's read goes out; D's read waits (before the write); B writes HR 5;
+     * C reads 4+2 after the write. D's read must not carry C's, which
+     * would then go before B's write. */
+    cr_assert_eq(h_send_read(a, 1, 1, 3, 100, 2), 0);
+    h_sleep_ms(30);
+    cr_assert_eq(h_send_read(d, 1, 1, 3, 0, 2), 0);
+    h_sleep_ms(30);
+    cr_assert_eq(h_send_write1(b, 1, 1, 5, 0x4242), 0);
+    h_sleep_ms(30);
+    cr_assert_eq(h_send_read(c, 1, 1, 3, 4, 2), 0);
+    n = h_recv_frame(c, buf, sizeof(buf), 8000);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(buf[7], 3);
+    cr_assert_eq((uint16_t)(buf[11] << 8 | buf[12]), 0x4242,
+                 "C read 0x%04X, from before B's write",
+                 (uint16_t)(buf[11] << 8 | buf[12]));
+    close(a);
+    close(b);
+    close(c);
+    close(d);
     cr_assert_eq(h_mux_stop(&m), 0);
     h_proc_stop(&s.p, SIGTERM, 5000);
 }
