@@ -18,12 +18,15 @@
  * - a client that vanishes mid-request leaves nothing behind;
  * - bytes that are no frame close that one connection.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -389,4 +392,97 @@ Test(giv_listener, bytes_that_are_no_frame_close_that_connection_only)
     cr_assert_eq(client_wait(&c), 0);
     assert_clean(&c, "the other client");
     teardown(&t);
+}
+
+/* A connection to the listener at <port> that reads next to nothing: its
+ * receive buffer is as small as the kernel allows. */
+static int
+connect_small(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), rcv = 1024;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv,
+                             sizeof(rcv)) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        return -1;
+    }
+    return fd;
+}
+
+/* The value of the first sample of <name> in /metrics page <page>. */
+static long
+metric(const char *page, const char *name)
+{
+    const char *p = page;
+
+    while ((p = strstr(p, name)) != NULL) {
+        if (p == page || p[-1] == '\n') {
+            const char *sp = strchr(p, ' ');
+
+            return sp != NULL ? strtol(sp + 1, NULL, 10) : -1;
+        }
+        p += strlen(name);
+    }
+    return -1;
+}
+
+/*
+ * A GivEnergy client that never reads, while the dongle sends 30,000
+ * frames nobody asked for (each copied to every client): what waits for it
+ * stays bounded (64 KiB; the rest is dropped and counted), the proxy's
+ * memory does not grow with the frames, and a client that reads gets
+ * every copy the dongle sent meanwhile.
+ */
+Test(giv_listener, a_client_that_never_reads_leaves_memory_bounded)
+{
+    static char page[65536];
+    struct sim s;
+    struct mux m;
+    struct h_giv_client c;
+    int dport = h_free_port(), gport = h_free_port(), hport, fd;
+    long rss0, rss1;
+
+    h_asan_small_quarantine();
+    /* the proxy first, the dongle not there yet: the clients connect
+     * before it pushes anything */
+    cr_assert_eq(h_mux_start(&m, INI, "http_listen = 127.0.0.1:0", dport,
+                             TTL_MS, "", gport, ""), 0);
+    hport = h_mux_http_port(&m, 5000);
+    cr_assert_gt(hport, 0);
+    fd = connect_small(gport);
+    cr_assert_geq(fd, 0);
+    client_start(&c, gport, "--banks none --duration-s 60 --no-check");
+    rss0 = h_proc_kb(m.p.pid, "VmRSS");
+    cr_assert_eq(h_sim_start_bin(&s, SIM_GIV, dport, "--plain-image "
+                                 "--push 30000 --heartbeat-ms 60000"), 0);
+    cr_assert(h_wait_stat(s.stats, "pushed", 30000, 60000), "pushed: %ld",
+              h_sim_stat(&s, "pushed"));
+    /* the reading client has them all */
+    {
+        uint64_t end = h_now_ms() + 20000;
+
+        while (h_now_ms() < end && h_kv(c.stats, "fanout") < 30000) {
+            kill(c.p.pid, SIGUSR1);     /* write the stats */
+            h_sleep_ms(200);
+        }
+    }
+    rss1 = h_proc_kb(m.p.pid, "VmRSS");
+    cr_assert_geq(h_http_get(hport, "/metrics", page, sizeof(page)), 0);
+    cr_assert_gt(metric(page, "modbus_mux_listener_send_dropped_total"
+                        "{listener=\"dongle\""), 0,
+                 "nothing dropped for the client that does not read");
+    kill(c.p.pid, SIGTERM);
+    cr_assert_eq(client_wait(&c), 0);
+    cr_assert_geq(h_kv(c.stats, "fanout"), 30000, "the reading client got "
+                  "%ld of 30000", h_kv(c.stats, "fanout"));
+    cr_assert_eq(h_kv(c.stats, "mismatches"), 0);
+    cr_log_info("RSS %ld kB -> %ld kB after 30000 frames fanned out",
+                rss0, rss1);
+    cr_assert_lt(rss1 - rss0, 8 * 1024, "RSS grew %ld kB", rss1 - rss0);
+    close(fd);
+    cr_assert_eq(h_mux_stop(&m), 0);
+    h_proc_stop(&s.p, SIGTERM, 5000);
 }

@@ -52,28 +52,8 @@ wait_listening(const struct mux *m, int port)
 static void
 http_get(int port, const char *path, char *buf, size_t size)
 {
-    int fd = h_connect(port);
-    size_t len = 0;
-    char req[256];
-
-    cr_assert(fd >= 0);
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: "
-             "close\r\n\r\n", path);
-    cr_assert_eq(h_send(fd, (const uint8_t *)req, strlen(req)), 0);
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        ssize_t n;
-
-        cr_assert_gt(poll(&p, 1, 5000), 0, "HTTP answer timed out");
-        n = recv(fd, buf + len, size - len - 1, 0);
-        if (n <= 0) {
-            break;
-        }
-        len += (size_t)n;
-        cr_assert_lt(len, size - 1, "HTTP answer too long");
-    }
-    buf[len] = '\0';
-    close(fd);
+    cr_assert_geq(h_http_get(port, path, buf, size), 0, "GET %s failed",
+                  path);
 }
 
 /* Rewrite the proxy's file, SIGHUP it, wait for the <n>-th "reloaded". */

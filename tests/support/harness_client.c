@@ -666,3 +666,48 @@ h_kv(const char *path, const char *key)
     }
     return v;
 }
+
+/*
+ * The whole answer to GET <path> on the HTTP endpoint at 127.0.0.1:<port>
+ * (the proxy closes it), into <buf> of <size> bytes, NUL-terminated.
+ * Returns its length, or -1 (no connection, nothing within 5 s, or too
+ * long).
+ */
+int
+h_http_get(int port, const char *path, char *buf, size_t size)
+{
+    int fd = h_connect(port);
+    size_t len = 0;
+    char req[256];
+
+    if (fd < 0) {
+        return -1;
+    }
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: "
+             "close\r\n\r\n", path);
+    if (h_send(fd, (const uint8_t *)req, strlen(req)) != 0) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        if (poll(&p, 1, 5000) <= 0) {
+            close(fd);
+            return -1;
+        }
+        n = recv(fd, buf + len, size - len - 1, 0);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+        if (len >= size - 1) {
+            close(fd);
+            return -1;
+        }
+    }
+    buf[len] = '\0';
+    close(fd);
+    return (int)len;
+}
