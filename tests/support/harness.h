@@ -152,6 +152,8 @@ struct h_giv_client {
 int h_giv_client_start(struct h_giv_client *c, int port, const char *args,
                        bool wait_connected);
 long h_kv(const char *path, const char *key);
+bool h_giv_client_clean(const struct h_giv_client *c, char *why,
+                        size_t why_size);
 int h_http_get(int port, const char *path, char *buf, size_t size);
 int h_serial_server(struct proc *p, const char *link);
 void h_asan_small_quarantine(void);

@@ -668,6 +668,37 @@ h_kv(const char *path, const char *key)
 }
 
 /*
+ * True if giv_client run <c> (ended, or its stats written) sent requests,
+ * had every one answered, and received nothing wrong: no timeout, error
+ * frame, bad CRC, skipped byte, wrong value or serial, malformed or
+ * unknown frame, or request still pending. Else the first problem in
+ * <why>.
+ */
+bool
+h_giv_client_clean(const struct h_giv_client *c, char *why, size_t why_size)
+{
+    static const char *const zero[] = {
+        "timeouts", "errors", "bad_crc", "skipped", "mismatches",
+        "bad_serial", "malformed", "other", "pending", "foreign_error",
+    };
+    long sent = h_kv(c->stats, "sent"), answered = h_kv(c->stats, "answered");
+
+    if (sent <= 0 || answered != sent) {
+        snprintf(why, why_size, "%ld of %ld answered", answered, sent);
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+        long v = h_kv(c->stats, zero[i]);
+
+        if (v != 0) {
+            snprintf(why, why_size, "%s=%ld", zero[i], v);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * The whole answer to GET <path> on the HTTP endpoint at 127.0.0.1:<port>
  * (the proxy closes it), into <buf> of <size> bytes, NUL-terminated.
  * Returns its length, or -1 (no connection, nothing within 5 s, or too
